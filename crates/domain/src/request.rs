@@ -1,0 +1,572 @@
+//! The create-or-reuse request of SPEC §2: the raw JSON body, and its validated form.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::address::{AddressError, CounterpartyAddress};
+use crate::error::{ErrorCode, FieldError, Problem, ValidationErrors};
+use crate::ids::Subject;
+use crate::ledger::{Asset, Currency, Network, Rules};
+use crate::lightning::{Invoice, InvoiceDetails, PaymentHash};
+use crate::reuse_key::ReuseKey;
+use crate::txhash::TxHash;
+
+/// The body of `POST /api/v1/travel-rule/widget-sessions` exactly as received: camelCase
+/// members, unknown members rejected, every value still unchecked.
+///
+/// Identifiers are strings here so that a malformed UUID is reported together with every
+/// other problem of the request instead of aborting deserialisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RawCreateSessionRequest {
+    /// The user the session is for (exactly one of `user_id` / `business_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The business the session is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_id: Option<String>,
+    /// Ledger currency code, any case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Network name, any case; must be the currency's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// On-chain counterparty address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty_address: Option<String>,
+    /// Lightning payment hash (64 hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_hash: Option<String>,
+    /// bolt11 invoice, optionally prefixed `lightning:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<String>,
+    /// Ask Transak to verify wallet ownership. Upgrade-only once stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub force_verify_ownership: Option<bool>,
+    /// Hash of the held deposit this session resolves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+}
+
+/// Group names used as `field` for rules that span several members.
+pub mod fields {
+    /// `userId` / `businessId`.
+    pub const SUBJECT: &str = "userId|businessId";
+    /// `counterpartyAddress` / `paymentHash` / `invoice`.
+    pub const COUNTERPARTY: &str = "counterpartyAddress|paymentHash|invoice";
+}
+
+/// Who the counterparty of a session is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Counterparty {
+    /// An on-chain address.
+    Address(CounterpartyAddress),
+    /// A Lightning payment.
+    Lightning(LightningPayment),
+}
+
+/// A Lightning payment, identified by its hash. When the request carried the invoice, what
+/// the invoice said (timestamp, expiry, amount) is kept alongside; it is never part of the
+/// identity, so an invoice and its bare payment hash are the same counterparty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LightningPayment {
+    /// The payment hash.
+    pub payment_hash: PaymentHash,
+    /// What the invoice said, if one was given.
+    pub invoice: Option<InvoiceDetails>,
+}
+
+impl Counterparty {
+    /// `"ADDRESS"` or `"LIGHTNING"`, as shown in responses.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Counterparty::Address(_) => "ADDRESS",
+            Counterparty::Lightning(_) => "LIGHTNING",
+        }
+    }
+
+    /// The normalised identifier: the address in normal form, or the payment hash in hex.
+    pub fn identifier(&self) -> String {
+        match self {
+            Counterparty::Address(a) => a.as_str().to_string(),
+            Counterparty::Lightning(l) => l.payment_hash.to_string(),
+        }
+    }
+
+    /// Whether two counterparties are the same party (invoice details ignored).
+    pub fn same_party(&self, other: &Counterparty) -> bool {
+        match (self, other) {
+            (Counterparty::Address(a), Counterparty::Address(b)) => a == b,
+            (Counterparty::Lightning(a), Counterparty::Lightning(b)) => {
+                a.payment_hash == b.payment_hash
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What a session is scoped to: subject, asset, counterparty and optional txHash, checked to
+/// be consistent with each other. This is what the reuse key is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionScope {
+    subject: Subject,
+    asset: Asset,
+    counterparty: Counterparty,
+    tx_hash: Option<TxHash>,
+}
+
+/// Parts that do not fit together in a [`SessionScope`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// The address was validated for another network than the asset's.
+    #[error("the address is for {address} but the asset is on {asset}")]
+    AddressNetwork {
+        /// The address's network.
+        address: Network,
+        /// The asset's network.
+        asset: Network,
+    },
+    /// A Lightning counterparty for an asset other than BTC on BTC.
+    #[error("a Lightning counterparty needs BTC on the BTC network")]
+    LightningRequiresBtc,
+    /// A txHash together with a Lightning counterparty.
+    #[error("txHash cannot be combined with a Lightning counterparty")]
+    TxHashWithLightning,
+    /// The txHash was validated for another network than the asset's.
+    #[error("the txHash is for {tx} but the asset is on {asset}")]
+    TxHashNetwork {
+        /// The hash's network.
+        tx: Network,
+        /// The asset's network.
+        asset: Network,
+    },
+}
+
+impl SessionScope {
+    /// Assembles a scope from already-valid parts, checking that they fit together.
+    pub fn new(
+        subject: Subject,
+        asset: Asset,
+        counterparty: Counterparty,
+        tx_hash: Option<TxHash>,
+    ) -> Result<Self, ScopeError> {
+        match &counterparty {
+            Counterparty::Address(a) if a.network() != asset.network() => {
+                return Err(ScopeError::AddressNetwork {
+                    address: a.network(),
+                    asset: asset.network(),
+                });
+            }
+            Counterparty::Lightning(_) if !asset.is_btc_on_btc() => {
+                return Err(ScopeError::LightningRequiresBtc);
+            }
+            Counterparty::Lightning(_) if tx_hash.is_some() => {
+                return Err(ScopeError::TxHashWithLightning);
+            }
+            _ => {}
+        }
+        if let Some(tx) = &tx_hash
+            && tx.network() != asset.network()
+        {
+            return Err(ScopeError::TxHashNetwork {
+                tx: tx.network(),
+                asset: asset.network(),
+            });
+        }
+        Ok(Self {
+            subject,
+            asset,
+            counterparty,
+            tx_hash,
+        })
+    }
+
+    /// The customer.
+    pub fn subject(&self) -> Subject {
+        self.subject
+    }
+
+    /// Currency and network.
+    pub fn asset(&self) -> &Asset {
+        &self.asset
+    }
+
+    /// The counterparty.
+    pub fn counterparty(&self) -> &Counterparty {
+        &self.counterparty
+    }
+
+    /// The held deposit's transaction hash, if the session resolves one.
+    pub fn tx_hash(&self) -> Option<&TxHash> {
+        self.tx_hash.as_ref()
+    }
+
+    /// The reuse key of this scope (see [`ReuseKey`]).
+    pub fn reuse_key(&self) -> ReuseKey {
+        ReuseKey::of(self)
+    }
+}
+
+/// A request that passed every rule: what the use case works with.
+///
+/// ```
+/// use domain::{Counterparty, RawCreateSessionRequest, Rules};
+/// let raw = RawCreateSessionRequest {
+///     user_id: Some("7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44".into()),
+///     currency: Some("usdc".into()),
+///     network: Some("eth".into()),
+///     counterparty_address: Some("0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359".into()),
+///     ..Default::default()
+/// };
+/// let valid = raw.parse(&Rules::default()).unwrap();
+/// assert_eq!(valid.scope().asset().to_string(), "USDC/ETH");
+/// assert!(matches!(valid.scope().counterparty(), Counterparty::Address(_)));
+/// assert!(!valid.force_verify_ownership());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRequest {
+    scope: SessionScope,
+    force_verify_ownership: bool,
+}
+
+impl ValidRequest {
+    /// A valid request from its parts.
+    pub fn new(scope: SessionScope, force_verify_ownership: bool) -> Self {
+        Self {
+            scope,
+            force_verify_ownership,
+        }
+    }
+
+    /// What the session is scoped to.
+    pub fn scope(&self) -> &SessionScope {
+        &self.scope
+    }
+
+    /// Whether the caller asked for ownership verification.
+    pub fn force_verify_ownership(&self) -> bool {
+        self.force_verify_ownership
+    }
+
+    /// The reuse key of the request's scope.
+    pub fn reuse_key(&self) -> ReuseKey {
+        self.scope.reuse_key()
+    }
+
+    /// Splits into scope and flag.
+    pub fn into_parts(self) -> (SessionScope, bool) {
+        (self.scope, self.force_verify_ownership)
+    }
+}
+
+impl RawCreateSessionRequest {
+    /// Deserialises a JSON body, reporting malformed JSON, unknown members and wrong JSON
+    /// types as [`ValidationErrors`] (`invalid_json`, `unknown_field`, `invalid_type`).
+    ///
+    /// ```
+    /// use domain::{ErrorCode, RawCreateSessionRequest};
+    /// let e = RawCreateSessionRequest::from_json(br#"{"forceVerifyOwnership": "true"}"#).unwrap_err();
+    /// assert!(e.has("forceVerifyOwnership", ErrorCode::InvalidType));
+    /// let e = RawCreateSessionRequest::from_json(br#"{"walletAddress": "x"}"#).unwrap_err();
+    /// assert!(e.has("walletAddress", ErrorCode::UnknownField));
+    /// ```
+    pub fn from_json(body: &[u8]) -> Result<Self, ValidationErrors> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let raw: Self = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
+        de.end().map_err(|e| {
+            ValidationErrors::single(FieldError::new(
+                "",
+                ErrorCode::InvalidJson,
+                format!("the body has trailing characters after the JSON object ({e})"),
+            ))
+        })?;
+        Ok(raw)
+    }
+
+    /// Applies every rule of SPEC §2/§4, reporting **every** problem at once.
+    pub fn parse(&self, rules: &Rules) -> Result<ValidRequest, ValidationErrors> {
+        let mut errors = Vec::new();
+
+        let subject = parse_subject(self, &mut errors);
+
+        let currency = match self.currency.as_deref() {
+            None | Some("") => {
+                errors.push(required("currency"));
+                None
+            }
+            Some(c) => Currency::parse(c)
+                .map_err(|e| errors.push(e.at("currency")))
+                .ok(),
+        };
+        let network = match self.network.as_deref() {
+            None | Some("") => {
+                errors.push(required("network"));
+                None
+            }
+            Some(n) => n
+                .parse::<Network>()
+                .map_err(|e| errors.push(e.at("network")))
+                .ok(),
+        };
+        let asset = match (&currency, network) {
+            (Some(c), Some(n)) => match Asset::from_parts(c.clone(), n, rules.ledger()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let field = if e.code() == ErrorCode::CurrencyNetworkMismatch {
+                        "network"
+                    } else {
+                        "currency"
+                    };
+                    errors.push(e.at(field));
+                    None
+                }
+            },
+            _ => None,
+        };
+        // Lightning serves BTC on BTC only; judged on the parsed parts so the problem is
+        // reported even when the ledger table itself rejected the pair.
+        let btc_on_btc = match (&currency, network) {
+            (Some(c), Some(n)) => Some(c.as_str() == "BTC" && n == Network::Btc),
+            _ => None,
+        };
+
+        let counterparty = parse_counterparty(self, rules, network, btc_on_btc, &mut errors);
+
+        let lightning_given = self.payment_hash.is_some() || self.invoice.is_some();
+        let tx_hash = match self.tx_hash.as_deref() {
+            None => None,
+            Some(_) if lightning_given => {
+                errors.push(FieldError::new(
+                    "txHash",
+                    ErrorCode::TxHashWithLightning,
+                    "txHash identifies an on-chain deposit and cannot be combined with paymentHash or invoice",
+                ));
+                None
+            }
+            Some(t) => match network {
+                Some(n) => TxHash::parse(n, t)
+                    .map_err(|e| errors.push(e.at("txHash")))
+                    .ok(),
+                // Without a network there is nothing to check the hash against; the
+                // network problem is already reported.
+                None => None,
+            },
+        };
+
+        if let Some(errors) = ValidationErrors::from_vec(errors) {
+            return Err(errors);
+        }
+        match (subject, asset, counterparty) {
+            (Some(subject), Some(asset), Some(counterparty)) => {
+                let tx_hash = if self.tx_hash.is_some() {
+                    tx_hash
+                } else {
+                    None
+                };
+                let scope = SessionScope::new(subject, asset, counterparty, tx_hash)
+                    .map_err(|e| ValidationErrors::single(scope_problem(&e)))?;
+                Ok(ValidRequest {
+                    scope,
+                    force_verify_ownership: self.force_verify_ownership.unwrap_or(false),
+                })
+            }
+            // Every path that leaves a part unset pushes an error above.
+            _ => Err(ValidationErrors::single(FieldError::new(
+                "",
+                ErrorCode::InvalidJson,
+                "the request is incomplete",
+            ))),
+        }
+    }
+}
+
+/// Parses a JSON body and applies every rule: [`RawCreateSessionRequest::from_json`] then
+/// [`RawCreateSessionRequest::parse`].
+///
+/// ```
+/// use domain::{parse_json, ErrorCode, Rules};
+/// let errors = parse_json(br#"{"currency": "BTC", "network": "ETH"}"#, &Rules::default()).unwrap_err();
+/// assert_eq!(errors.codes(), vec![
+///     ErrorCode::ExactlyOneSubject,
+///     ErrorCode::CurrencyNetworkMismatch,
+///     ErrorCode::ExactlyOneCounterparty,
+/// ]);
+/// ```
+pub fn parse_json(body: &[u8], rules: &Rules) -> Result<ValidRequest, ValidationErrors> {
+    RawCreateSessionRequest::from_json(body)?.parse(rules)
+}
+
+fn required(field: &str) -> FieldError {
+    FieldError::new(field, ErrorCode::Required, format!("{field} is required"))
+}
+
+fn parse_subject(raw: &RawCreateSessionRequest, errors: &mut Vec<FieldError>) -> Option<Subject> {
+    let uuid = |field: &str, s: &str, errors: &mut Vec<FieldError>| match Uuid::try_parse(s) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                ErrorCode::InvalidUuid,
+                format!("{field} must be a UUID such as 7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44"),
+            ));
+            None
+        }
+    };
+    match (raw.user_id.as_deref(), raw.business_id.as_deref()) {
+        (Some(u), None) => uuid("userId", u, errors).map(Subject::User),
+        (None, Some(b)) => uuid("businessId", b, errors).map(Subject::Business),
+        (u, b) => {
+            errors.push(FieldError::new(
+                fields::SUBJECT,
+                ErrorCode::ExactlyOneSubject,
+                if u.is_some() && b.is_some() {
+                    "give either userId or businessId, not both"
+                } else {
+                    "give exactly one of userId and businessId"
+                },
+            ));
+            // Still report malformed ids, so the caller fixes everything at once.
+            if let Some(u) = u {
+                uuid("userId", u, errors);
+            }
+            if let Some(b) = b {
+                uuid("businessId", b, errors);
+            }
+            None
+        }
+    }
+}
+
+fn parse_counterparty(
+    raw: &RawCreateSessionRequest,
+    rules: &Rules,
+    network: Option<Network>,
+    btc_on_btc: Option<bool>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Counterparty> {
+    let given = [
+        raw.counterparty_address.is_some(),
+        raw.payment_hash.is_some(),
+        raw.invoice.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
+    if given != 1 {
+        errors.push(FieldError::new(
+            fields::COUNTERPARTY,
+            ErrorCode::ExactlyOneCounterparty,
+            if given == 0 {
+                "give exactly one of counterpartyAddress, paymentHash and invoice"
+            } else {
+                "give only one of counterpartyAddress, paymentHash and invoice"
+            },
+        ));
+    }
+
+    let address = raw.counterparty_address.as_deref().and_then(|a| {
+        let network = network?;
+        CounterpartyAddress::parse(network, a, rules.bitcoin_network())
+            .map_err(|e: AddressError| errors.push(e.at("counterpartyAddress")))
+            .ok()
+    });
+
+    let lightning_problem = |field: &str, errors: &mut Vec<FieldError>| {
+        if btc_on_btc == Some(false) {
+            errors.push(FieldError::new(
+                field,
+                ErrorCode::LightningRequiresBtc,
+                format!(
+                    "{field} is a Lightning counterparty, which needs currency BTC on network BTC"
+                ),
+            ));
+        }
+    };
+    let from_hash = raw.payment_hash.as_deref().and_then(|h| {
+        lightning_problem("paymentHash", errors);
+        PaymentHash::parse(h)
+            .map_err(|e| errors.push(e.at("paymentHash")))
+            .ok()
+            .map(|payment_hash| LightningPayment {
+                payment_hash,
+                invoice: None,
+            })
+    });
+    let from_invoice = raw.invoice.as_deref().and_then(|i| {
+        lightning_problem("invoice", errors);
+        Invoice::decode(i, rules.bitcoin_network())
+            .map_err(|e| errors.push(e.at("invoice")))
+            .ok()
+            .map(|inv| LightningPayment {
+                payment_hash: inv.payment_hash(),
+                invoice: Some(inv.details()),
+            })
+    });
+
+    if given != 1 {
+        return None;
+    }
+    address
+        .map(Counterparty::Address)
+        .or(from_hash.map(Counterparty::Lightning))
+        .or(from_invoice.map(Counterparty::Lightning))
+}
+
+fn scope_problem(e: &ScopeError) -> FieldError {
+    match e {
+        ScopeError::AddressNetwork { .. } => FieldError::new(
+            "counterpartyAddress",
+            ErrorCode::InvalidAddress,
+            e.to_string(),
+        ),
+        ScopeError::LightningRequiresBtc => FieldError::new(
+            fields::COUNTERPARTY,
+            ErrorCode::LightningRequiresBtc,
+            e.to_string(),
+        ),
+        ScopeError::TxHashWithLightning => {
+            FieldError::new("txHash", ErrorCode::TxHashWithLightning, e.to_string())
+        }
+        ScopeError::TxHashNetwork { .. } => {
+            FieldError::new("txHash", ErrorCode::InvalidTxHash, e.to_string())
+        }
+    }
+}
+
+fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ValidationErrors {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let inner = e.inner();
+    let message = inner.to_string();
+    let problem = match inner.classify() {
+        Category::Data if message.starts_with("unknown field") => {
+            let name = message.split('`').nth(1).unwrap_or_default().to_string();
+            let field = if path == "." || path.is_empty() {
+                name.clone()
+            } else {
+                path
+            };
+            FieldError::new(
+                field,
+                ErrorCode::UnknownField,
+                format!("{name} is not a member of this request"),
+            )
+        }
+        Category::Data if path != "." && !path.is_empty() => FieldError::new(
+            path.clone(),
+            ErrorCode::InvalidType,
+            format!("{path} has the wrong type: {message}"),
+        ),
+        Category::Data => FieldError::new(
+            "",
+            ErrorCode::InvalidJson,
+            format!("the body must be a JSON object: {message}"),
+        ),
+        Category::Syntax | Category::Eof | Category::Io => FieldError::new(
+            "",
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {message}"),
+        ),
+    };
+    ValidationErrors::single(problem)
+}

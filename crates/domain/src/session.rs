@@ -1,0 +1,405 @@
+//! The session entity, its lifecycle, and the reuse policy.
+//!
+//! ```text
+//!            launch link opened once
+//!   ACTIVE ─────────────────────────▶ CONSUMED
+//!     │  ╲
+//!     │   ╲ cancel                      (all three are final: never reused, never reopened)
+//!     │    ╲───────────────────────▶ CANCELLED
+//!     │ clock passes expiresAt
+//!     ╰────────────────────────────▶ EXPIRED
+//! ```
+//!
+//! Every method takes "now" as an argument; nothing here reads the system clock.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ApplicationId, SessionId};
+use crate::request::{SessionScope, ValidRequest};
+
+/// Where a session stands at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// Usable: not consumed, not cancelled, not expired.
+    Active,
+    /// Its launch link was opened.
+    Consumed,
+    /// Its lifetime ran out before anyone opened it.
+    Expired,
+    /// The application cancelled it.
+    Cancelled,
+}
+
+impl SessionStatus {
+    /// The uppercase name shown in responses and accepted as a list filter.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "ACTIVE",
+            SessionStatus::Consumed => "CONSUMED",
+            SessionStatus::Expired => "EXPIRED",
+            SessionStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses the uppercase name, any case.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Consumed, Self::Expired, Self::Cancelled]
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a session ended, if it ended by an action rather than by the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionEnd {
+    /// The launch link was opened at this instant.
+    Consumed {
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The application cancelled the session at this instant.
+    Cancelled {
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// The operation needs an ACTIVE session and this one is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the session is {0}, not ACTIVE")]
+pub struct NotActive(pub SessionStatus);
+
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The session was ACTIVE and is now CANCELLED.
+    Cancelled,
+    /// It was already CANCELLED; nothing changed (cancel is idempotent).
+    AlreadyCancelled,
+}
+
+/// Everything a session is made of, for adapters that store and restore sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionParts {
+    /// The id.
+    pub id: SessionId,
+    /// The owning application.
+    pub application_id: ApplicationId,
+    /// Subject, asset, counterparty, txHash.
+    pub scope: SessionScope,
+    /// The stored (upgrade-only) flag.
+    pub force_verify_ownership: bool,
+    /// Creation instant.
+    pub created_at: DateTime<Utc>,
+    /// Expiry instant.
+    pub expires_at: DateTime<Utc>,
+    /// How it ended, if it did by an action.
+    pub end: Option<SessionEnd>,
+}
+
+/// A travel-rule widget session.
+///
+/// ```
+/// use chrono::{DateTime, TimeDelta};
+/// use domain::*;
+/// let rules = Rules::default();
+/// let req = parse_json(br#"{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"BTC","network":"BTC",
+///     "paymentHash":"0001020304050607080900010203040506070809000102030405060708090102"}"#, &rules).unwrap();
+/// let policy = ReusePolicy::default();
+/// let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+/// let mut s = Session::new(SessionId::from_uuid(uuid::Uuid::nil()), ApplicationId::from_uuid(uuid::Uuid::nil()), req, t0, &policy);
+/// assert_eq!(s.status_at(t0), SessionStatus::Active);
+/// assert_eq!(s.expires_at() - s.created_at(), TimeDelta::seconds(300));
+/// s.consume(t0 + TimeDelta::seconds(10)).unwrap();
+/// assert_eq!(s.status_at(t0 + TimeDelta::seconds(11)), SessionStatus::Consumed);
+/// assert!(s.consume(t0 + TimeDelta::seconds(12)).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    parts: SessionParts,
+}
+
+impl Session {
+    /// A new ACTIVE session created at `now`, living for the policy's TTL.
+    pub fn new(
+        id: SessionId,
+        application_id: ApplicationId,
+        request: ValidRequest,
+        now: DateTime<Utc>,
+        policy: &ReusePolicy,
+    ) -> Self {
+        let (scope, force_verify_ownership) = request.into_parts();
+        Self {
+            parts: SessionParts {
+                id,
+                application_id,
+                scope,
+                force_verify_ownership,
+                created_at: now,
+                expires_at: policy.expires_at(now),
+                end: None,
+            },
+        }
+    }
+
+    /// Rebuilds a stored session.
+    pub fn restore(parts: SessionParts) -> Self {
+        Self { parts }
+    }
+
+    /// The parts, for storing.
+    pub fn parts(&self) -> &SessionParts {
+        &self.parts
+    }
+
+    /// Consumes the session, returning its parts.
+    pub fn into_parts(self) -> SessionParts {
+        self.parts
+    }
+
+    /// The id.
+    pub fn id(&self) -> SessionId {
+        self.parts.id
+    }
+
+    /// The owning application.
+    pub fn application_id(&self) -> ApplicationId {
+        self.parts.application_id
+    }
+
+    /// Subject, asset, counterparty, txHash.
+    pub fn scope(&self) -> &SessionScope {
+        &self.parts.scope
+    }
+
+    /// The stored `forceVerifyOwnership`.
+    pub fn force_verify_ownership(&self) -> bool {
+        self.parts.force_verify_ownership
+    }
+
+    /// Creation instant.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.parts.created_at
+    }
+
+    /// Expiry instant.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.parts.expires_at
+    }
+
+    /// How it ended, if by an action.
+    pub fn end(&self) -> Option<SessionEnd> {
+        self.parts.end
+    }
+
+    /// The status at `now`: an action-ended status wins; otherwise EXPIRED from `expiresAt`
+    /// on (inclusive), ACTIVE before.
+    pub fn status_at(&self, now: DateTime<Utc>) -> SessionStatus {
+        match self.parts.end {
+            Some(SessionEnd::Consumed { .. }) => SessionStatus::Consumed,
+            Some(SessionEnd::Cancelled { .. }) => SessionStatus::Cancelled,
+            None if now >= self.parts.expires_at => SessionStatus::Expired,
+            None => SessionStatus::Active,
+        }
+    }
+
+    /// Life left at `now` (zero once expired).
+    pub fn remaining_at(&self, now: DateTime<Utc>) -> Duration {
+        (self.parts.expires_at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Marks the session consumed (its launch link was opened). Only an ACTIVE session can
+    /// be consumed, once.
+    pub fn consume(&mut self, now: DateTime<Utc>) -> Result<(), NotActive> {
+        match self.status_at(now) {
+            SessionStatus::Active => {
+                self.parts.end = Some(SessionEnd::Consumed { at: now });
+                Ok(())
+            }
+            other => Err(NotActive(other)),
+        }
+    }
+
+    /// Cancels an ACTIVE session; cancelling a cancelled one changes nothing. A consumed or
+    /// expired session cannot be cancelled.
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<CancelOutcome, NotActive> {
+        match self.status_at(now) {
+            SessionStatus::Active => {
+                self.parts.end = Some(SessionEnd::Cancelled { at: now });
+                Ok(CancelOutcome::Cancelled)
+            }
+            SessionStatus::Cancelled => Ok(CancelOutcome::AlreadyCancelled),
+            other => Err(NotActive(other)),
+        }
+    }
+
+    /// Applies a requested `forceVerifyOwnership`: `true` upgrades the stored flag, `false`
+    /// never downgrades it. Returns whether the stored flag changed.
+    pub fn request_force_verify_ownership(&mut self, requested: bool) -> bool {
+        let upgraded = upgrade_flag(self.parts.force_verify_ownership, requested);
+        let changed = upgraded != self.parts.force_verify_ownership;
+        self.parts.force_verify_ownership = upgraded;
+        changed
+    }
+}
+
+/// The upgrade-only merge of a stored `forceVerifyOwnership` with a requested one.
+///
+/// ```
+/// use domain::upgrade_flag;
+/// assert!(upgrade_flag(false, true));
+/// assert!(upgrade_flag(true, false));
+/// assert!(!upgrade_flag(false, false));
+/// ```
+pub const fn upgrade_flag(stored: bool, requested: bool) -> bool {
+    stored || requested
+}
+
+/// How long sessions live and how much life a session must have left to be reused.
+///
+/// ```
+/// use std::time::Duration;
+/// use domain::ReusePolicy;
+/// let p = ReusePolicy::new(Duration::from_secs(120), Duration::from_secs(30)).unwrap();
+/// assert_eq!(p.ttl(), Duration::from_secs(120));
+/// assert!(ReusePolicy::new(Duration::from_secs(301), Duration::from_secs(60)).is_err());
+/// assert!(ReusePolicy::new(Duration::from_secs(60), Duration::from_secs(61)).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReusePolicy {
+    ttl: Duration,
+    min_remaining: Duration,
+}
+
+/// An unusable reuse policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// TTL of zero or above the upstream link's 300 s.
+    #[error(
+        "session TTL must be between 1 and 300 seconds (the upstream link lives 5 minutes), got {0} s"
+    )]
+    Ttl(u64),
+    /// `min_remaining` longer than the TTL: nothing could ever be reused.
+    #[error(
+        "the least remaining life for reuse ({min_remaining} s) cannot exceed the TTL ({ttl} s)"
+    )]
+    MinRemaining {
+        /// Configured TTL, seconds.
+        ttl: u64,
+        /// Configured minimum remaining life, seconds.
+        min_remaining: u64,
+    },
+}
+
+/// Why a new session must be minted instead of reusing the candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MintReason {
+    /// No session exists for the key.
+    NoCandidate,
+    /// The candidate's link was already opened.
+    Consumed,
+    /// The candidate was cancelled.
+    Cancelled,
+    /// The candidate expired.
+    Expired,
+    /// The candidate is active but has less than `min_remaining` left.
+    TooLittleLifeLeft,
+}
+
+/// The outcome of [`ReusePolicy::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReuseDecision {
+    /// Return the candidate; when `upgrade_flag` is set its `forceVerifyOwnership` must be
+    /// raised to `true` first.
+    Reuse {
+        /// Whether the stored flag must be upgraded.
+        upgrade_flag: bool,
+    },
+    /// Mint a new session.
+    MintNew(MintReason),
+}
+
+impl ReusePolicy {
+    /// The upper bound of a TTL: the upstream widget URL's own life.
+    pub const MAX_TTL: Duration = Duration::from_secs(300);
+    /// SPEC default TTL.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+    /// SPEC default least remaining life for reuse.
+    pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(60);
+
+    /// A policy; the TTL must be within (0, 300 s] and `min_remaining` at most the TTL.
+    pub fn new(ttl: Duration, min_remaining: Duration) -> Result<Self, PolicyError> {
+        if ttl.is_zero() || ttl > Self::MAX_TTL {
+            return Err(PolicyError::Ttl(ttl.as_secs()));
+        }
+        if min_remaining > ttl {
+            return Err(PolicyError::MinRemaining {
+                ttl: ttl.as_secs(),
+                min_remaining: min_remaining.as_secs(),
+            });
+        }
+        Ok(Self { ttl, min_remaining })
+    }
+
+    /// Session lifetime.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Least remaining life for reuse.
+    pub fn min_remaining(&self) -> Duration {
+        self.min_remaining
+    }
+
+    /// When a session created at `created_at` expires.
+    pub fn expires_at(&self, created_at: DateTime<Utc>) -> DateTime<Utc> {
+        // ttl ≤ 300 s, so the conversion cannot fail.
+        created_at + TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(300))
+    }
+
+    /// Whether `candidate` (the session stored under the request's reuse key, if any) may
+    /// serve a request asking for `requested_flag` at `now`.
+    pub fn decide(
+        &self,
+        candidate: Option<&Session>,
+        requested_flag: bool,
+        now: DateTime<Utc>,
+    ) -> ReuseDecision {
+        let Some(candidate) = candidate else {
+            return ReuseDecision::MintNew(MintReason::NoCandidate);
+        };
+        match candidate.status_at(now) {
+            SessionStatus::Consumed => ReuseDecision::MintNew(MintReason::Consumed),
+            SessionStatus::Cancelled => ReuseDecision::MintNew(MintReason::Cancelled),
+            SessionStatus::Expired => ReuseDecision::MintNew(MintReason::Expired),
+            SessionStatus::Active if candidate.remaining_at(now) < self.min_remaining => {
+                ReuseDecision::MintNew(MintReason::TooLittleLifeLeft)
+            }
+            SessionStatus::Active => ReuseDecision::Reuse {
+                upgrade_flag: requested_flag && !candidate.force_verify_ownership(),
+            },
+        }
+    }
+}
+
+impl Default for ReusePolicy {
+    fn default() -> Self {
+        Self {
+            ttl: Self::DEFAULT_TTL,
+            min_remaining: Self::DEFAULT_MIN_REMAINING,
+        }
+    }
+}
