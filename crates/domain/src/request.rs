@@ -271,6 +271,16 @@ impl RawCreateSessionRequest {
     /// assert!(e.has("walletAddress", ErrorCode::UnknownField));
     /// ```
     pub fn from_json(body: &[u8]) -> Result<Self, ValidationErrors> {
+        // serde lets a struct deserialise from a JSON array too (positionally); the API
+        // accepts objects only.
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(ValidationErrors::single(FieldError::new(
+                "",
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+            )));
+        }
         let mut de = serde_json::Deserializer::from_slice(body);
         let raw: Self = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
         de.end().map_err(|e| {
