@@ -1,5 +1,7 @@
 //! Every rule of SPEC §2 and §4, through the public API, one test (or more) per rule.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
+
 use std::time::Duration;
 
 use bitcoin::hashes::{Hash, sha256};
@@ -761,4 +763,23 @@ fn only_json_objects_are_requests() {
         let e = parse_json(body.as_bytes(), &rules).unwrap_err();
         assert_eq!(e.codes(), vec![ErrorCode::InvalidJson], "{body:?}");
     }
+}
+
+/// The example in docs/domain.md, verbatim.
+#[test]
+fn docs_example_is_what_the_crate_says() {
+    let e = parse_json(
+        br#"{"userId": "nope", "currency": "USDC", "network": "POLYGON",
+ "counterpartyAddress": "0xFb6916095ca1df60bB79Ce92cE3Ea74c37c5d359"}"#,
+        &Rules::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        serde_json::to_value(&e).unwrap(),
+        json!([
+          {"field": "userId", "code": "invalid_uuid", "message": "userId must be a UUID such as 7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44"},
+          {"field": "network", "code": "currency_network_mismatch", "message": "currency USDC is on network ETH, not POLYGON"},
+          {"field": "counterpartyAddress", "code": "invalid_address_checksum", "message": "the EIP-55 checksum (letter case) of this address is wrong"}
+        ])
+    );
 }

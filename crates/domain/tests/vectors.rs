@@ -1,6 +1,8 @@
 //! Published test vectors: BIP-173, BIP-350, EIP-55, BOLT 11 and Bitcoin Core's base58
 //! address vectors, read from `tests/vectors/*.json` (each file names its source).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
+
 use domain::{BitcoinNetwork, CounterpartyAddress, ErrorCode, Invoice, Network, Problem};
 use serde_json::Value;
 
