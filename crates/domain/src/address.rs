@@ -104,6 +104,15 @@ impl CounterpartyAddress {
         })
     }
 
+    /// Rebuilds an address that was validated (and normalised) when it was stored, without
+    /// checking it again against today's configuration (e.g. the bitcoin network).
+    pub fn from_stored(network: Network, normalised: String) -> Self {
+        Self {
+            network,
+            normalised,
+        }
+    }
+
     /// The network this address was validated for.
     pub fn network(&self) -> Network {
         self.network
@@ -158,8 +167,8 @@ fn parse_segwit(
             "bech32 addresses must not mix upper and lower case",
         ));
     }
-    match SegwitHrpstring::new(&lower) {
-        Ok(_) => {}
+    let parsed_hrp = match SegwitHrpstring::new(&lower) {
+        Ok(checked) => checked.hrp().to_lowercase(),
         Err(SegwitHrpstringError::Checksum(ChecksumError::InvalidResidue)) => {
             return Err(AddressError::Checksum("bech32/bech32m"));
         }
@@ -181,6 +190,13 @@ fn parse_segwit(
         Err(SegwitHrpstringError::NoData) => return Err(malformed("it has no data")),
         Err(SegwitHrpstringError::TooLong(_)) => return Err(malformed("it is too long")),
         Err(_) => return Err(malformed("it is not a valid segwit address")),
+    };
+    // bech32 allows '1' inside the human-readable part ("bc1x1…" has HRP "bc1x"): judge the
+    // HRP the decoder found, not the prefix we guessed from.
+    if parsed_hrp != hrp {
+        return Err(malformed(
+            "its human-readable part is not a bitcoin network's",
+        ));
     }
     if hrp != expected.segwit_hrp() {
         let found = match hrp {
@@ -409,6 +425,57 @@ mod tests {
     }
 
     #[test]
+    fn segwit_hrp_is_the_decoded_one_not_a_guessed_prefix() {
+        // Valid bech32 strings whose HRP contains '1': "bc1x", "tb1q", "bcrt1".
+        for (s, network) in [
+            ("bc1x1qw46h2at4w46h2at4w46h2at4w46h2at4w67t5z", MAIN),
+            (
+                "tb1q1qw46h2at4w46h2at4w46h2at4w46h2at43kwygj",
+                BitcoinNetwork::Testnet,
+            ),
+            (
+                "bcrt11qw46h2at4w46h2at4w46h2at4w46h2at47s84ts",
+                BitcoinNetwork::Regtest,
+            ),
+        ] {
+            for candidate in [s.to_string(), s.to_uppercase()] {
+                assert_eq!(
+                    code(Network::Btc, &candidate, network),
+                    ErrorCode::InvalidAddress,
+                    "{candidate}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn signet_uses_tb_segwit_and_test_base58_versions() {
+        let signet = BitcoinNetwork::Signet;
+        let tb = "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7";
+        assert!(CounterpartyAddress::parse(Network::Btc, tb, signet).is_ok());
+        assert!(
+            CounterpartyAddress::parse(Network::Btc, "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn", signet)
+                .is_ok()
+        );
+        assert_eq!(
+            code(
+                Network::Btc,
+                "bcrt1q6rhpng9evdsfnn833a4f4vej0asu6dk5srld6x",
+                signet
+            ),
+            ErrorCode::AddressNetworkMismatch
+        );
+        assert_eq!(
+            code(
+                Network::Btc,
+                "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+                signet
+            ),
+            ErrorCode::AddressNetworkMismatch
+        );
+    }
+
+    #[test]
     fn evm_addresses() {
         for network in [Network::Eth, Network::Polygon, Network::Bsc] {
             let a = CounterpartyAddress::parse(
@@ -479,6 +546,19 @@ mod tests {
             code(Network::Tron, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6u", MAIN),
             ErrorCode::InvalidAddressChecksum
         );
+        // Prefix 0x41 but a 33-byte payload.
+        assert_eq!(
+            code(
+                Network::Tron,
+                "3BRNG9k4msS2yCakYeoU27e6R6qezj84mGrUNaTz2TuWvu5Ny8u",
+                MAIN
+            ),
+            ErrorCode::InvalidAddress
+        );
+        let long = bs58::encode([[0x41u8].as_slice(), &[7u8; 32]].concat())
+            .with_check()
+            .into_string();
+        assert_eq!(code(Network::Tron, &long, MAIN), ErrorCode::InvalidAddress);
         // A valid base58check bitcoin address has the wrong prefix for TRON.
         assert_eq!(
             code(Network::Tron, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", MAIN),

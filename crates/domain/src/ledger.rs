@@ -370,6 +370,13 @@ impl Asset {
         }
     }
 
+    /// Rebuilds an asset that was validated when it was stored, without consulting today's
+    /// ledger table: a deployment that later moves a currency to another network must still
+    /// be able to load the sessions it created before.
+    pub fn from_stored(currency: Currency, network: Network) -> Self {
+        Self { currency, network }
+    }
+
     /// The currency, uppercase.
     pub fn currency(&self) -> &Currency {
         &self.currency

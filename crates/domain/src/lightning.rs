@@ -90,6 +90,14 @@ pub struct InvoiceDetails {
 }
 
 impl InvoiceDetails {
+    /// The latest expiry reported: 9999-12-31T23:59:59Z. Invoices that expire later (their
+    /// expiry field allows ~10^9 years) are reported as expiring then, which every store can
+    /// hold.
+    pub const FAR_FUTURE: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+        Some(t) => t,
+        None => DateTime::<Utc>::MAX_UTC,
+    };
+
     /// Whether the invoice had expired at `now`. Expired invoices are accepted (a held
     /// payment can outlive its invoice); this is reported, not enforced.
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
@@ -175,13 +183,18 @@ impl Invoice {
                 found: currency_name(&found),
             });
         }
-        let created = invoice.duration_since_epoch();
-        let expires = invoice
+        // BOLT 11 timestamps are 35-bit seconds, always representable. An expiry can be
+        // absurdly far away; it is reported (saturated), never a reason to refuse.
+        let created_at = to_datetime(invoice.duration_since_epoch())
+            .ok_or(InvoiceError::Malformed("its timestamp is out of range"))?;
+        let expires_at = invoice
             .expires_at()
-            .ok_or(InvoiceError::Malformed("its expiry overflows"))?;
+            .and_then(to_datetime)
+            .unwrap_or(InvoiceDetails::FAR_FUTURE)
+            .min(InvoiceDetails::FAR_FUTURE);
         let details = InvoiceDetails {
-            created_at: to_datetime(created)?,
-            expires_at: to_datetime(expires)?,
+            created_at,
+            expires_at,
             amount_msat: invoice.amount_milli_satoshis(),
         };
         let hash: &[u8; 32] = invoice.payment_hash().as_ref();
@@ -228,11 +241,8 @@ fn currency_name(c: &Currency) -> &'static str {
     }
 }
 
-fn to_datetime(d: std::time::Duration) -> Result<DateTime<Utc>, InvoiceError> {
-    let secs = i64::try_from(d.as_secs())
-        .map_err(|_| InvoiceError::Malformed("its time is out of range"))?;
-    DateTime::from_timestamp(secs, d.subsec_nanos())
-        .ok_or(InvoiceError::Malformed("its time is out of range"))
+fn to_datetime(d: std::time::Duration) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos())
 }
 
 fn classify(e: ParseOrSemanticError) -> InvoiceError {

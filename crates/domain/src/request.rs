@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::address::{AddressError, CounterpartyAddress};
 use crate::error::{ErrorCode, FieldError, Problem, ValidationErrors};
 use crate::ids::Subject;
-use crate::ledger::{Asset, Currency, Network, Rules};
+use crate::ledger::{Asset, Currency, Network, Rules, truncate_for_message};
 use crate::lightning::{Invoice, InvoiceDetails, PaymentHash};
 use crate::reuse_key::ReuseKey;
 use crate::txhash::TxHash;
@@ -260,37 +260,23 @@ impl ValidRequest {
 }
 
 impl RawCreateSessionRequest {
-    /// Deserialises a JSON body, reporting malformed JSON, unknown members and wrong JSON
-    /// types as [`ValidationErrors`] (`invalid_json`, `unknown_field`, `invalid_type`).
+    /// Deserialises a JSON body, reporting malformed JSON, duplicate and unknown members
+    /// and wrong JSON types as [`ValidationErrors`] (`invalid_json`, `unknown_field`,
+    /// `invalid_type`), all at once. [`parse_json`] goes further and reports these together
+    /// with every rule problem.
     ///
     /// ```
     /// use domain::{ErrorCode, RawCreateSessionRequest};
-    /// let e = RawCreateSessionRequest::from_json(br#"{"forceVerifyOwnership": "true"}"#).unwrap_err();
+    /// let e = RawCreateSessionRequest::from_json(br#"{"forceVerifyOwnership": "true", "walletAddress": "x"}"#).unwrap_err();
     /// assert!(e.has("forceVerifyOwnership", ErrorCode::InvalidType));
-    /// let e = RawCreateSessionRequest::from_json(br#"{"walletAddress": "x"}"#).unwrap_err();
     /// assert!(e.has("walletAddress", ErrorCode::UnknownField));
     /// ```
     pub fn from_json(body: &[u8]) -> Result<Self, ValidationErrors> {
-        // serde lets a struct deserialise from a JSON array too (positionally); the API
-        // accepts objects only.
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| *b != b'{') {
-            return Err(ValidationErrors::single(FieldError::new(
-                "",
-                ErrorCode::InvalidJson,
-                "the body must be a JSON object",
-            )));
+        let (raw, shape) = read_members(body)?;
+        match ValidationErrors::from_vec(shape) {
+            Some(errors) => Err(errors),
+            None => Ok(raw),
         }
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let raw: Self = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
-        de.end().map_err(|e| {
-            ValidationErrors::single(FieldError::new(
-                "",
-                ErrorCode::InvalidJson,
-                format!("the body has trailing characters after the JSON object ({e})"),
-            ))
-        })?;
-        Ok(raw)
     }
 
     /// Applies every rule of SPEC §2/§4, reporting **every** problem at once.
@@ -403,7 +389,150 @@ impl RawCreateSessionRequest {
 /// ]);
 /// ```
 pub fn parse_json(body: &[u8], rules: &Rules) -> Result<ValidRequest, ValidationErrors> {
-    RawCreateSessionRequest::from_json(body)?.parse(rules)
+    let (raw, mut problems) = read_members(body)?;
+    match raw.parse(rules) {
+        Ok(valid) => match ValidationErrors::from_vec(problems) {
+            None => Ok(valid),
+            Some(errors) => Err(errors),
+        },
+        Err(rule_errors) => {
+            // A member with the wrong JSON type was read as present-but-empty, so group rules
+            // (exactly one of …) still see it; its own rule problems would only repeat the
+            // type problem, so they are dropped.
+            let shape_fields: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+            problems.extend(
+                rule_errors
+                    .into_iter()
+                    .filter(|e| !shape_fields.contains(&e.field)),
+            );
+            Err(ValidationErrors::from_vec(problems).unwrap_or_else(|| {
+                ValidationErrors::single(FieldError::new(
+                    "",
+                    ErrorCode::InvalidJson,
+                    "the request is invalid",
+                ))
+            }))
+        }
+    }
+}
+
+/// The body's members, in order, duplicates kept (serde_json's own maps keep the last).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Reads the body member by member. `Err` only when the body is not a JSON object at all;
+/// member problems come back alongside the members that could be read. A member of the
+/// wrong type is read as an empty string, so "exactly one of" rules still count it.
+fn read_members(
+    body: &[u8],
+) -> Result<(RawCreateSessionRequest, Vec<FieldError>), ValidationErrors> {
+    let not_json = |message: String| {
+        ValidationErrors::single(FieldError::new("", ErrorCode::InvalidJson, message))
+    };
+    // serde would let a struct deserialise from a JSON array too (positionally); the API
+    // accepts objects only.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(not_json(match first {
+            None => "the body is empty; send a JSON object".to_string(),
+            Some(_) => "the body must be a JSON object".to_string(),
+        }));
+    }
+    // serde_json's syntax messages name a position, never the input itself.
+    let members: Members = serde_json::from_slice(body)
+        .map_err(|e| not_json(format!("the body is not valid JSON: {e}")))?;
+
+    let mut raw = RawCreateSessionRequest::default();
+    let mut problems = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in &members.0 {
+        let shown = truncate_for_message(name);
+        if seen.contains(&name.as_str()) {
+            problems.push(FieldError::new(
+                shown.clone(),
+                ErrorCode::InvalidJson,
+                format!("{shown} appears more than once"),
+            ));
+            continue;
+        }
+        seen.push(name);
+        let slot = match name.as_str() {
+            "userId" => &mut raw.user_id,
+            "businessId" => &mut raw.business_id,
+            "currency" => &mut raw.currency,
+            "network" => &mut raw.network,
+            "counterpartyAddress" => &mut raw.counterparty_address,
+            "paymentHash" => &mut raw.payment_hash,
+            "invoice" => &mut raw.invoice,
+            "txHash" => &mut raw.tx_hash,
+            "forceVerifyOwnership" => {
+                match value {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::Bool(b) => raw.force_verify_ownership = Some(*b),
+                    other => problems.push(FieldError::new(
+                        name.clone(),
+                        ErrorCode::InvalidType,
+                        format!("{name} must be true or false, not {}", json_kind(other)),
+                    )),
+                }
+                continue;
+            }
+            _ => {
+                problems.push(FieldError::new(
+                    shown.clone(),
+                    ErrorCode::UnknownField,
+                    format!("{shown} is not a member of this request"),
+                ));
+                continue;
+            }
+        };
+        match value {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(s) => *slot = Some(s.clone()),
+            other => {
+                problems.push(FieldError::new(
+                    name.clone(),
+                    ErrorCode::InvalidType,
+                    format!("{name} must be a string, not {}", json_kind(other)),
+                ));
+                *slot = Some(String::new());
+            }
+        }
+    }
+    Ok((raw, problems))
 }
 
 fn required(field: &str) -> FieldError {
@@ -411,9 +540,10 @@ fn required(field: &str) -> FieldError {
 }
 
 fn parse_subject(raw: &RawCreateSessionRequest, errors: &mut Vec<FieldError>) -> Option<Subject> {
+    // Only the hyphenated form (any case): no braces, no `urn:uuid:`, no bare 32 hex.
     let uuid = |field: &str, s: &str, errors: &mut Vec<FieldError>| match Uuid::try_parse(s) {
-        Ok(id) => Some(id),
-        Err(_) => {
+        Ok(id) if s.len() == 36 => Some(id),
+        _ => {
             errors.push(FieldError::new(
                 field,
                 ErrorCode::InvalidUuid,
@@ -541,42 +671,4 @@ fn scope_problem(e: &ScopeError) -> FieldError {
             FieldError::new("txHash", ErrorCode::InvalidTxHash, e.to_string())
         }
     }
-}
-
-fn json_problem(e: serde_path_to_error::Error<serde_json::Error>) -> ValidationErrors {
-    use serde_json::error::Category;
-    let path = e.path().to_string();
-    let inner = e.inner();
-    let message = inner.to_string();
-    let problem = match inner.classify() {
-        Category::Data if message.starts_with("unknown field") => {
-            let name = message.split('`').nth(1).unwrap_or_default().to_string();
-            let field = if path == "." || path.is_empty() {
-                name.clone()
-            } else {
-                path
-            };
-            FieldError::new(
-                field,
-                ErrorCode::UnknownField,
-                format!("{name} is not a member of this request"),
-            )
-        }
-        Category::Data if path != "." && !path.is_empty() => FieldError::new(
-            path.clone(),
-            ErrorCode::InvalidType,
-            format!("{path} has the wrong type: {message}"),
-        ),
-        Category::Data => FieldError::new(
-            "",
-            ErrorCode::InvalidJson,
-            format!("the body must be a JSON object: {message}"),
-        ),
-        Category::Syntax | Category::Eof | Category::Io => FieldError::new(
-            "",
-            ErrorCode::InvalidJson,
-            format!("the body is not valid JSON: {message}"),
-        ),
-    };
-    ValidationErrors::single(problem)
 }

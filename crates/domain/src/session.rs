@@ -289,18 +289,18 @@ pub struct ReusePolicy {
 pub enum PolicyError {
     /// TTL of zero or above the upstream link's 300 s.
     #[error(
-        "session TTL must be between 1 and 300 seconds (the upstream link lives 5 minutes), got {0} s"
+        "session TTL must be between 1 and 300 seconds (the upstream link lives 5 minutes), got {0:?}"
     )]
-    Ttl(u64),
+    Ttl(Duration),
     /// `min_remaining` longer than the TTL: nothing could ever be reused.
     #[error(
-        "the least remaining life for reuse ({min_remaining} s) cannot exceed the TTL ({ttl} s)"
+        "the least remaining life for reuse ({min_remaining:?}) cannot exceed the TTL ({ttl:?})"
     )]
     MinRemaining {
-        /// Configured TTL, seconds.
-        ttl: u64,
-        /// Configured minimum remaining life, seconds.
-        min_remaining: u64,
+        /// Configured TTL.
+        ttl: Duration,
+        /// Configured minimum remaining life.
+        min_remaining: Duration,
     },
 }
 
@@ -343,13 +343,10 @@ impl ReusePolicy {
     /// A policy; the TTL must be within (0, 300 s] and `min_remaining` at most the TTL.
     pub fn new(ttl: Duration, min_remaining: Duration) -> Result<Self, PolicyError> {
         if ttl.is_zero() || ttl > Self::MAX_TTL {
-            return Err(PolicyError::Ttl(ttl.as_secs()));
+            return Err(PolicyError::Ttl(ttl));
         }
         if min_remaining > ttl {
-            return Err(PolicyError::MinRemaining {
-                ttl: ttl.as_secs(),
-                min_remaining: min_remaining.as_secs(),
-            });
+            return Err(PolicyError::MinRemaining { ttl, min_remaining });
         }
         Ok(Self { ttl, min_remaining })
     }
@@ -366,8 +363,12 @@ impl ReusePolicy {
 
     /// When a session created at `created_at` expires.
     pub fn expires_at(&self, created_at: DateTime<Utc>) -> DateTime<Utc> {
-        // ttl ≤ 300 s, so the conversion cannot fail.
-        created_at + TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(300))
+        // ttl ≤ 300 s, so the conversion cannot fail; saturate at the end of time rather
+        // than panic on a clock gone mad.
+        let ttl = TimeDelta::from_std(self.ttl).unwrap_or(TimeDelta::seconds(300));
+        created_at
+            .checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// Whether `candidate` (the session stored under the request's reuse key, if any) may

@@ -67,6 +67,14 @@ impl TxHash {
         })
     }
 
+    /// Rebuilds a hash that was validated (and normalised) when it was stored.
+    pub fn from_stored(network: Network, normalised: String) -> Self {
+        Self {
+            network,
+            normalised,
+        }
+    }
+
     /// The network the hash was validated for.
     pub fn network(&self) -> Network {
         self.network

@@ -586,11 +586,11 @@ fn ttl_defaults_to_five_minutes_and_never_exceeds_it() {
     assert!(ReusePolicy::new(Duration::from_secs(300), Duration::from_secs(60)).is_ok());
     assert_eq!(
         ReusePolicy::new(Duration::from_secs(301), Duration::ZERO),
-        Err(PolicyError::Ttl(301))
+        Err(PolicyError::Ttl(Duration::from_secs(301)))
     );
     assert_eq!(
         ReusePolicy::new(Duration::ZERO, Duration::ZERO),
-        Err(PolicyError::Ttl(0))
+        Err(PolicyError::Ttl(Duration::ZERO))
     );
     let s = session(
         false,
@@ -782,4 +782,143 @@ fn docs_example_is_what_the_crate_says() {
           {"field": "counterpartyAddress", "code": "invalid_address_checksum", "message": "the EIP-55 checksum (letter case) of this address is wrong"}
         ])
     );
+}
+
+#[test]
+fn configured_min_remaining_is_the_one_applied() {
+    let p = ReusePolicy::new(Duration::from_secs(30), Duration::from_secs(5)).unwrap();
+    let s = session(false, at(1000), &p);
+    assert_eq!(
+        p.decide(Some(&s), false, at(1025)),
+        ReuseDecision::Reuse {
+            upgrade_flag: false
+        }
+    );
+    assert_eq!(
+        p.decide(Some(&s), false, at(1026)),
+        ReuseDecision::MintNew(MintReason::TooLittleLifeLeft)
+    );
+}
+
+#[test]
+fn tx_hash_must_be_for_the_assets_network() {
+    let asset = Asset::new("ETH", "ETH", &LedgerTable::default()).unwrap();
+    let address = CounterpartyAddress::parse(Network::Eth, EVM, BitcoinNetwork::Mainnet).unwrap();
+    let btc_tx = TxHash::parse(Network::Btc, &"ab".repeat(32)).unwrap();
+    assert!(matches!(
+        SessionScope::new(
+            Subject::User(USER.parse().unwrap()),
+            asset,
+            Counterparty::Address(address),
+            Some(btc_tx)
+        ),
+        Err(ScopeError::TxHashNetwork {
+            tx: Network::Btc,
+            asset: Network::Eth
+        })
+    ));
+}
+
+#[test]
+fn an_invoice_expiring_in_a_billion_years_is_accepted_and_reported() {
+    let inv = invoice(
+        LnCurrency::Bitcoin,
+        1_700_000_000,
+        1 << 50,
+        None,
+        &secret(1),
+    );
+    let v = parse(json!({"userId": USER, "currency": "BTC", "network": "BTC", "invoice": inv}))
+        .unwrap();
+    let Counterparty::Lightning(l) = v.scope().counterparty() else {
+        panic!()
+    };
+    assert_eq!(l.invoice.unwrap().expires_at, InvoiceDetails::FAR_FUTURE);
+}
+
+#[test]
+fn messages_never_echo_unbounded_input() {
+    let huge = "A".repeat(100_000);
+    let body = json!({huge.clone(): 1, "forceVerifyOwnership": huge, "currency": huge, "network": huge, "userId": huge, "counterpartyAddress": huge});
+    let e = parse_json(body.to_string().as_bytes(), &Rules::default()).unwrap_err();
+    for problem in e.errors() {
+        assert!(problem.field.len() < 100, "{}", problem.field.len());
+        assert!(
+            problem.message.len() < 300,
+            "{}: {}",
+            problem.code,
+            problem.message.len()
+        );
+    }
+    assert!(e.codes().contains(&ErrorCode::UnknownField));
+}
+
+#[test]
+fn duplicate_members_are_refused() {
+    let body = format!(
+        r#"{{"userId":"{USER}","userId":"{USER}","currency":"BTC","network":"BTC","paymentHash":"{HASH}"}}"#
+    );
+    let e = parse_json(body.as_bytes(), &Rules::default()).unwrap_err();
+    assert_eq!(
+        e.into_vec()
+            .into_iter()
+            .map(|p| (p.field, p.code))
+            .collect::<Vec<_>>(),
+        vec![("userId".to_string(), ErrorCode::InvalidJson)]
+    );
+}
+
+#[test]
+fn shape_and_rule_problems_are_reported_together() {
+    // json! sorts members by name; shape problems come in body order, then rule problems.
+    let e = parse(json!({"userId": 5, "currency": "DOGE", "network": "BTC", "paymentHash": HASH, "invoice": ["x"], "color": "red", "forceVerifyOwnership": "yes"})).unwrap_err();
+    let got: Vec<(String, ErrorCode)> = e.into_iter().map(|p| (p.field, p.code)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("color".into(), ErrorCode::UnknownField),
+            ("forceVerifyOwnership".into(), ErrorCode::InvalidType),
+            ("invoice".into(), ErrorCode::InvalidType),
+            ("userId".into(), ErrorCode::InvalidType),
+            ("currency".into(), ErrorCode::UnsupportedCurrency),
+            // The mistyped invoice still counts as given, so two counterparties were sent…
+            (
+                fields::COUNTERPARTY.into(),
+                ErrorCode::ExactlyOneCounterparty
+            ),
+            // …and a Lightning one, for DOGE.
+            ("paymentHash".into(), ErrorCode::LightningRequiresBtc),
+        ]
+    );
+}
+
+#[test]
+fn only_hyphenated_uuids_are_accepted() {
+    let simple = USER.replace('-', "");
+    for id in [format!("{{{USER}}}"), format!("urn:uuid:{USER}"), simple] {
+        let e =
+            codes(json!({"userId": id, "currency": "BTC", "network": "BTC", "paymentHash": HASH}));
+        assert_eq!(e, vec![("userId".into(), ErrorCode::InvalidUuid)], "{id}");
+    }
+    assert!(parse(json!({"userId": USER.to_uppercase(), "currency": "BTC", "network": "BTC", "paymentHash": HASH})).is_ok());
+}
+
+#[test]
+fn stored_values_restore_without_todays_configuration() {
+    // USDC moved to POLYGON after this session was stored on ETH.
+    let asset = Asset::from_stored(Currency::parse("USDC").unwrap(), Network::Eth);
+    let address = CounterpartyAddress::from_stored(Network::Eth, EVM.to_string());
+    let scope = SessionScope::new(
+        Subject::User(USER.parse().unwrap()),
+        asset,
+        Counterparty::Address(address),
+        None,
+    )
+    .unwrap();
+    let original = parse(
+        json!({"userId": USER, "currency": "USDC", "network": "ETH", "counterpartyAddress": EVM}),
+    )
+    .unwrap();
+    assert_eq!(&scope, original.scope());
+    assert_eq!(scope.reuse_key(), original.reuse_key());
 }
