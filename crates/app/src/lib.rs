@@ -1,0 +1,367 @@
+//! # The use cases
+//!
+//! [`Sessions`] implements [`ports::SessionService`] — create-or-reuse, get, list, cancel and
+//! launch — using nothing but the ports: a [`SessionStore`], a [`WidgetGateway`], a
+//! [`Clock`] and an [`IdGenerator`]. The rules come from the `domain` crate; the concurrency
+//! guarantee (one upstream mint per key, however many requests race on however many
+//! instances) comes from the store's claim protocol, driven here:
+//!
+//! 1. `reuse` — the hot path, one store round trip;
+//! 2. a slot pending under someone else's unexpired claim → wait (bounded) and look again;
+//! 3. otherwise `claim` the slot (compare-and-swap against what was seen); losers look again;
+//! 4. the winner mints upstream, then `fulfil`s the claim (session, launch token and slot
+//!    binding written atomically) — or `release`s it if the mint failed, so an upstream
+//!    failure stores nothing and never blocks the key;
+//! 5. a claim whose owner died is taken over once its lease expires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::{
+    ApplicationId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
+    ValidRequest,
+};
+use ports::{
+    CancelError, CancelOutcome, ClaimOutcome, ClaimToken, Clock, CreateError, CreateOutcome,
+    FulfilError, GatewayError, IdGenerator, LaunchError, LaunchOutcome, LaunchResult, LaunchToken,
+    ListError, ListQuery, NewSession, ReuseOutcome, ReuseQuery, SessionPage, SessionService,
+    SessionStore, SessionView, SlotState, StatusFilter, StoreCancel, StoreError, StoredSession,
+    WidgetGateway, WidgetRequest,
+};
+use tracing::{debug, error, info, instrument, warn};
+
+/// Tuning of the claim protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimSettings {
+    /// How long a claim holds before another request may take the key over. Must exceed the
+    /// gateway's worst-case time for one mint (timeouts × attempts + backoff), or a slow but
+    /// alive minter could lose its claim (its link is then abandoned, never duplicated).
+    pub lease: Duration,
+    /// How long a request waits for another request's pending mint before answering `503`.
+    pub wait: Duration,
+    /// How often a waiting request looks again.
+    pub poll_interval: Duration,
+}
+
+impl Default for ClaimSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            wait: Duration::from_secs(25),
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Everything [`Sessions`] needs.
+#[derive(Clone)]
+pub struct Dependencies {
+    /// Sessions, slots and launch tokens.
+    pub store: Arc<dyn SessionStore>,
+    /// The upstream.
+    pub gateway: Arc<dyn WidgetGateway>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+/// The use cases. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Sessions {
+    deps: Dependencies,
+    policy: ReusePolicy,
+    claims: ClaimSettings,
+}
+
+/// What to do after an attempt that did not finish the request.
+enum Next {
+    LookAgain,
+    Wait,
+}
+
+impl Sessions {
+    /// The use cases over these ports, with this reuse policy and claim tuning.
+    pub fn new(deps: Dependencies, policy: ReusePolicy, claims: ClaimSettings) -> Self {
+        Self {
+            deps,
+            policy,
+            claims,
+        }
+    }
+
+    /// The reuse policy in force.
+    pub fn policy(&self) -> &ReusePolicy {
+        &self.policy
+    }
+
+    fn view(&self, session: Session, now: DateTime<Utc>) -> SessionView {
+        let status = session.status_at(now);
+        SessionView { session, status }
+    }
+
+    fn must_live_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + to_delta(self.policy.min_remaining())
+    }
+
+    /// Mints upstream under a held claim, then fulfils it. `Ok(None)` means the claim was
+    /// lost meanwhile (the minted link was abandoned) and the caller should look again.
+    async fn mint(
+        &self,
+        application: ApplicationId,
+        key: ReuseKeyDigest,
+        request: &ValidRequest,
+        claim: ClaimToken,
+        launch_token: &LaunchToken,
+    ) -> Result<Option<StoredSession>, CreateError> {
+        let session_id = self.deps.ids.session_id();
+        // Taken before the upstream call, so the session never outlives the upstream link.
+        let now = self.deps.clock.now();
+        let scope = request.scope();
+        let widget_request = WidgetRequest {
+            session_id,
+            subject: scope.subject(),
+            asset: scope.asset().clone(),
+            counterparty: scope.counterparty().clone(),
+        };
+        let widget_url = match self.deps.gateway.create_widget_url(&widget_request).await {
+            Ok(url) => url,
+            Err(e) => {
+                self.release_quietly(application, &key, claim).await;
+                return Err(match e {
+                    GatewayError::Rejected { status, message } => {
+                        CreateError::UpstreamRejected { status, message }
+                    }
+                    GatewayError::Unavailable {
+                        retry_after,
+                        reason,
+                    } => CreateError::UpstreamUnavailable {
+                        retry_after,
+                        reason,
+                    },
+                    GatewayError::Unexpected(reason) => CreateError::UpstreamUnavailable {
+                        retry_after: Duration::from_secs(5),
+                        reason,
+                    },
+                });
+            }
+        };
+        let session = Session::new(session_id, application, request.clone(), now, &self.policy);
+        let new = NewSession {
+            session,
+            key,
+            widget_url: widget_url.clone(),
+            launch_token: launch_token.digest(),
+        };
+        match self.deps.store.fulfil(application, claim, new).await {
+            Ok(stored) => {
+                info!(session_id = %session_id, widget_url = %widget_url, "minted a new session");
+                Ok(Some(stored))
+            }
+            Err(FulfilError::ClaimLost) => {
+                warn!(
+                    session_id = %session_id,
+                    widget_url = %widget_url,
+                    "claim lost while minting (lease expired and the key was taken over); the minted upstream link is abandoned"
+                );
+                Ok(None)
+            }
+            Err(FulfilError::Store(e)) => {
+                error!(
+                    session_id = %session_id,
+                    widget_url = %widget_url,
+                    error = %e,
+                    "could not store a minted session; the minted upstream link is abandoned"
+                );
+                self.release_quietly(application, &key, claim).await;
+                Err(CreateError::Store(e))
+            }
+        }
+    }
+
+    async fn release_quietly(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        claim: ClaimToken,
+    ) {
+        if let Err(e) = self.deps.store.release(application, key, claim).await {
+            // The lease expires on its own; the key is blocked at most that long.
+            warn!(error = %e, "could not release a claim; it will lapse when its lease expires");
+        }
+    }
+}
+
+fn to_delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+#[async_trait]
+impl SessionService for Sessions {
+    #[instrument(skip_all, fields(application = %application))]
+    async fn create_or_reuse(
+        &self,
+        application: ApplicationId,
+        request: ValidRequest,
+    ) -> Result<CreateOutcome, CreateError> {
+        let key = request.reuse_key().digest();
+        let started = tokio::time::Instant::now();
+        loop {
+            let now = self.deps.clock.now();
+            let launch_token = self.deps.ids.launch_token(application);
+            let query = ReuseQuery {
+                application,
+                key,
+                now,
+                must_live_until: self.must_live_until(now),
+                force_verify_ownership: request.force_verify_ownership(),
+                launch_token: launch_token.digest(),
+            };
+            let next = match self.deps.store.reuse(&query).await? {
+                ReuseOutcome::Reused(stored) => {
+                    let stored = *stored;
+                    debug!(session_id = %stored.session.id(), "reused");
+                    return Ok(CreateOutcome {
+                        session: self.view(stored.session, now),
+                        reused: true,
+                        launch_token,
+                    });
+                }
+                ReuseOutcome::NotReusable(SlotState::Pending { lease_until, .. })
+                    if lease_until > now =>
+                {
+                    Next::Wait
+                }
+                ReuseOutcome::NotReusable(seen) => {
+                    let claim = self.deps.ids.claim_token();
+                    let lease_until = now + to_delta(self.claims.lease);
+                    match self
+                        .deps
+                        .store
+                        .claim(application, &key, &seen, claim, now, lease_until)
+                        .await?
+                    {
+                        ClaimOutcome::Lost => Next::LookAgain,
+                        ClaimOutcome::Claimed => {
+                            match self
+                                .mint(application, key, &request, claim, &launch_token)
+                                .await?
+                            {
+                                Some(stored) => {
+                                    let now = self.deps.clock.now();
+                                    return Ok(CreateOutcome {
+                                        session: self.view(stored.session, now),
+                                        reused: false,
+                                        launch_token,
+                                    });
+                                }
+                                None => Next::LookAgain,
+                            }
+                        }
+                    }
+                }
+            };
+            if started.elapsed() >= self.claims.wait {
+                return Err(CreateError::Busy {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            if let Next::Wait = next {
+                tokio::time::sleep(self.claims.poll_interval).await;
+            }
+        }
+    }
+
+    #[instrument(skip_all, fields(application = %application, session_id = %id))]
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<SessionView>, StoreError> {
+        let found = self.deps.store.get(application, id).await?;
+        let now = self.deps.clock.now();
+        Ok(found.map(|s| self.view(s.session, now)))
+    }
+
+    #[instrument(skip_all, fields(application = %application))]
+    async fn list(
+        &self,
+        application: ApplicationId,
+        subject: Option<Subject>,
+        status: Option<SessionStatus>,
+        limit: u32,
+        before: Option<SessionId>,
+    ) -> Result<SessionPage, ListError> {
+        if !(1..=100).contains(&limit) {
+            return Err(ListError::InvalidLimit);
+        }
+        let now = self.deps.clock.now();
+        let page = self
+            .deps
+            .store
+            .list(&ListQuery {
+                application,
+                subject,
+                status: status.map(StatusFilter),
+                now,
+                limit,
+                before,
+            })
+            .await?;
+        Ok(SessionPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|s| self.view(s.session, now))
+                .collect(),
+            next: page.next,
+        })
+    }
+
+    #[instrument(skip_all, fields(application = %application, session_id = %id))]
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<CancelOutcome, CancelError> {
+        let now = self.deps.clock.now();
+        match self.deps.store.cancel(application, id, now).await? {
+            StoreCancel::Cancelled(s) => {
+                info!("cancelled");
+                Ok(CancelOutcome::Cancelled(self.view(s.session, now)))
+            }
+            StoreCancel::AlreadyCancelled(s) => {
+                Ok(CancelOutcome::AlreadyCancelled(self.view(s.session, now)))
+            }
+            StoreCancel::NotActive(s) => {
+                Err(CancelError::NotActive(Box::new(self.view(s.session, now))))
+            }
+            StoreCancel::NotFound => Err(CancelError::NotFound),
+        }
+    }
+
+    #[instrument(skip_all, fields(consume))]
+    async fn launch(&self, token: &str, consume: bool) -> Result<LaunchOutcome, LaunchError> {
+        let Some(token) = LaunchToken::parse(token) else {
+            return Ok(LaunchOutcome::Unknown);
+        };
+        let now = self.deps.clock.now();
+        match self
+            .deps
+            .store
+            .launch(token.application(), &token.digest(), now, consume)
+            .await?
+        {
+            LaunchResult::Opened(s) => {
+                if consume {
+                    info!(session_id = %s.session.id(), "launch link opened; session consumed");
+                }
+                Ok(LaunchOutcome::Redirect(s.widget_url))
+            }
+            LaunchResult::Ended(s) => Ok(LaunchOutcome::Gone(s.session.status_at(now))),
+            LaunchResult::Unknown => Ok(LaunchOutcome::Unknown),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The upstream that mints widget URLs (Transak's *Create Widget URL*).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{Asset, Counterparty, SessionId, Subject};
+use secrecy::{ExposeSecret, SecretString};
+
+/// What the upstream needs to mint a widget URL for one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetRequest {
+    /// Our session id (sent as `partnerOrderId`).
+    pub session_id: SessionId,
+    /// The customer (its id is sent as `partnerCustomerId`).
+    pub subject: Subject,
+    /// Currency and network.
+    pub asset: Asset,
+    /// The counterparty; an address is sent as `walletAddress`.
+    pub counterparty: Counterparty,
+}
+
+/// A widget URL minted upstream. It carries a single-use upstream `sessionId`, so `Debug`
+/// and `Display` show it with that parameter redacted; [`WidgetUrl::expose`] gives the real
+/// URL, for the redirect only.
+///
+/// ```
+/// use ports::WidgetUrl;
+/// let url = WidgetUrl::new("https://global.transak.com/?apiKey=k&sessionId=s3cr3t&x=1".into());
+/// assert_eq!(url.to_string(), "https://global.transak.com/?apiKey=k&sessionId=<redacted>&x=1");
+/// assert!(!format!("{url:?}").contains("s3cr3t"));
+/// assert!(url.expose().contains("s3cr3t"));
+/// ```
+#[derive(Clone)]
+pub struct WidgetUrl(SecretString);
+
+impl WidgetUrl {
+    /// Wraps a URL.
+    pub fn new(url: String) -> Self {
+        Self(SecretString::from(url))
+    }
+
+    /// The real URL, with its `sessionId`. Only for the redirect and for storage.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URL with the value of every `sessionId` query parameter replaced by `<redacted>`.
+    pub fn redacted(&self) -> String {
+        let url = self.0.expose_secret();
+        let Some((base, query)) = url.split_once('?') else {
+            return url.to_string();
+        };
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("sessionId") => format!("{k}=<redacted>"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        let mut out = format!("{base}?{}", parts.join("&"));
+        if let Some(f) = fragment {
+            out.push('#');
+            out.push_str(f);
+        }
+        out
+    }
+}
+
+impl fmt::Debug for WidgetUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WidgetUrl({})", self.redacted())
+    }
+}
+
+impl fmt::Display for WidgetUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl PartialEq for WidgetUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for WidgetUrl {}
+
+/// Why the upstream did not mint a URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The upstream refused the request (a `4xx` other than an expired token, which the
+    /// gateway handles itself). Carries the upstream's message; never retried.
+    #[error("upstream rejected the request ({status}): {message}")]
+    Rejected {
+        /// The upstream HTTP status.
+        status: u16,
+        /// The upstream's own message (it contains no secret).
+        message: String,
+    },
+    /// The upstream could not be reached or failed (`5xx`, timeout, connection error) after
+    /// the gateway's bounded retries. Callers answer `503` with `Retry-After`.
+    #[error("upstream unavailable: {reason}")]
+    Unavailable {
+        /// When trying again makes sense.
+        retry_after: Duration,
+        /// What happened (no secret, no upstream session id).
+        reason: String,
+    },
+    /// Anything else: a malformed upstream answer, our own misconfiguration, a store failure
+    /// while handling the access token.
+    #[error("upstream call failed: {0}")]
+    Unexpected(String),
+}
+
+/// Mints widget URLs upstream.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait WidgetGateway: Send + Sync {
+    /// Mints one widget URL for `request`.
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::Rejected`] for an upstream `4xx` (after at most one access-token
+    /// refresh and one retry on `401`); [`GatewayError::Unavailable`] when the upstream is
+    /// down, slow past the timeout or answering `5xx` after bounded retries;
+    /// [`GatewayError::Unexpected`] otherwise.
+    ///
+    /// # Concurrency
+    ///
+    /// Safe to call from any number of tasks and instances at once. Every call mints a new
+    /// upstream session; the caller (the claim protocol) makes sure one happens per key.
+    async fn create_widget_url(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError>;
+
+    /// Whether the upstream credentials are usable right now (for readiness checks): a valid
+    /// access token is held or can be obtained.
+    ///
+    /// # Errors
+    ///
+    /// As [`WidgetGateway::create_widget_url`].
+    async fn check_credentials(&self) -> Result<(), GatewayError>;
+}

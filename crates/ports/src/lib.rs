@@ -1,0 +1,61 @@
+//! # Ports: what the core of the service needs from the outside world
+//!
+//! Object-safe `#[async_trait]` traits, used as `Arc<dyn Port>`:
+//!
+//! - [`SessionStore`]: sessions, their reuse-key slots (the claim protocol that guarantees
+//!   one upstream mint per key) and their launch tokens;
+//! - [`ApplicationStore`]: the partner applications and their credentials;
+//! - [`AccessTokenStore`]: the one Transak access token all instances share;
+//! - [`WidgetGateway`]: Transak's *Create Widget URL*;
+//! - [`Clock`] and [`IdGenerator`]: time and randomness, injected so tests control them;
+//! - [`SessionService`]: the use cases, as the HTTP layer sees them.
+//!
+//! Every method documents its contract under `# Errors` (which variant for which situation)
+//! and, where several callers can race, `# Concurrency`. The Postgres and in-memory adapters
+//! both implement exactly this contract and run the same conformance suites.
+//!
+//! With the `test-util` feature, every port has a `mockall` mock (`MockSessionStore`, …).
+//!
+//! Two tiny adapters that only wrap the standard library live here too, because every
+//! composition needs them and they have nothing to configure: [`SystemClock`] and
+//! [`RandomIds`].
+
+mod application_store;
+mod clock;
+mod gateway;
+mod ids;
+mod service;
+mod session_store;
+mod token_store;
+
+pub use application_store::{
+    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
+    ApplicationStore, EncryptedSecret, NewApplication,
+};
+pub use clock::{Clock, SystemClock};
+pub use gateway::{GatewayError, WidgetGateway, WidgetRequest, WidgetUrl};
+pub use ids::{ClaimToken, IdGenerator, LaunchToken, LaunchTokenDigest, RandomIds};
+pub use service::{
+    CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome, ListError,
+    SessionPage, SessionService, SessionView,
+};
+pub use session_store::{
+    ClaimOutcome, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
+    SessionStore, SlotState, StatusFilter, StoreCancel, StoreError, StoredSession,
+};
+pub use token_store::{AccessTokenStore, StoredAccessToken};
+
+#[cfg(any(test, feature = "test-util"))]
+pub use application_store::MockApplicationStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "test-util"))]
+pub use gateway::MockWidgetGateway;
+#[cfg(any(test, feature = "test-util"))]
+pub use ids::MockIdGenerator;
+#[cfg(any(test, feature = "test-util"))]
+pub use service::MockSessionService;
+#[cfg(any(test, feature = "test-util"))]
+pub use session_store::MockSessionStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use token_store::MockAccessTokenStore;

@@ -1,0 +1,189 @@
+//! The use cases, as the HTTP layer calls them. Implemented by the `app` crate.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use domain::{ApplicationId, Session, SessionId, SessionStatus, Subject, ValidRequest};
+
+use crate::gateway::WidgetUrl;
+use crate::ids::LaunchToken;
+use crate::session_store::StoreError;
+
+/// A session and its status at the instant the use case ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// The entity.
+    pub session: Session,
+    /// Its status then.
+    pub status: SessionStatus,
+}
+
+/// The result of create-or-reuse.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    /// The session.
+    pub session: SessionView,
+    /// Whether an existing session was returned (`200`) rather than a new one (`201`).
+    pub reused: bool,
+    /// A launch token for the session, valid until the session ends. Every call hands out a
+    /// new one; all of a session's tokens open the same session, once.
+    pub launch_token: LaunchToken,
+}
+
+/// Why create-or-reuse failed. Nothing was stored in any of these cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    /// The upstream refused the request (answered `502` with a stable code).
+    #[error("upstream rejected the request ({status}): {message}")]
+    UpstreamRejected {
+        /// Upstream HTTP status.
+        status: u16,
+        /// Upstream's message.
+        message: String,
+    },
+    /// The upstream is unavailable (answered `503` with `Retry-After`).
+    #[error("upstream unavailable: {reason}")]
+    UpstreamUnavailable {
+        /// When to try again.
+        retry_after: Duration,
+        /// What happened.
+        reason: String,
+    },
+    /// Another request for the same key is still minting and did not finish within the
+    /// wait bound (answered `503` with `Retry-After`).
+    #[error("another request for the same session is still in progress")]
+    Busy {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A page of sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    /// Newest first.
+    pub items: Vec<SessionView>,
+    /// The cursor of the next page, if any.
+    pub next: Option<SessionId>,
+}
+
+/// Why listing failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// `limit` outside 1..=100.
+    #[error("limit must be between 1 and 100")]
+    InvalidLimit,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// ACTIVE → CANCELLED now.
+    Cancelled(SessionView),
+    /// It was already CANCELLED (cancel is idempotent).
+    AlreadyCancelled(SessionView),
+}
+
+/// Why a cancel failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    /// No such session for this application.
+    #[error("no such session")]
+    NotFound,
+    /// The session is CONSUMED or EXPIRED.
+    #[error("the session is {}, not ACTIVE", .0.status)]
+    NotActive(Box<SessionView>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What opening a launch link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchOutcome {
+    /// Redirect here (the session was ACTIVE; a consuming launch consumed it).
+    Redirect(WidgetUrl),
+    /// The session ended: consumed, cancelled or expired.
+    Gone(SessionStatus),
+    /// No session has this link.
+    Unknown,
+}
+
+/// Why a launch failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The use cases.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait SessionService: Send + Sync {
+    /// Reuses the application's session for the request's key, or mints one upstream.
+    ///
+    /// # Concurrency
+    ///
+    /// N identical concurrent calls, on any number of instances sharing one store, mint
+    /// exactly one upstream session and all return the same session id.
+    ///
+    /// # Errors
+    ///
+    /// See [`CreateError`]; in every error case nothing was stored.
+    async fn create_or_reuse(
+        &self,
+        application: ApplicationId,
+        request: ValidRequest,
+    ) -> Result<CreateOutcome, CreateError>;
+
+    /// One of the application's sessions; `None` for unknown ids and other applications'.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store fails.
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<SessionView>, StoreError>;
+
+    /// The application's sessions, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ListError::InvalidLimit`], [`ListError::Store`].
+    async fn list(
+        &self,
+        application: ApplicationId,
+        subject: Option<Subject>,
+        status: Option<SessionStatus>,
+        limit: u32,
+        before: Option<SessionId>,
+    ) -> Result<SessionPage, ListError>;
+
+    /// Cancels an ACTIVE session; idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`CancelError::NotFound`], [`CancelError::NotActive`], [`CancelError::Store`].
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<CancelOutcome, CancelError>;
+
+    /// Opens a launch link. With `consume` (a `GET`), an ACTIVE session becomes CONSUMED —
+    /// exactly once however many opens race; without (a `HEAD`), nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::Store`] when the store fails.
+    async fn launch(&self, token: &str, consume: bool) -> Result<LaunchOutcome, LaunchError>;
+}

@@ -1,0 +1,337 @@
+//! Sessions, reuse-key slots and launch tokens.
+//!
+//! # The slot and claim protocol
+//!
+//! For every (application, reuse key) there is at most one **slot**. A slot is either
+//! *bound* to the session currently serving the key, or *pending*: claimed by one caller who
+//! is minting that session upstream right now, under a lease. The protocol:
+//!
+//! 1. [`SessionStore::reuse`] — the hot path, one round trip: if the slot is bound to a
+//!    session that is reusable (ACTIVE and living until at least `must_live_until`), record a
+//!    new launch token for it, apply the flag upgrade, and return it. Otherwise say what the
+//!    slot looks like ([`SlotState`]).
+//! 2. If the slot is pending under an unexpired lease, someone else is minting: wait and go
+//!    back to 1.
+//! 3. Otherwise [`SessionStore::claim`] the slot, comparing against the state seen in 1 (a
+//!    compare-and-swap). Exactly one concurrent claimer wins; the others go back to 1.
+//! 4. The winner mints upstream, then [`SessionStore::fulfil`]s its claim: the session, its
+//!    first launch token and the slot binding are written atomically, and only while the
+//!    claim is still the winner's. If the mint fails, the winner
+//!    [`SessionStore::release`]s the claim.
+//! 5. A claim whose owner died is taken over by the next claimer once its lease expires.
+//!
+//! Sessions that are not reusable any more (consumed, cancelled, expired, or with too little
+//! life left) stay where they are: a new claim simply rebinds the slot to a new session. Such
+//! a state never becomes reusable again, so comparing the bound session id is enough.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApplicationId, ReuseKeyDigest, Session, SessionId, SessionStatus, Subject};
+
+use crate::gateway::WidgetUrl;
+use crate::ids::{ClaimToken, LaunchTokenDigest};
+
+/// A session as stored: the domain entity plus the upstream widget URL its launch links
+/// redirect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The entity.
+    pub session: Session,
+    /// Where the launch link redirects (contains the upstream `sessionId`; redacted in
+    /// `Debug`).
+    pub widget_url: WidgetUrl,
+}
+
+/// A freshly minted session to store with [`SessionStore::fulfil`].
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The entity (ACTIVE, created now).
+    pub session: Session,
+    /// Its reuse key digest.
+    pub key: ReuseKeyDigest,
+    /// The upstream URL.
+    pub widget_url: WidgetUrl,
+    /// The digest of the launch token handed out with it.
+    pub launch_token: LaunchTokenDigest,
+}
+
+/// The hot-path lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseQuery {
+    /// The calling application.
+    pub application: ApplicationId,
+    /// The request's reuse key digest.
+    pub key: ReuseKeyDigest,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// A bound session is reusable only if it is ACTIVE and `expires_at >= must_live_until`
+    /// (now + the policy's minimum remaining life).
+    pub must_live_until: DateTime<Utc>,
+    /// The requested `forceVerifyOwnership`: when `true` and the stored flag is `false`, the
+    /// stored flag becomes `true` (never the other way).
+    pub force_verify_ownership: bool,
+    /// A new launch token for the session, recorded if it is reused.
+    pub launch_token: LaunchTokenDigest,
+}
+
+/// What [`SessionStore::reuse`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReuseOutcome {
+    /// The bound session is reusable; the launch token was recorded and the flag upgraded.
+    /// The session is returned as stored after the upgrade.
+    Reused(Box<StoredSession>),
+    /// Nothing reusable; the slot is in this state.
+    NotReusable(SlotState),
+}
+
+/// The state of a reuse-key slot, as seen by [`SessionStore::reuse`] and compared by
+/// [`SessionStore::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// No slot for the key.
+    Vacant,
+    /// Bound to a session that is not reusable any more.
+    Bound {
+        /// That session.
+        session: SessionId,
+    },
+    /// Claimed by a caller minting right now.
+    Pending {
+        /// The claim.
+        claim: ClaimToken,
+        /// Until when the claim holds; after that anyone may take it over.
+        lease_until: DateTime<Utc>,
+    },
+}
+
+/// The result of [`SessionStore::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds the slot's claim and must mint, then fulfil or release.
+    Claimed,
+    /// The slot changed since it was observed; look again.
+    Lost,
+}
+
+/// Why [`SessionStore::fulfil`] stored nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FulfilError {
+    /// The claim is no longer the caller's (its lease expired and another caller took the
+    /// slot over). Nothing was stored; the minted upstream URL must be abandoned.
+    #[error("the claim on this reuse key was lost")]
+    ClaimLost,
+    /// The store failed. Nothing was stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which sessions a list returns, by status at the query's `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusFilter(pub SessionStatus);
+
+/// A page request: the application's sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// The calling application (every list is scoped to it).
+    pub application: ApplicationId,
+    /// Only this subject's sessions.
+    pub subject: Option<Subject>,
+    /// Only sessions in this status at `now`.
+    pub status: Option<StatusFilter>,
+    /// Now, for the time-derived statuses.
+    pub now: DateTime<Utc>,
+    /// At most this many (1 to 100).
+    pub limit: u32,
+    /// Only sessions older than this one (the previous page's last id).
+    pub before: Option<SessionId>,
+}
+
+/// One page of sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Newest first.
+    pub items: Vec<StoredSession>,
+    /// Pass as `before` to get the next page; `None` on the last page.
+    pub next: Option<SessionId>,
+}
+
+/// The result of [`SessionStore::cancel`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreCancel {
+    /// It was ACTIVE and is now CANCELLED.
+    Cancelled(StoredSession),
+    /// It was already CANCELLED.
+    AlreadyCancelled(StoredSession),
+    /// It is CONSUMED or EXPIRED; nothing changed.
+    NotActive(StoredSession),
+    /// No such session for this application.
+    NotFound,
+}
+
+/// The result of [`SessionStore::launch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaunchResult {
+    /// The session was ACTIVE; if `consume` was asked it is now CONSUMED (by this call and
+    /// no other).
+    Opened(StoredSession),
+    /// The session is CONSUMED, CANCELLED or EXPIRED.
+    Ended(StoredSession),
+    /// No session has this launch token.
+    Unknown,
+}
+
+/// Store failures every method may return.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or timed out; trying again later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness or precondition clash the method documents.
+    #[error("store conflict: {0}")]
+    Conflict(String),
+    /// Anything else (corrupt row, bug).
+    #[error("store failure: {0}")]
+    Unexpected(String),
+}
+
+/// Sessions, reuse-key slots and launch tokens, always scoped by application.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The hot path (one round trip, no lock): see [`ReuseQuery`] and the module docs.
+    ///
+    /// # Concurrency
+    ///
+    /// Any number of concurrent calls for one key all see the same bound session; flag
+    /// upgrades are never lost (a `true` written by one call is never overwritten with
+    /// `false` by another).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn reuse(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
+
+    /// Claims the slot of `(application, key)` for `claim` until `lease_until`, if it is
+    /// still in the `seen` state: vacant; bound to the same session, with no unexpired
+    /// claim; or pending under the same claim whose lease has expired at `now`. A pending
+    /// slot keeps its previous binding until fulfilled.
+    ///
+    /// # Concurrency
+    ///
+    /// A compare-and-swap: of any number of concurrent claims against the same observed
+    /// state, on any number of instances, exactly one gets [`ClaimOutcome::Claimed`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn claim(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        seen: &SlotState,
+        claim: ClaimToken,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Stores a minted session, its first launch token and binds the slot to it — all or
+    /// nothing, and only while `claim` is still the slot's claim (an expired lease that
+    /// nobody took over still counts).
+    ///
+    /// # Errors
+    ///
+    /// [`FulfilError::ClaimLost`] when the slot's claim is another one (nothing stored);
+    /// [`FulfilError::Store`] with [`StoreError::Unavailable`] when the store cannot be
+    /// reached.
+    async fn fulfil(
+        &self,
+        application: ApplicationId,
+        claim: ClaimToken,
+        session: NewSession,
+    ) -> Result<StoredSession, FulfilError>;
+
+    /// Gives up `claim` on the slot (the mint failed): the slot returns to its previous
+    /// binding, or disappears if it had none. Releasing a claim one does not hold does
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn release(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        claim: ClaimToken,
+    ) -> Result<(), StoreError>;
+
+    /// One session of `application`; `None` if it does not exist or belongs to another
+    /// application.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<StoredSession>, StoreError>;
+
+    /// A page of the application's sessions, newest (highest id) first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+
+    /// Cancels an ACTIVE session at `now`.
+    ///
+    /// # Concurrency
+    ///
+    /// Atomic: a cancel racing a launch of the same session ends with exactly one of them
+    /// having taken effect.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<StoreCancel, StoreError>;
+
+    /// Looks a launch token up and, if `consume`, marks its ACTIVE session CONSUMED at `now`.
+    ///
+    /// # Concurrency
+    ///
+    /// Atomic: of any number of concurrent consuming launches of one session (through any of
+    /// its tokens, on any instance), exactly one gets [`LaunchResult::Opened`]; the others
+    /// get [`LaunchResult::Ended`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn launch(
+        &self,
+        application: ApplicationId,
+        token: &LaunchTokenDigest,
+        now: DateTime<Utc>,
+        consume: bool,
+    ) -> Result<LaunchResult, StoreError>;
+
+    /// Deletes at most `limit` sessions (of any application) that ended — consumed,
+    /// cancelled or expired — before `ended_before`, with their launch tokens; slots bound to
+    /// them become vacant. Returns how many sessions were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    /// Whether the store answers (for readiness checks).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
