@@ -1,0 +1,238 @@
+//! The claim protocol end to end over the in-memory store: racing requests, failing and
+//! dying minters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use app::{ClaimSettings, Dependencies, Sessions};
+use async_trait::async_trait;
+use domain::ReusePolicy;
+use memory::MemorySessionStore;
+use ports::*;
+use testkit::fixtures::{APP_A, request};
+
+/// A gateway that takes `delay` per mint, counts mints, and fails or hangs the first
+/// `fail_first` / `hang_first` calls.
+struct FakeGateway {
+    delay: Duration,
+    mints: AtomicUsize,
+    calls: AtomicUsize,
+    fail_first: usize,
+    hang_first: usize,
+}
+
+impl FakeGateway {
+    fn new(delay: Duration) -> Self {
+        Self {
+            delay,
+            mints: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            fail_first: 0,
+            hang_first: 0,
+        }
+    }
+}
+
+#[async_trait]
+impl WidgetGateway for FakeGateway {
+    async fn create_widget_url(&self, r: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.hang_first {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        tokio::time::sleep(self.delay).await;
+        if call < self.fail_first {
+            return Err(GatewayError::Unavailable {
+                retry_after: Duration::from_secs(1),
+                reason: "down".into(),
+            });
+        }
+        self.mints.fetch_add(1, Ordering::SeqCst);
+        Ok(WidgetUrl::new(format!(
+            "https://widget.test/?sessionId=u-{}",
+            r.session_id
+        )))
+    }
+
+    async fn check_credentials(&self) -> Result<(), GatewayError> {
+        Ok(())
+    }
+}
+
+fn service(
+    store: Arc<dyn SessionStore>,
+    gateway: Arc<dyn WidgetGateway>,
+    lease: Duration,
+) -> Sessions {
+    Sessions::new(
+        Dependencies {
+            store,
+            gateway,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        },
+        ReusePolicy::default(),
+        ClaimSettings {
+            lease,
+            wait: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(5),
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_identical_requests_on_two_instances_mint_once() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let gateway = Arc::new(FakeGateway::new(Duration::from_millis(50)));
+    let instances = [
+        service(store.clone(), gateway.clone(), Duration::from_secs(30)),
+        service(store.clone(), gateway.clone(), Duration::from_secs(30)),
+    ];
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let s = instances[n % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_or_reuse(APP_A, request(1, n % 3 == 0))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    let mut tokens = HashSet::new();
+    for t in tasks {
+        let out = t.await.unwrap();
+        ids.insert(out.session.session.id());
+        tokens.insert(out.launch_token.digest());
+        if !out.reused {
+            created += 1;
+        }
+    }
+    assert_eq!(gateway.mints.load(Ordering::SeqCst), 1);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(created, 1);
+    assert_eq!(tokens.len(), 64, "every caller gets its own link");
+    // Some request asked for the flag: the stored flag is true.
+    let id = *ids.iter().next().unwrap();
+    assert!(
+        instances[0]
+            .get(APP_A, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .force_verify_ownership()
+    );
+}
+
+#[tokio::test]
+async fn distinct_keys_mint_separately() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let gateway = Arc::new(FakeGateway::new(Duration::from_millis(1)));
+    let s = service(store, gateway.clone(), Duration::from_secs(30));
+    let mut ids = HashSet::new();
+    for user in 0..20 {
+        ids.insert(
+            s.create_or_reuse(APP_A, request(user, false))
+                .await
+                .unwrap()
+                .session
+                .session
+                .id(),
+        );
+    }
+    assert_eq!((ids.len(), gateway.mints.load(Ordering::SeqCst)), (20, 20));
+}
+
+#[tokio::test]
+async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
+    let store = Arc::new(MemorySessionStore::new());
+    let gateway = Arc::new(FakeGateway {
+        fail_first: 1,
+        ..FakeGateway::new(Duration::from_millis(1))
+    });
+    let s = service(store.clone(), gateway.clone(), Duration::from_secs(30));
+    let err = s
+        .create_or_reuse(APP_A, request(1, false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CreateError::UpstreamUnavailable { .. }),
+        "{err:?}"
+    );
+    assert!(store.is_empty());
+    let ok = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    assert!(!ok.reused);
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minter_that_died_blocks_its_key_only_until_its_lease_expires() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let gateway = Arc::new(FakeGateway {
+        hang_first: 1,
+        ..FakeGateway::new(Duration::from_millis(1))
+    });
+    let s = service(store.clone(), gateway.clone(), Duration::from_millis(300));
+    // The first request claims the key and hangs in the upstream call; then it "dies".
+    let doomed = {
+        let s = s.clone();
+        tokio::spawn(async move { s.create_or_reuse(APP_A, request(1, false)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    doomed.abort();
+    let started = std::time::Instant::now();
+    let out = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(!out.reused);
+    assert!(
+        waited >= Duration::from_millis(200),
+        "took over before the lease expired: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(gateway.mints.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn launch_consumes_once_across_links_and_cancel_stops_links() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let s = service(
+        store,
+        Arc::new(FakeGateway::new(Duration::ZERO)),
+        Duration::from_secs(30),
+    );
+    let first = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let second = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    assert!(second.reused);
+    assert_eq!(
+        s.launch(second.launch_token.expose(), false).await.unwrap(),
+        LaunchOutcome::Redirect(WidgetUrl::new(format!(
+            "https://widget.test/?sessionId=u-{}",
+            first.session.session.id()
+        )))
+    );
+    assert!(matches!(
+        s.launch(first.launch_token.expose(), true).await.unwrap(),
+        LaunchOutcome::Redirect(_)
+    ));
+    assert_eq!(
+        s.launch(second.launch_token.expose(), true).await.unwrap(),
+        LaunchOutcome::Gone(domain::SessionStatus::Consumed)
+    );
+    // A consumed session is not reused: the next request mints a new one.
+    let third = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    assert!(!third.reused);
+    assert_ne!(third.session.session.id(), first.session.session.id());
+    assert!(matches!(
+        s.cancel(APP_A, third.session.session.id()).await.unwrap(),
+        CancelOutcome::Cancelled(_)
+    ));
+    assert_eq!(
+        s.launch(third.launch_token.expose(), true).await.unwrap(),
+        LaunchOutcome::Gone(domain::SessionStatus::Cancelled)
+    );
+}

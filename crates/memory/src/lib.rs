@@ -1,0 +1,505 @@
+//! # In-memory adapters
+//!
+//! [`MemorySessionStore`], [`MemoryApplicationStore`] and [`MemoryTokenStore`] implement the
+//! store ports with the exact semantics their documentation states, behind one mutex each.
+//! They back the zero-configuration run and the tests, and pass the same conformance suites
+//! (`testkit::conformance`) as the Postgres adapters, so they cannot drift from them.
+//!
+//! Every operation takes the mutex once and never awaits while holding it, so each call is
+//! atomic — the property the Postgres adapter gets from single statements.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApplicationId, ReuseKeyDigest, SessionEnd, SessionId, SessionStatus};
+use ports::{
+    AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
+    ApplicationStatus, ApplicationStore, ClaimOutcome, ClaimToken, EncryptedSecret, FulfilError,
+    LaunchResult, LaunchTokenDigest, ListQuery, NewApplication, NewSession, Page, ReuseOutcome,
+    ReuseQuery, SessionStore, SlotState, StoreCancel, StoreError, StoredAccessToken, StoredSession,
+};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the maps half-updated (every update is a
+    // single insert/remove), so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    session: Option<SessionId>,
+    claim: Option<(ClaimToken, DateTime<Utc>)>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    rows: HashMap<(ApplicationId, SessionId), StoredSession>,
+    slots: HashMap<(ApplicationId, ReuseKeyDigest), Slot>,
+    tokens: HashMap<(ApplicationId, LaunchTokenDigest), SessionId>,
+}
+
+/// Sessions, slots and launch tokens in memory.
+#[derive(Default)]
+pub struct MemorySessionStore {
+    inner: Mutex<Sessions>,
+}
+
+impl MemorySessionStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many sessions are stored (for tests and metrics).
+    pub fn len(&self) -> usize {
+        lock(&self.inner).rows.len()
+    }
+
+    /// Whether no session is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// When a session ended: its consume or cancel instant, or its expiry.
+fn ended_at(s: &StoredSession) -> DateTime<Utc> {
+    match s.session.end() {
+        Some(SessionEnd::Consumed { at }) | Some(SessionEnd::Cancelled { at }) => at,
+        None => s.session.expires_at(),
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessionStore {
+    async fn reuse(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let Some(slot) = inner.slots.get(&(q.application, q.key)).cloned() else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
+        };
+        if let Some((claim, lease_until)) = slot.claim {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Pending {
+                claim,
+                lease_until,
+            }));
+        }
+        let Some(id) = slot.session else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
+        };
+        let Some(row) = inner.rows.get_mut(&(q.application, id)) else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Bound { session: id }));
+        };
+        let reusable = row.session.status_at(q.now) == SessionStatus::Active
+            && row.session.expires_at() >= q.must_live_until;
+        if !reusable {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Bound { session: id }));
+        }
+        row.session
+            .request_force_verify_ownership(q.force_verify_ownership);
+        let stored = row.clone();
+        inner.tokens.insert((q.application, q.launch_token), id);
+        Ok(ReuseOutcome::Reused(Box::new(stored)))
+    }
+
+    async fn claim(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        seen: &SlotState,
+        claim: ClaimToken,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut inner = lock(&self.inner);
+        let current = inner.slots.get(&(application, *key)).cloned();
+        let free_of_live_claims = |slot: &Slot| slot.claim.is_none_or(|(_, until)| until <= now);
+        let matches = match (seen, &current) {
+            (SlotState::Vacant, None) => true,
+            (SlotState::Vacant, Some(slot)) => slot.session.is_none() && slot.claim.is_none(),
+            (SlotState::Bound { session }, Some(slot)) => {
+                slot.session == Some(*session) && free_of_live_claims(slot)
+            }
+            (
+                SlotState::Pending {
+                    claim: seen_claim, ..
+                },
+                Some(slot),
+            ) => slot
+                .claim
+                .is_some_and(|(c, until)| c == *seen_claim && until <= now),
+            _ => false,
+        };
+        if !matches {
+            return Ok(ClaimOutcome::Lost);
+        }
+        let previous = current.and_then(|s| s.session);
+        inner.slots.insert(
+            (application, *key),
+            Slot {
+                session: previous,
+                claim: Some((claim, lease_until)),
+            },
+        );
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn fulfil(
+        &self,
+        application: ApplicationId,
+        claim: ClaimToken,
+        new: NewSession,
+    ) -> Result<StoredSession, FulfilError> {
+        let mut inner = lock(&self.inner);
+        let slot_key = (application, new.key);
+        let ours = inner
+            .slots
+            .get(&slot_key)
+            .and_then(|s| s.claim)
+            .is_some_and(|(c, _)| c == claim);
+        if !ours {
+            return Err(FulfilError::ClaimLost);
+        }
+        let id = new.session.id();
+        if new.session.application_id() != application {
+            return Err(FulfilError::Store(StoreError::Unexpected(
+                "session belongs to another application".into(),
+            )));
+        }
+        if inner.rows.contains_key(&(application, id)) {
+            return Err(FulfilError::Store(StoreError::Conflict(format!(
+                "session {id} already exists"
+            ))));
+        }
+        let stored = StoredSession {
+            session: new.session,
+            widget_url: new.widget_url,
+        };
+        inner.rows.insert((application, id), stored.clone());
+        inner.tokens.insert((application, new.launch_token), id);
+        inner.slots.insert(
+            slot_key,
+            Slot {
+                session: Some(id),
+                claim: None,
+            },
+        );
+        Ok(stored)
+    }
+
+    async fn release(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        claim: ClaimToken,
+    ) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        let slot_key = (application, *key);
+        if let Some(slot) = inner.slots.get_mut(&slot_key)
+            && slot.claim.is_some_and(|(c, _)| c == claim)
+        {
+            slot.claim = None;
+            if slot.session.is_none() {
+                inner.slots.remove(&slot_key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        Ok(lock(&self.inner).rows.get(&(application, id)).cloned())
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let inner = lock(&self.inner);
+        let mut items: Vec<StoredSession> = inner
+            .rows
+            .iter()
+            .filter(|((app, id), s)| {
+                *app == q.application
+                    && q.before.is_none_or(|b| *id < b)
+                    && q.subject
+                        .is_none_or(|sub| s.session.scope().subject() == sub)
+                    && q.status.is_none_or(|f| s.session.status_at(q.now) == f.0)
+            })
+            .map(|(_, s)| s.clone())
+            .collect();
+        items.sort_by_key(|s| std::cmp::Reverse(s.session.id()));
+        let limit = q.limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|s| s.session.id())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<StoreCancel, StoreError> {
+        let mut inner = lock(&self.inner);
+        let Some(row) = inner.rows.get_mut(&(application, id)) else {
+            return Ok(StoreCancel::NotFound);
+        };
+        Ok(match row.session.cancel(now) {
+            Ok(domain::CancelOutcome::Cancelled) => StoreCancel::Cancelled(row.clone()),
+            Ok(domain::CancelOutcome::AlreadyCancelled) => {
+                StoreCancel::AlreadyCancelled(row.clone())
+            }
+            Err(_) => StoreCancel::NotActive(row.clone()),
+        })
+    }
+
+    async fn launch(
+        &self,
+        application: ApplicationId,
+        token: &LaunchTokenDigest,
+        now: DateTime<Utc>,
+        consume: bool,
+    ) -> Result<LaunchResult, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let Some(id) = inner.tokens.get(&(application, *token)).copied() else {
+            return Ok(LaunchResult::Unknown);
+        };
+        let Some(row) = inner.rows.get_mut(&(application, id)) else {
+            return Ok(LaunchResult::Unknown);
+        };
+        if row.session.status_at(now) != SessionStatus::Active {
+            return Ok(LaunchResult::Ended(row.clone()));
+        }
+        if consume && row.session.consume(now).is_err() {
+            return Ok(LaunchResult::Ended(row.clone()));
+        }
+        Ok(LaunchResult::Opened(row.clone()))
+    }
+
+    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        let mut inner = lock(&self.inner);
+        let doomed: Vec<(ApplicationId, SessionId)> = inner
+            .rows
+            .iter()
+            .filter(|(_, s)| ended_at(s) < ended_before)
+            .map(|(k, _)| *k)
+            .take(limit as usize)
+            .collect();
+        for key in &doomed {
+            inner.rows.remove(key);
+        }
+        inner
+            .tokens
+            .retain(|(app, _), id| !doomed.contains(&(*app, *id)));
+        inner.slots.retain(|(app, _), slot| {
+            if slot.session.is_some_and(|id| doomed.contains(&(*app, id))) {
+                slot.session = None;
+            }
+            slot.session.is_some() || slot.claim.is_some()
+        });
+        Ok(doomed.len() as u64)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct AppRow {
+    record: ApplicationRecord,
+    api_key: ApiKeyDigest,
+}
+
+/// Applications in memory.
+#[derive(Default)]
+pub struct MemoryApplicationStore {
+    inner: Mutex<Vec<AppRow>>,
+}
+
+impl MemoryApplicationStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for MemoryApplicationStore {
+    async fn find_by_api_key(
+        &self,
+        api_key: &ApiKeyDigest,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        Ok(lock(&self.inner)
+            .iter()
+            .find(|r| r.api_key == *api_key)
+            .map(|r| r.record.clone()))
+    }
+
+    async fn find_by_name(&self, name: &str) -> Result<Option<ApplicationRecord>, StoreError> {
+        Ok(lock(&self.inner)
+            .iter()
+            .find(|r| r.record.application.name == name)
+            .map(|r| r.record.clone()))
+    }
+
+    async fn create(&self, new: NewApplication) -> Result<Application, ApplicationError> {
+        let mut rows = lock(&self.inner);
+        if rows.iter().any(|r| r.record.application.name == new.name) {
+            return Err(ApplicationError::NameTaken(new.name));
+        }
+        if rows.iter().any(|r| r.api_key == new.api_key) {
+            return Err(ApplicationError::ApiKeyTaken);
+        }
+        let application = Application {
+            id: new.id,
+            name: new.name,
+            status: ApplicationStatus::Active,
+            created_at: new.now,
+            rotated_at: new.now,
+        };
+        rows.push(AppRow {
+            record: ApplicationRecord {
+                application: application.clone(),
+                secret: new.secret,
+            },
+            api_key: new.api_key,
+        });
+        Ok(application)
+    }
+
+    async fn list(&self) -> Result<Vec<Application>, StoreError> {
+        let mut apps: Vec<Application> = lock(&self.inner)
+            .iter()
+            .map(|r| r.record.application.clone())
+            .collect();
+        apps.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(apps)
+    }
+
+    async fn rotate(
+        &self,
+        id: ApplicationId,
+        api_key: ApiKeyDigest,
+        secret: EncryptedSecret,
+        now: DateTime<Utc>,
+    ) -> Result<Application, ApplicationError> {
+        let mut rows = lock(&self.inner);
+        if rows
+            .iter()
+            .any(|r| r.api_key == api_key && r.record.application.id != id)
+        {
+            return Err(ApplicationError::ApiKeyTaken);
+        }
+        let row = rows
+            .iter_mut()
+            .find(|r| r.record.application.id == id)
+            .ok_or(ApplicationError::NotFound)?;
+        row.api_key = api_key;
+        row.record.secret = secret;
+        row.record.application.rotated_at = now;
+        Ok(row.record.application.clone())
+    }
+
+    async fn set_status(
+        &self,
+        id: ApplicationId,
+        status: ApplicationStatus,
+    ) -> Result<Application, ApplicationError> {
+        let mut rows = lock(&self.inner);
+        let row = rows
+            .iter_mut()
+            .find(|r| r.record.application.id == id)
+            .ok_or(ApplicationError::NotFound)?;
+        row.record.application.status = status;
+        Ok(row.record.application.clone())
+    }
+}
+
+#[derive(Default)]
+struct TokenEntry {
+    token: Option<StoredAccessToken>,
+    lease: Option<(Uuid, DateTime<Utc>)>,
+}
+
+/// The shared upstream access token, in memory.
+#[derive(Default)]
+pub struct MemoryTokenStore {
+    inner: Mutex<HashMap<String, TokenEntry>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl AccessTokenStore for MemoryTokenStore {
+    async fn current(&self, account: &str) -> Result<Option<StoredAccessToken>, StoreError> {
+        Ok(lock(&self.inner).get(account).and_then(|e| e.token.clone()))
+    }
+
+    async fn try_lease_refresh(
+        &self,
+        account: &str,
+        holder: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut map = lock(&self.inner);
+        let entry = map.entry(account.to_string()).or_default();
+        let free = entry
+            .lease
+            .is_none_or(|(h, until)| h == holder || until <= now);
+        if free {
+            entry.lease = Some((holder, lease_until));
+        }
+        Ok(free)
+    }
+
+    async fn save_refreshed(
+        &self,
+        account: &str,
+        holder: Uuid,
+        token: SecretString,
+        expires_at: DateTime<Utc>,
+    ) -> Result<StoredAccessToken, StoreError> {
+        let mut map = lock(&self.inner);
+        let entry = map.entry(account.to_string()).or_default();
+        if entry.lease.is_none_or(|(h, _)| h != holder) {
+            return Err(StoreError::Conflict(
+                "the refresh lease is held by someone else".into(),
+            ));
+        }
+        let version = entry.token.as_ref().map_or(1, |t| t.version + 1);
+        let stored = StoredAccessToken {
+            token,
+            expires_at,
+            version,
+        };
+        entry.token = Some(stored.clone());
+        entry.lease = None;
+        Ok(stored)
+    }
+
+    async fn release_refresh(&self, account: &str, holder: Uuid) -> Result<(), StoreError> {
+        let mut map = lock(&self.inner);
+        if let Some(entry) = map.get_mut(account)
+            && entry.lease.is_some_and(|(h, _)| h == holder)
+        {
+            entry.lease = None;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,985 @@
+//! The conformance suites: the documented contract of each store port, as test bodies that
+//! take a fresh store. Run them through the macros at the crate root.
+
+/// [`ports::SessionStore`].
+pub mod session_store {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use chrono::TimeDelta;
+    use domain::{SessionStatus, Subject};
+    use ports::*;
+    use uuid::Uuid;
+
+    use crate::fixtures::*;
+
+    type Store = Arc<dyn SessionStore>;
+
+    fn reused(outcome: ReuseOutcome) -> StoredSession {
+        match outcome {
+            ReuseOutcome::Reused(s) => *s,
+            other => panic!("expected a reuse, got {other:?}"),
+        }
+    }
+
+    fn not_reusable(outcome: ReuseOutcome) -> SlotState {
+        match outcome {
+            ReuseOutcome::NotReusable(s) => s,
+            other => panic!("expected no reuse, got {other:?}"),
+        }
+    }
+
+    /// An unknown key is vacant.
+    pub async fn reuse_of_a_vacant_key_is_vacant(store: Store) {
+        let r = request(1, false);
+        let out = store.reuse(&reuse_query(APP_A, &r, t0(), 1)).await.unwrap();
+        assert_eq!(not_reusable(out), SlotState::Vacant);
+    }
+
+    /// After claim + fulfil the key serves that session; reuse records the new launch token,
+    /// and every token of the session opens it.
+    pub async fn claimed_and_fulfilled_key_is_reused_with_a_new_launch_token(store: Store) {
+        let r = request(1, false);
+        let minted = mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        assert_eq!(minted.session.id(), sid(1));
+        assert_eq!(minted.session.created_at(), t0());
+        assert_eq!(minted.session.expires_at(), at(300));
+        let got = reused(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(10), 2))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(got, minted);
+        assert_eq!(
+            store.get(APP_A, sid(1)).await.unwrap(),
+            Some(minted.clone())
+        );
+        // Token 2 (from the reuse) opens the session without consuming it (HEAD)...
+        let peek = store
+            .launch(APP_A, &token(APP_A, 2).digest(), at(11), false)
+            .await
+            .unwrap();
+        assert_eq!(peek, LaunchResult::Opened(minted.clone()));
+        // ...and token 1 (from the mint) still works too.
+        let peek = store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(11), false)
+            .await
+            .unwrap();
+        assert!(matches!(peek, LaunchResult::Opened(_)));
+        // Another application never sees it.
+        let other = store
+            .reuse(&reuse_query(APP_B, &r, at(10), 3))
+            .await
+            .unwrap();
+        assert_eq!(not_reusable(other), SlotState::Vacant);
+    }
+
+    /// A claim compares against the state seen: the second claimer of the same state loses.
+    pub async fn claims_are_exclusive(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        let first = store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
+            .await
+            .unwrap();
+        let second = store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(2), t0(), at(30))
+            .await
+            .unwrap();
+        assert_eq!((first, second), (ClaimOutcome::Claimed, ClaimOutcome::Lost));
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(1), 1))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            seen,
+            SlotState::Pending {
+                claim: claim(1),
+                lease_until: at(30)
+            }
+        );
+        // The same key of another application is independent.
+        let other = store
+            .claim(APP_B, &key, &SlotState::Vacant, claim(3), t0(), at(30))
+            .await
+            .unwrap();
+        assert_eq!(other, ClaimOutcome::Claimed);
+    }
+
+    /// 32 concurrent claims of one vacant key: exactly one wins.
+    pub async fn concurrent_claims_have_one_winner(store: Store) {
+        let key = request(1, false).reuse_key().digest();
+        let mut tasks = Vec::new();
+        for n in 0..32u128 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .claim(
+                        APP_A,
+                        &key,
+                        &SlotState::Vacant,
+                        claim(100 + n),
+                        t0(),
+                        at(30),
+                    )
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.unwrap() == ClaimOutcome::Claimed {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+    }
+
+    /// A pending claim cannot be taken over before its lease expires, and can after.
+    pub async fn a_pending_claim_blocks_until_its_lease_expires(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
+            .await
+            .unwrap();
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(5), 1))
+                .await
+                .unwrap(),
+        );
+        let early = store
+            .claim(APP_A, &key, &seen, claim(2), at(29), at(59))
+            .await
+            .unwrap();
+        assert_eq!(early, ClaimOutcome::Lost);
+        let late = store
+            .claim(APP_A, &key, &seen, claim(2), at(30), at(60))
+            .await
+            .unwrap();
+        assert_eq!(late, ClaimOutcome::Claimed);
+        let again = store
+            .claim(APP_A, &key, &seen, claim(3), at(31), at(61))
+            .await
+            .unwrap();
+        assert_eq!(again, ClaimOutcome::Lost, "the takeover changed the slot");
+    }
+
+    /// A minter whose claim was taken over cannot store its session.
+    pub async fn fulfil_after_losing_the_claim_stores_nothing(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
+            .await
+            .unwrap();
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(31), 1))
+                .await
+                .unwrap(),
+        );
+        store
+            .claim(APP_A, &key, &seen, claim(2), at(31), at(61))
+            .await
+            .unwrap();
+        let late = store
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0(), 1))
+            .await;
+        assert_eq!(late, Err(FulfilError::ClaimLost));
+        assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
+        let launch = store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(32), false)
+            .await
+            .unwrap();
+        assert_eq!(launch, LaunchResult::Unknown);
+        // The new owner fulfils normally.
+        let s = store
+            .fulfil(APP_A, claim(2), new_session(APP_A, sid(2), &r, at(31), 2))
+            .await
+            .unwrap();
+        assert_eq!(s.session.id(), sid(2));
+    }
+
+    /// An expired lease that nobody took over is still the owner's to fulfil.
+    pub async fn fulfil_after_an_unclaimed_lease_expiry_still_succeeds(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
+            .await
+            .unwrap();
+        let s = store
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, at(40), 1))
+            .await
+            .unwrap();
+        assert_eq!(s.session.id(), sid(1));
+        let got = reused(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(41), 2))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(got.session.id(), sid(1));
+    }
+
+    /// Releasing a claim over a bound slot returns it to that binding.
+    pub async fn release_restores_the_previous_binding(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        // At +250 s the session has 50 s left: not reusable, the slot is bound to it.
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(250), 2))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen, SlotState::Bound { session: sid(1) });
+        let c = store
+            .claim(APP_A, &key, &seen, claim(9), at(250), at(280))
+            .await
+            .unwrap();
+        assert_eq!(c, ClaimOutcome::Claimed);
+        // Releasing someone else's claim does nothing.
+        store.release(APP_A, &key, claim(8)).await.unwrap();
+        assert!(matches!(
+            not_reusable(
+                store
+                    .reuse(&reuse_query(APP_A, &r, at(251), 2))
+                    .await
+                    .unwrap()
+            ),
+            SlotState::Pending { .. }
+        ));
+        store.release(APP_A, &key, claim(9)).await.unwrap();
+        let after = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(251), 2))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(after, SlotState::Bound { session: sid(1) });
+        let again = store
+            .claim(APP_A, &key, &after, claim(10), at(251), at(281))
+            .await
+            .unwrap();
+        assert_eq!(again, ClaimOutcome::Claimed);
+    }
+
+    /// Releasing the claim of a vacant key makes it vacant again.
+    pub async fn release_of_a_vacant_claim_makes_the_key_vacant_again(store: Store) {
+        let r = request(1, false);
+        let key = r.reuse_key().digest();
+        store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
+            .await
+            .unwrap();
+        store.release(APP_A, &key, claim(1)).await.unwrap();
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(1), 1))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen, SlotState::Vacant);
+        let c = store
+            .claim(APP_A, &key, &SlotState::Vacant, claim(2), at(1), at(31))
+            .await
+            .unwrap();
+        assert_eq!(c, ClaimOutcome::Claimed);
+    }
+
+    /// Reusable means ACTIVE and `expires_at >= must_live_until`, to the microsecond.
+    pub async fn reuse_needs_enough_life_left(store: Store) {
+        let r = request(1, false);
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        let mut q = reuse_query(APP_A, &r, at(100), 2);
+        q.must_live_until = at(300);
+        assert_eq!(reused(store.reuse(&q).await.unwrap()).session.id(), sid(1));
+        q.must_live_until = at(300) + TimeDelta::microseconds(1);
+        assert_eq!(
+            not_reusable(store.reuse(&q).await.unwrap()),
+            SlotState::Bound { session: sid(1) }
+        );
+        // Past expiry, even with no minimum remaining life.
+        let mut q = reuse_query(APP_A, &r, at(300), 3);
+        q.must_live_until = at(300);
+        assert_eq!(
+            not_reusable(store.reuse(&q).await.unwrap()),
+            SlotState::Bound { session: sid(1) }
+        );
+    }
+
+    /// Consumed and cancelled sessions are never reused; a new mint rebinds the key and the
+    /// old session stays readable.
+    pub async fn ended_sessions_are_not_reused_and_the_slot_is_rebound(store: Store) {
+        let r = request(1, false);
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        let opened = store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(5), true)
+            .await
+            .unwrap();
+        assert!(matches!(opened, LaunchResult::Opened(_)));
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(6), 2))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen, SlotState::Bound { session: sid(1) });
+        let second = mint(&store, APP_A, sid(2), &r, at(6), 3).await;
+        assert_eq!(
+            reused(
+                store
+                    .reuse(&reuse_query(APP_A, &r, at(7), 4))
+                    .await
+                    .unwrap()
+            ),
+            second
+        );
+        let old = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert_eq!(old.session.status_at(at(7)), SessionStatus::Consumed);
+        // Cancelled works the same way.
+        store.cancel(APP_A, sid(2), at(8)).await.unwrap();
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(9), 5))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen, SlotState::Bound { session: sid(2) });
+    }
+
+    /// `true` upgrades the stored flag; `false` never downgrades it.
+    pub async fn flag_upgrades_are_upgrade_only(store: Store) {
+        let r = request(1, false);
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        let plain = reused(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(1), 2))
+                .await
+                .unwrap(),
+        );
+        assert!(!plain.session.force_verify_ownership());
+        let upgraded = reused(
+            store
+                .reuse(&reuse_query(APP_A, &request(1, true), at(2), 3))
+                .await
+                .unwrap(),
+        );
+        assert!(upgraded.session.force_verify_ownership());
+        let after = reused(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(3), 4))
+                .await
+                .unwrap(),
+        );
+        assert!(after.session.force_verify_ownership());
+        let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert!(stored.session.force_verify_ownership());
+    }
+
+    /// Concurrent reuses with mixed flags: the stored flag ends `true`.
+    pub async fn concurrent_flag_upgrades_never_lose_true(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        let mut tasks = Vec::new();
+        for n in 0..32u8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = request(1, n % 4 == 0);
+                reused(
+                    store
+                        .reuse(&reuse_query(APP_A, &r, at(1), 10 + n))
+                        .await
+                        .unwrap(),
+                )
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert!(stored.session.force_verify_ownership());
+    }
+
+    /// Another application's session is invisible.
+    pub async fn get_is_scoped_by_application(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        assert!(store.get(APP_A, sid(1)).await.unwrap().is_some());
+        assert_eq!(store.get(APP_B, sid(1)).await.unwrap(), None);
+        assert_eq!(store.get(APP_A, sid(2)).await.unwrap(), None);
+    }
+
+    /// Lists: newest first, cursor pagination, subject and status filters, per application.
+    pub async fn list_is_newest_first_paginated_filtered_and_scoped(store: Store) {
+        for n in 1..=5u128 {
+            // Users 1..=5, one session each; user 3 twice (its first consumed).
+            mint(
+                &store,
+                APP_A,
+                sid(n),
+                &request(n, false),
+                at(n as i64),
+                n as u8,
+            )
+            .await;
+        }
+        store
+            .launch(APP_A, &token(APP_A, 3).digest(), at(10), true)
+            .await
+            .unwrap();
+        mint(&store, APP_A, sid(6), &request(3, false), at(11), 6).await;
+        mint(&store, APP_B, sid(7), &request(1, false), at(12), 7).await;
+
+        let q = |limit, before, subject, status| ListQuery {
+            application: APP_A,
+            subject,
+            status,
+            now: at(20),
+            limit,
+            before,
+        };
+        let ids = |p: &Page| p.items.iter().map(|s| s.session.id()).collect::<Vec<_>>();
+
+        let p1 = store.list(&q(4, None, None, None)).await.unwrap();
+        assert_eq!(ids(&p1), vec![sid(6), sid(5), sid(4), sid(3)]);
+        assert_eq!(p1.next, Some(sid(3)));
+        let p2 = store.list(&q(4, p1.next, None, None)).await.unwrap();
+        assert_eq!(ids(&p2), vec![sid(2), sid(1)]);
+        assert_eq!(p2.next, None);
+        let exact = store.list(&q(6, None, None, None)).await.unwrap();
+        assert_eq!((exact.items.len(), exact.next), (6, None));
+
+        let user3 = Subject::User(Uuid::from_u128(3));
+        let p = store.list(&q(10, None, Some(user3), None)).await.unwrap();
+        assert_eq!(ids(&p), vec![sid(6), sid(3)]);
+        let consumed = store
+            .list(&q(
+                10,
+                None,
+                None,
+                Some(StatusFilter(SessionStatus::Consumed)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ids(&consumed), vec![sid(3)]);
+        let active = store
+            .list(&q(
+                10,
+                None,
+                None,
+                Some(StatusFilter(SessionStatus::Active)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ids(&active), vec![sid(6), sid(5), sid(4), sid(2), sid(1)]);
+        // At +303 s sessions 1 and 2 (created at +1, +2) have expired.
+        let mut late = q(10, None, None, Some(StatusFilter(SessionStatus::Expired)));
+        late.now = at(303);
+        let expired = store.list(&late).await.unwrap();
+        assert_eq!(ids(&expired), vec![sid(2), sid(1)]);
+        let mut b = q(10, None, None, None);
+        b.application = APP_B;
+        assert_eq!(ids(&store.list(&b).await.unwrap()), vec![sid(7)]);
+    }
+
+    /// ACTIVE → CANCELLED; again → already; consumed or expired → not active; others' → not
+    /// found. A cancelled session's links stop working.
+    pub async fn cancel_lifecycle(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        match store.cancel(APP_A, sid(1), at(5)).await.unwrap() {
+            StoreCancel::Cancelled(s) => {
+                assert_eq!(s.session.status_at(at(5)), SessionStatus::Cancelled)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            store.cancel(APP_A, sid(1), at(6)).await.unwrap(),
+            StoreCancel::AlreadyCancelled(_)
+        ));
+        let launch = store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(7), true)
+            .await
+            .unwrap();
+        assert!(matches!(launch, LaunchResult::Ended(_)));
+        assert_eq!(
+            store.cancel(APP_B, sid(1), at(6)).await.unwrap(),
+            StoreCancel::NotFound
+        );
+
+        mint(&store, APP_A, sid(2), &request(2, false), t0(), 2).await;
+        store
+            .launch(APP_A, &token(APP_A, 2).digest(), at(1), true)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.cancel(APP_A, sid(2), at(2)).await.unwrap(),
+            StoreCancel::NotActive(_)
+        ));
+        mint(&store, APP_A, sid(3), &request(3, false), t0(), 3).await;
+        assert!(matches!(
+            store.cancel(APP_A, sid(3), at(300)).await.unwrap(),
+            StoreCancel::NotActive(_)
+        ));
+        let s3 = store.get(APP_A, sid(3)).await.unwrap().unwrap();
+        assert_eq!(s3.session.status_at(at(300)), SessionStatus::Expired);
+    }
+
+    /// The first consuming launch opens; every later one, through any token, is ended.
+    pub async fn launch_consumes_exactly_once(store: Store) {
+        let r = request(1, false);
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        reused(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(1), 2))
+                .await
+                .unwrap(),
+        );
+        match store
+            .launch(APP_A, &token(APP_A, 2).digest(), at(3), true)
+            .await
+            .unwrap()
+        {
+            LaunchResult::Opened(s) => {
+                assert_eq!(
+                    s.widget_url.expose(),
+                    format!(
+                        "https://widget.test/?apiKey=k&sessionId=upstream-{}",
+                        sid(1)
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for t in [1u8, 2] {
+            match store
+                .launch(APP_A, &token(APP_A, t).digest(), at(4), true)
+                .await
+                .unwrap()
+            {
+                LaunchResult::Ended(s) => {
+                    assert_eq!(s.session.status_at(at(4)), SessionStatus::Consumed)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Expired sessions do not open either.
+        mint(&store, APP_A, sid(2), &request(2, false), t0(), 3).await;
+        let late = store
+            .launch(APP_A, &token(APP_A, 3).digest(), at(300), true)
+            .await
+            .unwrap();
+        assert!(matches!(late, LaunchResult::Ended(_)));
+    }
+
+    /// 32 concurrent consuming launches of one session: exactly one opens it.
+    pub async fn concurrent_launches_have_one_winner(store: Store) {
+        let r = request(1, false);
+        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        for n in 2..10u8 {
+            reused(
+                store
+                    .reuse(&reuse_query(APP_A, &r, at(1), n))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut tasks = Vec::new();
+        for n in 0..32u8 {
+            let store = store.clone();
+            let t = 1 + n % 9;
+            tasks.push(tokio::spawn(async move {
+                store
+                    .launch(APP_A, &token(APP_A, t).digest(), at(2), true)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut opened = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), LaunchResult::Opened(_)) {
+                opened += 1;
+            }
+        }
+        assert_eq!(opened, 1);
+    }
+
+    /// Without `consume` (HEAD), nothing changes.
+    pub async fn launch_without_consume_changes_nothing(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        for _ in 0..3 {
+            let peek = store
+                .launch(APP_A, &token(APP_A, 1).digest(), at(1), false)
+                .await
+                .unwrap();
+            assert!(matches!(peek, LaunchResult::Opened(_)));
+        }
+        let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert_eq!(s.session.status_at(at(1)), SessionStatus::Active);
+    }
+
+    /// Unknown digests, and a token looked up under another application, are unknown.
+    pub async fn launch_of_unknown_or_foreign_tokens_is_unknown(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        let unknown = store
+            .launch(APP_A, &token(APP_A, 99).digest(), at(1), true)
+            .await
+            .unwrap();
+        assert_eq!(unknown, LaunchResult::Unknown);
+        let foreign = store
+            .launch(APP_B, &token(APP_A, 1).digest(), at(1), true)
+            .await
+            .unwrap();
+        assert_eq!(foreign, LaunchResult::Unknown);
+    }
+
+    /// Purge deletes ended sessions (and their tokens) older than the cutoff, at most `limit`
+    /// at a time; active ones stay; purged keys become vacant.
+    pub async fn purge_deletes_ended_sessions_in_batches(store: Store) {
+        for n in 1..=3u128 {
+            mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+        }
+        store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(10), true)
+            .await
+            .unwrap();
+        store.cancel(APP_A, sid(2), at(20)).await.unwrap();
+        mint(&store, APP_B, sid(4), &request(4, false), at(1000), 4).await;
+        // Ended: 1 (at +10), 2 (at +20), 3 (expired at +300). 4 is active until +1300.
+        assert_eq!(store.purge(at(15), 10).await.unwrap(), 1);
+        assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
+        let gone = store
+            .launch(APP_A, &token(APP_A, 1).digest(), at(16), false)
+            .await
+            .unwrap();
+        assert_eq!(gone, LaunchResult::Unknown);
+        assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);
+        assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);
+        assert_eq!(store.purge(at(1001), 10).await.unwrap(), 0);
+        assert!(store.get(APP_B, sid(4)).await.unwrap().is_some());
+        // The purged sessions' keys are vacant and mintable again.
+        let r = request(1, false);
+        let seen = not_reusable(
+            store
+                .reuse(&reuse_query(APP_A, &r, at(1002), 9))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen, SlotState::Vacant);
+        mint(&store, APP_A, sid(5), &r, at(1002), 5).await;
+        let distinct: HashSet<_> = [sid(4), sid(5)].into_iter().collect();
+        assert_eq!(distinct.len(), 2);
+    }
+
+    /// A working store answers pings.
+    pub async fn ping_answers(store: Store) {
+        store.ping().await.unwrap();
+    }
+}
+
+/// [`ports::AccessTokenStore`].
+pub mod token_store {
+    use std::sync::Arc;
+
+    use ports::*;
+    use secrecy::{ExposeSecret, SecretString};
+    use uuid::Uuid;
+
+    use crate::fixtures::*;
+
+    type Store = Arc<dyn AccessTokenStore>;
+    const ACCOUNT: &str = "emulator:key";
+
+    fn holder(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// Nothing is stored at first.
+    pub async fn no_token_at_first(store: Store) {
+        assert!(store.current(ACCOUNT).await.unwrap().is_none());
+    }
+
+    /// One holder at a time until the lease expires; the holder may renew.
+    pub async fn the_refresh_lease_is_exclusive_until_it_expires(store: Store) {
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(1), t0(), at(30))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_lease_refresh(ACCOUNT, holder(2), at(29), at(59))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(1), at(29), at(59))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(2), at(59), at(89))
+                .await
+                .unwrap()
+        );
+        // The first holder lost it: saving fails and stores nothing.
+        let late = store
+            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t1"), at(1000))
+            .await;
+        assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
+        assert!(store.current(ACCOUNT).await.unwrap().is_none());
+    }
+
+    /// 32 concurrent attempts: one holder.
+    pub async fn concurrent_lease_attempts_have_one_winner(store: Store) {
+        let mut tasks = Vec::new();
+        for n in 0..32u128 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .try_lease_refresh(ACCOUNT, holder(n), t0(), at(30))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if t.await.unwrap() {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+    }
+
+    /// Saving needs the lease, releases it, and versions go 1, 2, …
+    pub async fn saving_needs_the_lease_and_bumps_the_version(store: Store) {
+        let no_lease = store
+            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t0"), at(100))
+            .await;
+        assert!(matches!(no_lease, Err(StoreError::Conflict(_))));
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(1), t0(), at(30))
+                .await
+                .unwrap()
+        );
+        let v1 = store
+            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t1"), at(1000))
+            .await
+            .unwrap();
+        assert_eq!(v1.version, 1);
+        // The lease was released by the save.
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(2), at(1), at(31))
+                .await
+                .unwrap()
+        );
+        let v2 = store
+            .save_refreshed(ACCOUNT, holder(2), SecretString::from("t2"), at(2000))
+            .await
+            .unwrap();
+        assert_eq!(v2.version, 2);
+        let current = store.current(ACCOUNT).await.unwrap().unwrap();
+        assert_eq!(current.token.expose_secret(), "t2");
+        assert_eq!((current.version, current.expires_at), (2, at(2000)));
+    }
+
+    /// Releasing frees the lease for others; releasing a lease one does not hold does nothing.
+    pub async fn release_frees_the_lease(store: Store) {
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(1), t0(), at(30))
+                .await
+                .unwrap()
+        );
+        store.release_refresh(ACCOUNT, holder(2)).await.unwrap();
+        assert!(
+            !store
+                .try_lease_refresh(ACCOUNT, holder(2), at(1), at(31))
+                .await
+                .unwrap()
+        );
+        store.release_refresh(ACCOUNT, holder(1)).await.unwrap();
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(2), at(1), at(31))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Two upstream accounts never share a token or a lease.
+    pub async fn accounts_are_independent(store: Store) {
+        assert!(
+            store
+                .try_lease_refresh("a", holder(1), t0(), at(30))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease_refresh("b", holder(2), t0(), at(30))
+                .await
+                .unwrap()
+        );
+        store
+            .save_refreshed("a", holder(1), SecretString::from("ta"), at(100))
+            .await
+            .unwrap();
+        assert!(store.current("b").await.unwrap().is_none());
+    }
+}
+
+/// [`ports::ApplicationStore`].
+pub mod application_store {
+    use std::sync::Arc;
+
+    use domain::ApplicationId;
+    use ports::*;
+    use uuid::Uuid;
+
+    use crate::fixtures::*;
+
+    type Store = Arc<dyn ApplicationStore>;
+
+    fn secret(n: u8) -> EncryptedSecret {
+        EncryptedSecret {
+            key_id: "k1".into(),
+            sealed: vec![n; 40],
+        }
+    }
+
+    fn new_app(n: u128, name: &str, key: &str) -> NewApplication {
+        NewApplication {
+            id: ApplicationId::from_uuid(Uuid::from_u128(n)),
+            name: name.into(),
+            api_key: ApiKeyDigest::of(key),
+            secret: secret(n as u8),
+            now: t0(),
+        }
+    }
+
+    /// Created applications are found by API key and by name, active.
+    pub async fn create_and_find(store: Store) {
+        let app = store.create(new_app(1, "alpha", "key-1")).await.unwrap();
+        assert_eq!(app.status, ApplicationStatus::Active);
+        assert_eq!((app.created_at, app.rotated_at), (t0(), t0()));
+        let by_key = store
+            .find_by_api_key(&ApiKeyDigest::of("key-1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_key.application, app);
+        assert_eq!(by_key.secret, secret(1));
+        let by_name = store.find_by_name("alpha").await.unwrap().unwrap();
+        assert_eq!(by_name.application.id, app.id);
+        assert!(
+            store
+                .find_by_api_key(&ApiKeyDigest::of("key-2"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.find_by_name("beta").await.unwrap().is_none());
+    }
+
+    /// Names and API keys are unique.
+    pub async fn names_and_keys_are_unique(store: Store) {
+        store.create(new_app(1, "alpha", "key-1")).await.unwrap();
+        assert_eq!(
+            store.create(new_app(2, "alpha", "key-2")).await,
+            Err(ApplicationError::NameTaken("alpha".into()))
+        );
+        assert_eq!(
+            store.create(new_app(3, "beta", "key-1")).await,
+            Err(ApplicationError::ApiKeyTaken)
+        );
+    }
+
+    /// Rotation replaces key and secret at once.
+    pub async fn rotate_replaces_the_credentials(store: Store) {
+        let a = store.create(new_app(1, "alpha", "key-1")).await.unwrap();
+        store.create(new_app(2, "beta", "key-2")).await.unwrap();
+        let rotated = store
+            .rotate(a.id, ApiKeyDigest::of("key-1b"), secret(9), at(60))
+            .await
+            .unwrap();
+        assert_eq!(rotated.rotated_at, at(60));
+        assert!(
+            store
+                .find_by_api_key(&ApiKeyDigest::of("key-1"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let found = store
+            .find_by_api_key(&ApiKeyDigest::of("key-1b"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.secret, secret(9));
+        assert_eq!(
+            store
+                .rotate(a.id, ApiKeyDigest::of("key-2"), secret(9), at(61))
+                .await,
+            Err(ApplicationError::ApiKeyTaken)
+        );
+        let missing = ApplicationId::from_uuid(Uuid::from_u128(99));
+        assert_eq!(
+            store
+                .rotate(missing, ApiKeyDigest::of("x"), secret(1), at(61))
+                .await,
+            Err(ApplicationError::NotFound)
+        );
+    }
+
+    /// Status changes are stored.
+    pub async fn disable_and_enable(store: Store) {
+        let a = store.create(new_app(1, "alpha", "key-1")).await.unwrap();
+        let d = store
+            .set_status(a.id, ApplicationStatus::Disabled)
+            .await
+            .unwrap();
+        assert_eq!(d.status, ApplicationStatus::Disabled);
+        let found = store
+            .find_by_api_key(&ApiKeyDigest::of("key-1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.application.status, ApplicationStatus::Disabled);
+        let e = store
+            .set_status(a.id, ApplicationStatus::Active)
+            .await
+            .unwrap();
+        assert_eq!(e.status, ApplicationStatus::Active);
+        let missing = ApplicationId::from_uuid(Uuid::from_u128(99));
+        assert_eq!(
+            store.set_status(missing, ApplicationStatus::Active).await,
+            Err(ApplicationError::NotFound)
+        );
+    }
+
+    /// Listing is ordered by name.
+    pub async fn list_is_by_name(store: Store) {
+        store.create(new_app(1, "zeta", "k1")).await.unwrap();
+        store.create(new_app(2, "alpha", "k2")).await.unwrap();
+        store.create(new_app(3, "mu", "k3")).await.unwrap();
+        let names: Vec<String> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, vec!["alpha", "mu", "zeta"]);
+    }
+}

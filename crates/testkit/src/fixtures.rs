@@ -1,0 +1,133 @@
+//! Values for tests.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::{ApplicationId, ReusePolicy, Rules, Session, SessionId, ValidRequest, parse_json};
+use ports::{
+    ClaimOutcome, ClaimToken, LaunchToken, NewSession, ReuseOutcome, ReuseQuery, SessionStore,
+    SlotState, StoredSession, WidgetUrl,
+};
+use uuid::Uuid;
+
+/// Application A.
+pub const APP_A: ApplicationId = ApplicationId::from_uuid(Uuid::from_u128(0xA));
+/// Application B.
+pub const APP_B: ApplicationId = ApplicationId::from_uuid(Uuid::from_u128(0xB));
+
+/// A fixed instant with whole microseconds (what stores keep).
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 123_456_000).unwrap()
+}
+
+/// `t0()` plus whole seconds.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::seconds(secs)
+}
+
+/// Session id `n` (ids order like `n`).
+pub fn sid(n: u128) -> SessionId {
+    SessionId::from_uuid(Uuid::from_u128(n))
+}
+
+/// Claim token `n`.
+pub fn claim(n: u128) -> ClaimToken {
+    ClaimToken(Uuid::from_u128(n))
+}
+
+/// A valid request for subject `user` (each user gives a distinct reuse key).
+pub fn request(user: u128, force_verify_ownership: bool) -> ValidRequest {
+    parse_json(
+        format!(
+            r#"{{"userId":"{}","currency":"ETH","network":"ETH",
+            "counterpartyAddress":"0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+            "forceVerifyOwnership":{force_verify_ownership}}}"#,
+            Uuid::from_u128(user)
+        )
+        .as_bytes(),
+        &Rules::default(),
+    )
+    .unwrap()
+}
+
+/// Launch token `n` of `app`.
+pub fn token(app: ApplicationId, n: u8) -> LaunchToken {
+    LaunchToken::from_parts(app, [n; 32])
+}
+
+/// A new session for `request`, created at `created` with the default policy, handed out
+/// with launch token `token_n`.
+pub fn new_session(
+    app: ApplicationId,
+    id: SessionId,
+    request: &ValidRequest,
+    created: DateTime<Utc>,
+    token_n: u8,
+) -> NewSession {
+    NewSession {
+        session: Session::new(id, app, request.clone(), created, &ReusePolicy::default()),
+        key: request.reuse_key().digest(),
+        widget_url: WidgetUrl::new(format!(
+            "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
+        )),
+        launch_token: token(app, token_n).digest(),
+    }
+}
+
+/// A reuse query at `now`, with the default 60 s minimum remaining life.
+pub fn reuse_query(
+    app: ApplicationId,
+    request: &ValidRequest,
+    now: DateTime<Utc>,
+    token_n: u8,
+) -> ReuseQuery {
+    ReuseQuery {
+        application: app,
+        key: request.reuse_key().digest(),
+        now,
+        must_live_until: now + TimeDelta::seconds(60),
+        force_verify_ownership: request.force_verify_ownership(),
+        launch_token: token(app, token_n).digest(),
+    }
+}
+
+/// Runs the whole protocol for one mint at `created`: look, claim what was seen, fulfil.
+/// Panics if the key is reusable or pending under a live claim.
+pub async fn mint(
+    store: &Arc<dyn SessionStore>,
+    app: ApplicationId,
+    id: SessionId,
+    request: &ValidRequest,
+    created: DateTime<Utc>,
+    token_n: u8,
+) -> StoredSession {
+    let seen = match store
+        .reuse(&reuse_query(app, request, created, 200))
+        .await
+        .unwrap()
+    {
+        ReuseOutcome::NotReusable(seen) => seen,
+        ReuseOutcome::Reused(s) => panic!("expected no reusable session, got {s:?}"),
+    };
+    if let SlotState::Pending { lease_until, .. } = seen {
+        assert!(lease_until <= created, "key is pending under a live claim");
+    }
+    let c = ClaimToken(Uuid::new_v4());
+    let key = request.reuse_key().digest();
+    let outcome = store
+        .claim(
+            app,
+            &key,
+            &seen,
+            c,
+            created,
+            created + TimeDelta::seconds(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, ClaimOutcome::Claimed);
+    store
+        .fulfil(app, c, new_session(app, id, request, created, token_n))
+        .await
+        .unwrap()
+}

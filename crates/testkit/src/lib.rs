@@ -1,0 +1,88 @@
+//! # Test support (dev-only)
+//!
+//! - [`fixtures`]: requests, sessions, tokens and instants for tests.
+//! - [`conformance`]: the conformance suites of the store ports. Every adapter runs the same
+//!   test bodies through [`session_store_conformance!`], [`token_store_conformance!`] and
+//!   [`application_store_conformance!`], each test on a fresh store from the factory it is
+//!   given, so the in-memory adapters cannot drift from the Postgres ones.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed expectation panics
+
+pub mod conformance;
+pub mod fixtures;
+
+/// Generates one `#[tokio::test]` per session-store conformance check, each on a fresh store
+/// from `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
+#[macro_export]
+macro_rules! session_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance!($factory; $crate::conformance::session_store;
+            reuse_of_a_vacant_key_is_vacant,
+            claimed_and_fulfilled_key_is_reused_with_a_new_launch_token,
+            claims_are_exclusive,
+            concurrent_claims_have_one_winner,
+            a_pending_claim_blocks_until_its_lease_expires,
+            fulfil_after_losing_the_claim_stores_nothing,
+            fulfil_after_an_unclaimed_lease_expiry_still_succeeds,
+            release_restores_the_previous_binding,
+            release_of_a_vacant_claim_makes_the_key_vacant_again,
+            reuse_needs_enough_life_left,
+            ended_sessions_are_not_reused_and_the_slot_is_rebound,
+            flag_upgrades_are_upgrade_only,
+            concurrent_flag_upgrades_never_lose_true,
+            get_is_scoped_by_application,
+            list_is_newest_first_paginated_filtered_and_scoped,
+            cancel_lifecycle,
+            launch_consumes_exactly_once,
+            concurrent_launches_have_one_winner,
+            launch_without_consume_changes_nothing,
+            launch_of_unknown_or_foreign_tokens_is_unknown,
+            purge_deletes_ended_sessions_in_batches,
+            ping_answers,
+        );
+    };
+}
+
+/// Generates one `#[tokio::test]` per access-token-store conformance check.
+#[macro_export]
+macro_rules! token_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance!($factory; $crate::conformance::token_store;
+            no_token_at_first,
+            the_refresh_lease_is_exclusive_until_it_expires,
+            concurrent_lease_attempts_have_one_winner,
+            saving_needs_the_lease_and_bumps_the_version,
+            release_frees_the_lease,
+            accounts_are_independent,
+        );
+    };
+}
+
+/// Generates one `#[tokio::test]` per application-store conformance check.
+#[macro_export]
+macro_rules! application_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance!($factory; $crate::conformance::application_store;
+            create_and_find,
+            names_and_keys_are_unique,
+            rotate_replaces_the_credentials,
+            disable_and_enable,
+            list_is_by_name,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance {
+    ($factory:expr; $module:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                use $module as suite;
+                let store = $factory.await;
+                suite::$name(store).await;
+            }
+        )*
+    };
+}
