@@ -1,0 +1,352 @@
+//! The HTTP surface: the two partner-API endpoints, the widget page and the
+//! `/_emulator/*` control endpoints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::page;
+use crate::state::{FaultAction, FaultsUpdate, OpenOutcome, Shared, TokenCheck, constant_time_eq};
+
+/// Path of Transak's Refresh Access Token endpoint.
+pub const REFRESH_TOKEN_PATH: &str = "/partners/api/v2/refresh-token";
+/// Path of Transak's Create Widget URL endpoint.
+pub const CREATE_SESSION_PATH: &str = "/api/v2/auth/session";
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let partner_api = Router::new()
+        .route(REFRESH_TOKEN_PATH, post(refresh_token))
+        .route(CREATE_SESSION_PATH, post(create_session))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            inject_faults,
+        ));
+    let control = Router::new()
+        .route("/_emulator/stats", get(stats))
+        .route("/_emulator/sessions", get(sessions))
+        .route(
+            "/_emulator/faults",
+            get(get_faults).post(set_faults).delete(clear_faults),
+        )
+        .route("/_emulator/clock", get(get_clock).post(advance_clock))
+        .route("/_emulator/reset", post(reset));
+    Router::new()
+        .route("/", get(widget_page))
+        .merge(partner_api)
+        .merge(control)
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// A Transak-style JSON error: `{"error": {"statusCode", "name", "message"}}`.
+fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut name: String = reason.chars().filter(char::is_ascii_alphanumeric).collect();
+    if !name.ends_with("Error") {
+        name.push_str("Error");
+    }
+    let body = json!({
+        "error": {
+            "statusCode": status.as_u16(),
+            "name": name,
+            "message": message.into(),
+        }
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, JsonBodyError> {
+    serde_json::from_slice(body).map_err(JsonBodyError)
+}
+
+/// A request body that is not the expected JSON; answers `400`.
+struct JsonBodyError(serde_json::Error);
+
+impl IntoResponse for JsonBodyError {
+    fn into_response(self) -> Response {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid JSON body: {}", self.0),
+        )
+    }
+}
+
+/// Applies latency, hangs and injected failures to the partner-API endpoints, and counts
+/// their calls.
+async fn inject_faults(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let random_failure =
+        shared.config.fail_rate > 0.0 && rand::random::<f64>() < shared.config.fail_rate;
+    let (latency, action) = {
+        let mut inner = shared.lock();
+        match request.uri().path() {
+            REFRESH_TOKEN_PATH => inner.stats.refresh_calls += 1,
+            CREATE_SESSION_PATH => inner.stats.session_calls += 1,
+            _ => {}
+        }
+        let latency = shared
+            .config
+            .latency
+            .saturating_add(Duration::from_millis(inner.faults.latency_ms));
+        (latency, inner.take_fault(random_failure))
+    };
+    if !shared.sleep(latency).await {
+        return shutting_down();
+    }
+    match action {
+        FaultAction::Proceed => {
+            let response = next.run(request).await;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                shared.lock().stats.unauthorized += 1;
+            }
+            response
+        }
+        FaultAction::Fail(status) => {
+            tracing::debug!(status, path = %request.uri().path(), "injecting failure");
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error_response(status, "Injected failure (Transak emulator fault)")
+        }
+        FaultAction::Hang => {
+            tracing::debug!(path = %request.uri().path(), "hanging call");
+            if shared.sleep(shared.config.hang_duration).await {
+                error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "Injected hang ended (Transak emulator fault)",
+                )
+            } else {
+                shutting_down()
+            }
+        }
+    }
+}
+
+fn shutting_down() -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Transak emulator is shutting down",
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshBody {
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+async fn refresh_token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = headers.get("api-secret").and_then(|v| v.to_str().ok()) else {
+        return error_response(StatusCode::UNAUTHORIZED, "Missing api-secret header");
+    };
+    let body: RefreshBody = match parse_json(&body) {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let Some(api_key) = body.api_key.filter(|key| !key.is_empty()) else {
+        return error_response(StatusCode::BAD_REQUEST, "apiKey is required");
+    };
+    let config = &shared.config;
+    let key_ok = constant_time_eq(api_key.as_bytes(), config.api_key.as_bytes());
+    let secret_ok = constant_time_eq(secret.as_bytes(), config.api_secret.as_bytes());
+    if !(key_ok && secret_ok) {
+        return error_response(StatusCode::UNAUTHORIZED, "Invalid API key or API secret");
+    }
+    let (access_token, expires_at) = shared.lock().issue_token(&config.api_key, config.token_ttl);
+    tracing::info!(
+        expires_at,
+        "access token refreshed; the previous one is now invalid"
+    );
+    axum::Json(json!({
+        "data": { "accessToken": access_token, "expiresAt": expires_at }
+    }))
+    .into_response()
+}
+
+async fn create_session(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(token) = headers.get("access-token").and_then(|v| v.to_str().ok()) else {
+        return error_response(StatusCode::UNAUTHORIZED, "Missing access-token header");
+    };
+    let check = shared.lock().check_token(token);
+    if check != TokenCheck::Valid {
+        tracing::debug!(?check, "rejecting access token");
+        return error_response(StatusCode::UNAUTHORIZED, "Invalid or expired access token");
+    }
+    let body: Value = match parse_json(&body) {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    let Some(Value::Object(params)) = body.get("widgetParams") else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "widgetParams is required and must be a JSON object",
+        );
+    };
+    if let Err(problems) = validate_widget_params(params, &shared.config.api_key) {
+        return error_response(StatusCode::BAD_REQUEST, problems.join("; "));
+    }
+    let session_id = shared
+        .lock()
+        .mint_session(params.clone(), shared.config.max_sessions);
+    tracing::debug!("widget session minted");
+    let widget_url = format!(
+        "{}/?apiKey={}&sessionId={}",
+        shared.widget_base_url,
+        page::encode_query_value(&shared.config.api_key),
+        page::encode_query_value(&session_id),
+    );
+    axum::Json(json!({ "data": { "widgetUrl": widget_url } })).into_response()
+}
+
+/// Checks the mandatory widget params, returning every problem found.
+fn validate_widget_params(params: &Map<String, Value>, api_key: &str) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    match params.get("apiKey") {
+        Some(Value::String(given)) if !given.is_empty() => {
+            if !constant_time_eq(given.as_bytes(), api_key.as_bytes()) {
+                problems.push("widgetParams.apiKey does not match the partner's API key".into());
+            }
+        }
+        _ => problems.push("widgetParams.apiKey is required".into()),
+    }
+    match params.get("referrerDomain") {
+        Some(Value::String(domain)) if !domain.trim().is_empty() => {}
+        _ => problems.push("widgetParams.referrerDomain is required".into()),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+async fn widget_page(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let outcome = match query.get("sessionId") {
+        Some(session_id) => shared.lock().open_session(
+            session_id,
+            query.get("apiKey").map(String::as_str),
+            shared.config.session_ttl,
+        ),
+        None => OpenOutcome::Unknown,
+    };
+    let status = match outcome {
+        OpenOutcome::Opened(params) => {
+            shared.lock().stats.widget_opens += 1;
+            let session_id = query
+                .get("sessionId")
+                .map(String::as_str)
+                .unwrap_or_default();
+            return Html(page::widget_page(session_id, &params)).into_response();
+        }
+        OpenOutcome::Unknown => StatusCode::BAD_REQUEST,
+        OpenOutcome::AlreadyUsed | OpenOutcome::Expired => StatusCode::GONE,
+    };
+    tracing::debug!(?status, "widget page refused");
+    shared.lock().stats.widget_rejections += 1;
+    (status, Html(page::invalid_session_page())).into_response()
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared.lock().stats;
+    axum::Json(stats).into_response()
+}
+
+async fn sessions(State(shared): State<Arc<Shared>>) -> Response {
+    let sessions = shared.lock().sessions();
+    axum::Json(sessions).into_response()
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let faults = shared.lock().faults;
+    axum::Json(faults).into_response()
+}
+
+async fn set_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let update: FaultsUpdate = match parse_json(&body) {
+        Ok(update) => update,
+        Err(error) => return error.into_response(),
+    };
+    let result = shared.lock().apply_faults(&update);
+    match result {
+        Ok(faults) => {
+            tracing::info!(?update, "faults updated");
+            axum::Json(faults).into_response()
+        }
+        Err(error) => error_response(StatusCode::BAD_REQUEST, error.to_string()),
+    }
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let faults = {
+        let mut inner = shared.lock();
+        inner.clear_faults();
+        inner.faults
+    };
+    tracing::info!("faults cleared");
+    axum::Json(faults).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockBody {
+    advance_secs: u64,
+}
+
+fn clock_view(shared: &Shared) -> Response {
+    let inner = shared.lock();
+    axum::Json(json!({
+        "now": inner.now().as_secs(),
+        "offsetSecs": inner.clock_offset().as_secs(),
+    }))
+    .into_response()
+}
+
+async fn get_clock(State(shared): State<Arc<Shared>>) -> Response {
+    clock_view(&shared)
+}
+
+async fn advance_clock(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let body: ClockBody = match parse_json(&body) {
+        Ok(body) => body,
+        Err(error) => return error.into_response(),
+    };
+    shared
+        .lock()
+        .advance_clock(Duration::from_secs(body.advance_secs));
+    tracing::info!(advance_secs = body.advance_secs, "clock advanced");
+    clock_view(&shared)
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.lock().reset();
+    tracing::info!("state reset: tokens, sessions, counters, faults and clock forgotten");
+    axum::Json(json!({ "reset": true })).into_response()
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "Not found")
+}
