@@ -14,6 +14,10 @@
 //!    failure stores nothing and never blocks the key;
 //! 5. a claim whose owner died is taken over once its lease expires.
 
+mod retention;
+
+pub use retention::Retention;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,10 +145,7 @@ impl Sessions {
                         retry_after,
                         reason,
                     },
-                    GatewayError::Unexpected(reason) => CreateError::UpstreamUnavailable {
-                        retry_after: Duration::from_secs(5),
-                        reason,
-                    },
+                    GatewayError::Unexpected(reason) => CreateError::UpstreamInvalid { reason },
                 });
             }
         };

@@ -236,3 +236,41 @@ async fn launch_consumes_once_across_links_and_cancel_stops_links() {
         LaunchOutcome::Gone(domain::SessionStatus::Cancelled)
     );
 }
+
+#[tokio::test]
+async fn retention_purges_old_ended_sessions_in_batches() {
+    use chrono::TimeDelta;
+    use testkit::fixtures::{mint, sid, t0};
+    struct At(chrono::DateTime<chrono::Utc>);
+    impl Clock for At {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.0
+        }
+    }
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    for n in 1..=25u128 {
+        mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+    }
+    // Created at t0, they expired at t0 + 300 s. One more is still young.
+    let young = t0() + TimeDelta::days(91);
+    mint(&store, APP_A, sid(100), &request(100, false), young, 100).await;
+    let now = t0() + TimeDelta::days(91);
+    let retention = app::Retention::new(
+        store.clone(),
+        Arc::new(At(now)),
+        Duration::from_secs(90 * 86_400),
+        10,
+    );
+    assert_eq!(retention.run_once().await.unwrap(), 25);
+    assert_eq!(retention.run_once().await.unwrap(), 0);
+    assert!(store.get(APP_A, sid(100)).await.unwrap().is_some());
+    assert!(store.get(APP_A, sid(1)).await.unwrap().is_none());
+    // A shorter retention does not touch sessions that ended recently.
+    let early = app::Retention::new(
+        store.clone(),
+        Arc::new(At(young + TimeDelta::seconds(10))),
+        Duration::from_secs(3600),
+        10,
+    );
+    assert_eq!(early.run_once().await.unwrap(), 0);
+}

@@ -463,9 +463,11 @@ async fn a_release_failure_after_an_upstream_failure_still_reports_the_upstream_
         .create_or_reuse(APP, request(false))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, CreateError::UpstreamUnavailable { .. }),
-        "{err:?}"
+    assert_eq!(
+        err,
+        CreateError::UpstreamInvalid {
+            reason: "garbage".into()
+        }
     );
 }
 

@@ -49,6 +49,13 @@ pub enum CreateError {
         /// What happened.
         reason: String,
     },
+    /// The upstream answered something that breaks its contract (malformed body, unexpected
+    /// status); answered `502` with a stable code.
+    #[error("upstream answered unexpectedly: {reason}")]
+    UpstreamInvalid {
+        /// What was wrong (no secret, no upstream session id).
+        reason: String,
+    },
     /// Another request for the same key is still minting and did not finish within the
     /// wait bound (answered `503` with `Retry-After`).
     #[error("another request for the same session is still in progress")]

@@ -12,7 +12,8 @@ pub mod conformance;
 pub mod fixtures;
 
 /// Generates one `#[tokio::test]` per session-store conformance check, each on a fresh store
-/// from `$factory` (an expression evaluating to a future of `Arc<dyn SessionStore>`).
+/// from `$factory`: an expression evaluating to a future of `(Arc<dyn SessionStore>, guard)`,
+/// where the guard (anything, `()` included) is kept alive until the test ends.
 #[macro_export]
 macro_rules! session_store_conformance {
     ($factory:expr) => {
@@ -80,7 +81,9 @@ macro_rules! __conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 use $module as suite;
-                let store = $factory.await;
+                // The factory yields the store and a guard that must outlive the test (e.g.
+                // the per-test database).
+                let (store, _guard) = $factory.await;
                 suite::$name(store).await;
             }
         )*

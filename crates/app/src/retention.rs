@@ -1,0 +1,72 @@
+//! Retention: ended sessions older than the retention period are deleted, in bounded batches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use ports::{Clock, SessionStore, StoreError};
+use tracing::{info, warn};
+
+/// Deletes sessions that ended (consumed, cancelled or expired) more than `retention` ago,
+/// `batch` at a time so no single statement holds many rows locked.
+#[derive(Clone)]
+pub struct Retention {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+    batch: u32,
+}
+
+impl Retention {
+    /// A retention task over `store`.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+        retention: Duration,
+        batch: u32,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            retention,
+            batch: batch.max(1),
+        }
+    }
+
+    /// Purges until a batch comes back short; returns how many sessions were deleted.
+    ///
+    /// # Errors
+    ///
+    /// The store's error; batches already purged stay purged.
+    pub async fn run_once(&self) -> Result<u64, StoreError> {
+        let cutoff =
+            self.clock.now() - TimeDelta::from_std(self.retention).unwrap_or(TimeDelta::MAX);
+        let mut total = 0;
+        loop {
+            let n = self.store.purge(cutoff, self.batch).await?;
+            total += n;
+            if n < u64::from(self.batch) {
+                break;
+            }
+            // Let other work in between batches.
+            tokio::task::yield_now().await;
+        }
+        if total > 0 {
+            info!(purged = total, "retention: purged ended sessions");
+        }
+        Ok(total)
+    }
+
+    /// Runs [`Retention::run_once`] every `every`, forever; failures are logged and retried
+    /// at the next tick.
+    pub async fn run_forever(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.run_once().await {
+                warn!(error = %e, "retention: purge failed; retrying at the next tick");
+            }
+        }
+    }
+}
