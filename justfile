@@ -1,4 +1,5 @@
 # Everyday commands. `just --list` shows them all.
+set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # Everything CI runs, in the same order.
 ci:
@@ -23,3 +24,20 @@ bench:
 # API docs for the domain crate, opened in a browser.
 doc:
     cargo doc -p widget-sessions-domain --no-deps --open
+
+# Postgres tests only (a throwaway cluster is started unless DATABASE_URL is set).
+test-pg:
+    cargo test -p widget-sessions-postgres -p widget-sessions-testkit
+
+# Create (or recreate) a local development database with the migrations applied.
+# Uses DATABASE_URL's server; e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/widget_sessions_dev
+db-dev:
+    psql "${DATABASE_URL%/*}/postgres" -v ON_ERROR_STOP=1 -q -c "drop database if exists ${DATABASE_URL##*/}" -c "create database ${DATABASE_URL##*/}"
+    for f in migrations/*.sql; do psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f "$f"; done
+
+# Regenerate sqlx's offline query data after changing a query (DATABASE_URL must name a
+# database with the migrations applied: `just db-dev`). Commit crates/postgres/.sqlx.
+sqlx-prepare:
+    rm -rf crates/postgres/.sqlx && mkdir -p crates/postgres/.sqlx
+    touch crates/postgres/src/lib.rs
+    SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$PWD/crates/postgres/.sqlx" cargo check -p widget-sessions-postgres

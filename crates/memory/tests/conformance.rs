@@ -8,20 +8,29 @@ use ports::{AccessTokenStore, ApplicationStore, SessionStore};
 mod session_store {
     use super::*;
     testkit::session_store_conformance!(async {
-        (Arc::new(MemorySessionStore::new()) as Arc<dyn SessionStore>, ())
+        (
+            Arc::new(MemorySessionStore::new()) as Arc<dyn SessionStore>,
+            (),
+        )
     });
 }
 
 mod token_store {
     use super::*;
     testkit::token_store_conformance!(async {
-        (Arc::new(MemoryTokenStore::new()) as Arc<dyn AccessTokenStore>, ())
+        (
+            Arc::new(MemoryTokenStore::new()) as Arc<dyn AccessTokenStore>,
+            (),
+        )
     });
 }
 
 mod application_store {
     use super::*;
     testkit::application_store_conformance!(async {
-        (Arc::new(MemoryApplicationStore::new()) as Arc<dyn ApplicationStore>, ())
+        (
+            Arc::new(MemoryApplicationStore::new()) as Arc<dyn ApplicationStore>,
+            (),
+        )
     });
 }

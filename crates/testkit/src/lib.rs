@@ -10,6 +10,7 @@
 
 pub mod conformance;
 pub mod fixtures;
+pub mod pg;
 
 /// Generates one `#[tokio::test]` per session-store conformance check, each on a fresh store
 /// from `$factory`: an expression evaluating to a future of `(Arc<dyn SessionStore>, guard)`,

@@ -170,6 +170,20 @@ impl TokenState {
                 .await
                 .map_err(store_error)?;
             if leased {
+                // Double-check under the lease: another instance may have saved a token and
+                // released its lease between our read and our lease. Refreshing now would
+                // invalidate that fresh token, so use it instead.
+                if let Some(token) = self.read().await? {
+                    let now = self.clock.now();
+                    let newer = floor.is_none_or(|f| token.version > f) && token.expires_at > now;
+                    if newer || self.acceptable(&token, rejected, now) {
+                        if let Err(e) = self.store.release_refresh(&self.account, self.holder).await
+                        {
+                            tracing::warn!(error = %e, "could not release the refresh lease; it will lapse");
+                        }
+                        return Ok(self.keep(Arc::new(token)));
+                    }
+                }
                 match self.refresh_and_save(&refresh).await {
                     Ok(Some(token)) => return Ok(self.keep(token)),
                     // The lease expired and another instance took it: wait for its token.

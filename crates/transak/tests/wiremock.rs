@@ -986,3 +986,59 @@ async fn no_secret_reaches_logs_errors_or_debug() {
         }
     }
 }
+
+/// Regression: between this instance's read ("no token") and its lease, another instance
+/// saved a token and released its lease. Winning the lease must not refresh again (that would
+/// invalidate the other instance's fresh token): re-read, release, use the stored token.
+#[tokio::test]
+async fn a_token_saved_between_the_read_and_the_lease_is_used_not_refreshed_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CREATE))
+        .and(header("access-token", "tok-from-other-instance"))
+        .respond_with(minted())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(REFRESH))
+        .respond_with(refreshed("must-not-happen"))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = reads.clone();
+    let mut store = MockAccessTokenStore::new();
+    store.expect_current().returning(move |_| {
+        if r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Ok(None)
+        } else {
+            Ok(Some(ports::StoredAccessToken {
+                token: secrecy::SecretString::from("tok-from-other-instance"),
+                expires_at: chrono::Utc::now() + chrono::TimeDelta::days(7),
+                version: 1,
+            }))
+        }
+    });
+    store
+        .expect_try_lease_refresh()
+        .times(1)
+        .returning(|_, _, _, _| Ok(true));
+    store.expect_save_refreshed().never();
+    store
+        .expect_release_refresh()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let gateway = TransakGateway::new(
+        config_builder(Environment::Emulator, &server.uri())
+            .build()
+            .unwrap(),
+        Arc::new(store),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    gateway
+        .create_widget_url(&on_chain_request())
+        .await
+        .unwrap();
+}

@@ -1,0 +1,78 @@
+//! # Postgres adapters
+//!
+//! [`PgSessionStore`], [`PgApplicationStore`] and [`PgTokenStore`] implement the store ports
+//! with sqlx. Every query is checked at compile time against the committed offline data
+//! (`crates/postgres/.sqlx`), so building needs no database.
+//!
+//! Every guarantee across API instances comes from keys and **single atomic statements**
+//! (conditional upserts, `UPDATE … WHERE … RETURNING`, data-modifying CTEs), never from
+//! in-process or advisory locks. The hot path ([`SessionStore::reuse`]) is one round trip.
+//!
+//! [`MIGRATOR`] embeds the workspace's `migrations/`.
+
+mod applications;
+mod error;
+mod rows;
+mod sessions;
+mod tokens;
+
+pub use applications::PgApplicationStore;
+pub use sessions::PgSessionStore;
+pub use tokens::PgTokenStore;
+
+use std::time::Duration;
+
+use ports::StoreError;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// The workspace's migrations, embedded.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[cfg(doc)]
+use ports::SessionStore;
+
+/// Connection pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections per instance.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Opens a pool. Does not connect until first used, so an instance can start (and report
+/// not-ready) while the database is down.
+///
+/// # Errors
+///
+/// [`StoreError::Unexpected`] when the URL is malformed.
+pub fn pool(url: &str, settings: PoolSettings) -> Result<PgPool, StoreError> {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy(url)
+        .map_err(|e| StoreError::Unexpected(format!("invalid DATABASE_URL: {e}")))
+}
+
+/// Applies pending migrations.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] when the database cannot be reached; [`StoreError::Unexpected`]
+/// when a migration fails or an applied migration was edited.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(e) => error::store_error(e),
+        other => StoreError::Unexpected(format!("migrations failed: {other}")),
+    })
+}

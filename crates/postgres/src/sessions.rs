@@ -1,0 +1,486 @@
+//! [`SessionStore`] on Postgres.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApplicationId, ReuseKeyDigest, SessionId, SessionStatus};
+use ports::{
+    ClaimOutcome, ClaimToken, FulfilError, LaunchResult, LaunchTokenDigest, ListQuery, NewSession,
+    Page, ReuseOutcome, ReuseQuery, SessionStore, SlotState, StoreCancel, StoreError,
+    StoredSession,
+};
+use sqlx::PgPool;
+use tracing::instrument;
+
+use crate::error::store_error;
+use crate::rows::{SessionColumns, SessionRow};
+
+/// Sessions, reuse-key slots and launch tokens in Postgres.
+#[derive(Debug, Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+}
+
+impl PgSessionStore {
+    /// A store over `pool` (migrated with [`crate::migrate`]).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn fetch(
+        &self,
+        app: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        let row = sqlx::query_as!(
+            SessionRow,
+            r#"select application_id, id, subject_kind, subject_id, currency, network,
+                      counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
+                      invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
+                      created_at, expires_at, consumed_at, cancelled_at
+               from sessions where application_id = $1 and id = $2"#,
+            app.as_uuid(),
+            id.as_uuid()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.map(SessionRow::into_stored).transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgSessionStore {
+    #[instrument(skip_all, fields(application = %q.application))]
+    async fn reuse(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+        // One round trip: read the slot; if it is bound to a reusable session, record the new
+        // launch token and raise the flag if asked (the UPDATE runs only when it changes
+        // something, so the common reuse takes no row lock on the session).
+        let row = sqlx::query!(
+            r#"with slot as (
+                   select session_id, claim, claim_expires_at
+                   from reuse_slots
+                   where application_id = $1 and reuse_key = $2
+               ), cand as (
+                   select s.*
+                   from sessions s join slot on s.id = slot.session_id
+                   where s.application_id = $1
+                     and slot.claim is null
+                     and s.consumed_at is null and s.cancelled_at is null
+                     and s.expires_at > $3 and s.expires_at >= $4
+               ), upgraded as (
+                   update sessions s set force_verify_ownership = true
+                   from cand
+                   where $5 and not cand.force_verify_ownership
+                     and s.application_id = $1 and s.id = cand.id
+                   returning s.id
+               ), token as (
+                   insert into launch_tokens (application_id, token_digest, session_id, created_at)
+                   select $1, $6, cand.id, $3 from cand
+                   returning session_id
+               )
+               select slot.session_id as "slot_session?", slot.claim as "claim?",
+                      slot.claim_expires_at as "claim_expires_at?",
+                      cand.id as "id?", cand.subject_kind as "subject_kind?",
+                      cand.subject_id as "subject_id?", cand.currency as "currency?",
+                      cand.network as "network?", cand.counterparty_kind as "counterparty_kind?",
+                      cand.counterparty as "counterparty?",
+                      cand.invoice_created_at as "invoice_created_at?",
+                      cand.invoice_expires_at as "invoice_expires_at?",
+                      cand.invoice_amount_msat as "invoice_amount_msat?",
+                      cand.tx_hash as "tx_hash?",
+                      (cand.force_verify_ownership or $5) as "force_verify_ownership?",
+                      cand.widget_url as "widget_url?", cand.created_at as "created_at?",
+                      cand.expires_at as "expires_at?"
+               from slot left join cand on true"#,
+            q.application.as_uuid(),
+            q.key.as_bytes().as_slice(),
+            q.now,
+            q.must_live_until,
+            q.force_verify_ownership,
+            q.launch_token.0.as_slice()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+
+        let Some(r) = row else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
+        };
+        if let (Some(claim), Some(lease_until)) = (r.claim, r.claim_expires_at) {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Pending {
+                claim: ClaimToken(claim),
+                lease_until,
+            }));
+        }
+        let Some(bound) = r.slot_session else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
+        };
+        let (Some(id), Some(subject_kind), Some(subject_id), Some(currency), Some(network)) =
+            (r.id, r.subject_kind, r.subject_id, r.currency, r.network)
+        else {
+            return Ok(ReuseOutcome::NotReusable(SlotState::Bound {
+                session: SessionId::from_uuid(bound),
+            }));
+        };
+        let incomplete = || StoreError::Unexpected(format!("session {id}: incomplete row"));
+        let row = SessionRow {
+            application_id: q.application.as_uuid(),
+            id,
+            subject_kind,
+            subject_id,
+            currency,
+            network,
+            counterparty_kind: r.counterparty_kind.ok_or_else(incomplete)?,
+            counterparty: r.counterparty.ok_or_else(incomplete)?,
+            invoice_created_at: r.invoice_created_at,
+            invoice_expires_at: r.invoice_expires_at,
+            invoice_amount_msat: r.invoice_amount_msat,
+            tx_hash: r.tx_hash,
+            force_verify_ownership: r.force_verify_ownership.ok_or_else(incomplete)?,
+            widget_url: r.widget_url.ok_or_else(incomplete)?,
+            created_at: r.created_at.ok_or_else(incomplete)?,
+            expires_at: r.expires_at.ok_or_else(incomplete)?,
+            consumed_at: None,
+            cancelled_at: None,
+        };
+        Ok(ReuseOutcome::Reused(Box::new(row.into_stored()?)))
+    }
+
+    #[instrument(skip_all, fields(application = %application))]
+    async fn claim(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        seen: &SlotState,
+        claim: ClaimToken,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let app = application.as_uuid();
+        let key = key.as_bytes().as_slice();
+        // Each variant is one compare-and-swap statement: it changes the slot only if it is
+        // still in the observed state, and returns a row only if it did.
+        let won = match seen {
+            SlotState::Vacant => sqlx::query_scalar!(
+                r#"insert into reuse_slots (application_id, reuse_key, session_id, claim, claim_expires_at)
+                   values ($1, $2, null, $3, $4)
+                   on conflict (application_id, reuse_key) do update
+                       set claim = excluded.claim, claim_expires_at = excluded.claim_expires_at
+                       where reuse_slots.session_id is null and reuse_slots.claim is null
+                   returning claim"#,
+                app,
+                key,
+                claim.0,
+                lease_until
+            )
+            .fetch_optional(&self.pool)
+            .await,
+            SlotState::Bound { session } => sqlx::query_scalar!(
+                r#"update reuse_slots set claim = $3, claim_expires_at = $4
+                   where application_id = $1 and reuse_key = $2 and session_id = $5
+                     and (claim is null or claim_expires_at <= $6)
+                   returning claim"#,
+                app,
+                key,
+                claim.0,
+                lease_until,
+                session.as_uuid(),
+                now
+            )
+            .fetch_optional(&self.pool)
+            .await,
+            SlotState::Pending { claim: old, .. } => sqlx::query_scalar!(
+                r#"update reuse_slots set claim = $3, claim_expires_at = $4
+                   where application_id = $1 and reuse_key = $2
+                     and claim = $5 and claim_expires_at <= $6
+                   returning claim"#,
+                app,
+                key,
+                claim.0,
+                lease_until,
+                old.0,
+                now
+            )
+            .fetch_optional(&self.pool)
+            .await,
+        }
+        .map_err(store_error)?;
+        Ok(if won.is_some() {
+            ClaimOutcome::Claimed
+        } else {
+            ClaimOutcome::Lost
+        })
+    }
+
+    #[instrument(skip_all, fields(application = %application, session_id = %new.session.id()))]
+    async fn fulfil(
+        &self,
+        application: ApplicationId,
+        claim: ClaimToken,
+        new: NewSession,
+    ) -> Result<StoredSession, FulfilError> {
+        if new.session.application_id() != application {
+            return Err(FulfilError::Store(StoreError::Unexpected(
+                "session belongs to another application".into(),
+            )));
+        }
+        let s = &new.session;
+        let c = SessionColumns::of(s.scope());
+        // All or nothing, and only while the claim is ours: the slot update gates the inserts.
+        let inserted = sqlx::query_scalar!(
+            r#"with slot as (
+                   update reuse_slots set session_id = $2, claim = null, claim_expires_at = null
+                   where application_id = $1 and reuse_key = $3 and claim = $4
+                   returning session_id
+               ), ins as (
+                   insert into sessions (application_id, id, reuse_key, subject_kind, subject_id,
+                       currency, network, counterparty_kind, counterparty, invoice_created_at,
+                       invoice_expires_at, invoice_amount_msat, tx_hash, force_verify_ownership,
+                       widget_url, created_at, expires_at)
+                   select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+                   from slot
+                   returning id
+               ), tok as (
+                   insert into launch_tokens (application_id, token_digest, session_id, created_at)
+                   select $1, $19, id, $17 from ins
+                   returning session_id
+               )
+               select count(*) as "n!" from ins"#,
+            application.as_uuid(),
+            s.id().as_uuid(),
+            new.key.as_bytes().as_slice(),
+            claim.0,
+            c.subject_kind,
+            c.subject_id,
+            c.currency,
+            c.network,
+            c.counterparty_kind,
+            c.counterparty,
+            c.invoice_created_at,
+            c.invoice_expires_at,
+            c.invoice_amount_msat,
+            c.tx_hash,
+            s.force_verify_ownership(),
+            new.widget_url.expose(),
+            s.created_at(),
+            s.expires_at(),
+            new.launch_token.0.as_slice()
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| FulfilError::Store(store_error(e)))?;
+        if inserted == 0 {
+            return Err(FulfilError::ClaimLost);
+        }
+        Ok(StoredSession {
+            session: new.session,
+            widget_url: new.widget_url,
+        })
+    }
+
+    #[instrument(skip_all, fields(application = %application))]
+    async fn release(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        claim: ClaimToken,
+    ) -> Result<(), StoreError> {
+        sqlx::query!(
+            r#"with gone as (
+                   delete from reuse_slots
+                   where application_id = $1 and reuse_key = $2 and claim = $3 and session_id is null
+                   returning 1
+               )
+               update reuse_slots set claim = null, claim_expires_at = null
+               where application_id = $1 and reuse_key = $2 and claim = $3 and session_id is not null"#,
+            application.as_uuid(),
+            key.as_bytes().as_slice(),
+            claim.0
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(application = %application, session_id = %id))]
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        self.fetch(application, id).await
+    }
+
+    #[instrument(skip_all, fields(application = %q.application))]
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let status = q.status.map(|s| s.0.as_str());
+        let rows = sqlx::query_as!(
+            SessionRow,
+            r#"select application_id, id, subject_kind, subject_id, currency, network,
+                      counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
+                      invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
+                      created_at, expires_at, consumed_at, cancelled_at
+               from sessions
+               where application_id = $1
+                 and ($2::text is null or subject_kind = $2)
+                 and ($3::uuid is null or subject_id = $3)
+                 and ($4::uuid is null or id < $4)
+                 and (case $5::text
+                        when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $6
+                        when 'CONSUMED' then consumed_at is not null
+                        when 'CANCELLED' then cancelled_at is not null
+                        when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $6
+                        else true end)
+               order by id desc
+               limit $7"#,
+            q.application.as_uuid(),
+            q.subject.map(|s| s.kind()),
+            q.subject.map(|s| s.id()),
+            q.before.map(|b| b.as_uuid()),
+            status,
+            q.now,
+            i64::from(q.limit) + 1
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut items = rows
+            .into_iter()
+            .map(SessionRow::into_stored)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if items.len() > q.limit as usize {
+            items.truncate(q.limit as usize);
+            items.last().map(|s| s.session.id())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    #[instrument(skip_all, fields(application = %application, session_id = %id))]
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<StoreCancel, StoreError> {
+        let cancelled = sqlx::query_scalar!(
+            r#"update sessions set cancelled_at = $3
+               where application_id = $1 and id = $2
+                 and consumed_at is null and cancelled_at is null and expires_at > $3
+               returning id"#,
+            application.as_uuid(),
+            id.as_uuid(),
+            now
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .is_some();
+        // Read back the row as it is now (a second round trip; cancel is not a hot path).
+        let Some(stored) = self.fetch(application, id).await? else {
+            return Ok(StoreCancel::NotFound);
+        };
+        Ok(if cancelled {
+            StoreCancel::Cancelled(stored)
+        } else if stored.session.status_at(now) == SessionStatus::Cancelled {
+            StoreCancel::AlreadyCancelled(stored)
+        } else {
+            StoreCancel::NotActive(stored)
+        })
+    }
+
+    #[instrument(skip_all, fields(application = %application, consume))]
+    async fn launch(
+        &self,
+        application: ApplicationId,
+        token: &LaunchTokenDigest,
+        now: DateTime<Utc>,
+        consume: bool,
+    ) -> Result<LaunchResult, StoreError> {
+        let row = sqlx::query!(
+            r#"with tok as (
+                   select session_id from launch_tokens
+                   where application_id = $1 and token_digest = $2
+               ), upd as (
+                   update sessions s set consumed_at = $3
+                   from tok
+                   where $4 and s.application_id = $1 and s.id = tok.session_id
+                     and s.consumed_at is null and s.cancelled_at is null and s.expires_at > $3
+                   returning s.id
+               )
+               select tok.session_id, exists(select 1 from upd) as "consumed!"
+               from tok"#,
+            application.as_uuid(),
+            token.0.as_slice(),
+            now,
+            consume
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(LaunchResult::Unknown);
+        };
+        let Some(stored) = self
+            .fetch(application, SessionId::from_uuid(row.session_id))
+            .await?
+        else {
+            return Ok(LaunchResult::Unknown);
+        };
+        if row.consumed {
+            return Ok(LaunchResult::Opened(stored));
+        }
+        Ok(
+            if !consume && stored.session.status_at(now) == SessionStatus::Active {
+                LaunchResult::Opened(stored)
+            } else {
+                LaunchResult::Ended(stored)
+            },
+        )
+    }
+
+    #[instrument(skip_all)]
+    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        let n = sqlx::query_scalar!(
+            r#"with doomed as (
+                   select application_id, id from sessions
+                   where coalesce(consumed_at, cancelled_at, expires_at) < $1
+                   order by coalesce(consumed_at, cancelled_at, expires_at)
+                   limit $2
+                   for update skip locked
+               ), vacated as (
+                   delete from reuse_slots r using doomed d
+                   where r.application_id = d.application_id and r.session_id = d.id
+                     and r.claim is null
+                   returning 1
+               ), unbound as (
+                   update reuse_slots r set session_id = null
+                   from doomed d
+                   where r.application_id = d.application_id and r.session_id = d.id
+                     and r.claim is not null
+                   returning 1
+               ), deleted as (
+                   delete from sessions s using doomed d
+                   where s.application_id = d.application_id and s.id = d.id
+                   returning 1
+               )
+               select count(*) as "n!" from deleted"#,
+            ended_before,
+            i64::from(limit)
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query_scalar!("select 1 as \"one!\"")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,421 @@
+//! Postgres-only guarantees: races across separate pools (as separate API instances would
+//! have), query plans on a large table, retention.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use app::{ClaimSettings, Dependencies, Retention, Sessions};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::ReusePolicy;
+use ports::*;
+use postgres::{PgSessionStore, PgTokenStore, PoolSettings};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use testkit::fixtures::{APP_A, at, mint, request, sid, t0, token};
+use testkit::pg::fresh_database;
+use uuid::Uuid;
+
+/// Counts mints; optionally hangs the first call forever.
+struct CountingGateway {
+    mints: AtomicUsize,
+    calls: AtomicUsize,
+    hang_first: bool,
+}
+
+#[async_trait]
+impl WidgetGateway for CountingGateway {
+    async fn create_widget_url(&self, r: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 && self.hang_first {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        self.mints.fetch_add(1, Ordering::SeqCst);
+        Ok(WidgetUrl::new(format!(
+            "https://widget.test/?sessionId=u-{}",
+            r.session_id
+        )))
+    }
+    async fn check_credentials(&self) -> Result<(), GatewayError> {
+        Ok(())
+    }
+}
+
+fn second_pool(url: &str) -> PgPool {
+    postgres::pool(
+        url,
+        PoolSettings {
+            max_connections: 16,
+            ..PoolSettings::default()
+        },
+    )
+    .unwrap()
+}
+
+fn instance(pool: PgPool, gateway: Arc<CountingGateway>, lease: Duration) -> Sessions {
+    Sessions::new(
+        Dependencies {
+            store: Arc::new(PgSessionStore::new(pool)),
+            gateway,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        },
+        ReusePolicy::default(),
+        ClaimSettings {
+            lease,
+            wait: Duration::from_secs(20),
+            poll_interval: Duration::from_millis(10),
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_requests_over_two_pools_mint_once() {
+    let db = fresh_database().await;
+    let gateway = Arc::new(CountingGateway {
+        mints: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
+        hang_first: false,
+    });
+    let instances = [
+        instance(db.pool.clone(), gateway.clone(), Duration::from_secs(30)),
+        instance(
+            second_pool(&db.url),
+            gateway.clone(),
+            Duration::from_secs(30),
+        ),
+    ];
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let s = instances[n % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            s.create_or_reuse(APP_A, request(1, n % 5 == 0))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let out = t.await.unwrap();
+        ids.insert(out.session.session.id());
+        created += usize::from(!out.reused);
+    }
+    assert_eq!(
+        (ids.len(), created, gateway.mints.load(Ordering::SeqCst)),
+        (1, 1, 1)
+    );
+    let id = *ids.iter().next().unwrap();
+    let stored = instances[1].get(APP_A, id).await.unwrap().unwrap();
+    assert!(
+        stored.session.force_verify_ownership(),
+        "a true request upgraded the flag"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
+    let db = fresh_database().await;
+    let pools = [db.pool.clone(), second_pool(&db.url)];
+    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(pools[0].clone()));
+    mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+    let mut tasks = Vec::new();
+    for n in 0..64u8 {
+        let store: Arc<dyn SessionStore> =
+            Arc::new(PgSessionStore::new(pools[usize::from(n % 2)].clone()));
+        tasks.push(tokio::spawn(async move {
+            let r = request(1, n % 7 == 3);
+            store
+                .reuse(&testkit::fixtures::reuse_query(APP_A, &r, at(1), 10 + n))
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(matches!(t.await.unwrap(), ReuseOutcome::Reused(_)));
+    }
+    let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+    assert!(s.session.force_verify_ownership());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_launches_of_one_token_over_two_pools_open_once() {
+    let db = fresh_database().await;
+    let a: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
+    let b: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(second_pool(&db.url)));
+    for round in 0..20u128 {
+        mint(
+            &a,
+            APP_A,
+            sid(round + 1),
+            &request(round + 1, false),
+            t0(),
+            round as u8 + 1,
+        )
+        .await;
+        let digest = token(APP_A, round as u8 + 1).digest();
+        let (x, y) = tokio::join!(
+            a.launch(APP_A, &digest, at(1), true),
+            b.launch(APP_A, &digest, at(1), true)
+        );
+        let opened = [x.unwrap(), y.unwrap()]
+            .iter()
+            .filter(|r| matches!(r, LaunchResult::Opened(_)))
+            .count();
+        assert_eq!(opened, 1, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_refreshers_over_two_pools_refresh_once() {
+    let db = fresh_database().await;
+    let stores: [Arc<dyn AccessTokenStore>; 2] = [
+        Arc::new(PgTokenStore::new(db.pool.clone())),
+        Arc::new(PgTokenStore::new(second_pool(&db.url))),
+    ];
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for n in 0..16u128 {
+        let store = stores[(n % 2) as usize].clone();
+        let refreshes = refreshes.clone();
+        tasks.push(tokio::spawn(async move {
+            let holder = Uuid::from_u128(n);
+            // The gateway's algorithm in miniature: read; if missing, lease-and-refresh or wait.
+            for _ in 0..500 {
+                if let Some(t) = store.current("acct").await.unwrap() {
+                    return t.version;
+                }
+                let now = Utc::now();
+                if store
+                    .try_lease_refresh("acct", holder, now, now + TimeDelta::seconds(30))
+                    .await
+                    .unwrap()
+                {
+                    // Double-check under the lease: someone may have saved meanwhile.
+                    if let Some(t) = store.current("acct").await.unwrap() {
+                        store.release_refresh("acct", holder).await.unwrap();
+                        return t.version;
+                    }
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return store
+                        .save_refreshed(
+                            "acct",
+                            holder,
+                            SecretString::from("tok"),
+                            now + TimeDelta::days(7),
+                        )
+                        .await
+                        .unwrap()
+                        .version;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no token appeared");
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 1);
+    }
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
+    let db = fresh_database().await;
+    let gateway = Arc::new(CountingGateway {
+        mints: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
+        hang_first: true,
+    });
+    let a = instance(db.pool.clone(), gateway.clone(), Duration::from_millis(500));
+    let b = instance(
+        second_pool(&db.url),
+        gateway.clone(),
+        Duration::from_millis(500),
+    );
+    let doomed = tokio::spawn(async move { a.create_or_reuse(APP_A, request(1, false)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    doomed.abort(); // the instance "dies" mid-mint, holding the claim
+    let started = std::time::Instant::now();
+    let out = b.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    assert!(!out.reused);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(gateway.mints.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn retention_purges_in_batches_on_postgres() {
+    let db = fresh_database().await;
+    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
+    for n in 1..=25u128 {
+        mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+    }
+    let later = t0() + TimeDelta::days(91);
+    mint(&store, APP_A, sid(100), &request(100, false), later, 100).await;
+    struct At(DateTime<Utc>);
+    impl Clock for At {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+    let r = Retention::new(
+        store.clone(),
+        Arc::new(At(later)),
+        Duration::from_secs(90 * 86_400),
+        10,
+    );
+    assert_eq!(r.run_once().await.unwrap(), 25);
+    let left: i64 = sqlx::query_scalar("select count(*) from sessions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+    let tokens: i64 = sqlx::query_scalar("select count(*) from launch_tokens")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens, 1,
+        "purged sessions take their launch tokens with them"
+    );
+    let slots: i64 = sqlx::query_scalar("select count(*) from reuse_slots")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(slots, 1, "purged sessions' slots are vacated");
+}
+
+/// The SQL of a query as the adapter sends it, from the committed offline data.
+fn adapter_query(marker: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.sqlx");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let q = json["query"].as_str().unwrap().to_string();
+        if q.contains(marker) {
+            found.push(q);
+        }
+    }
+    assert_eq!(found.len(), 1, "exactly one query contains {marker:?}");
+    found.remove(0)
+}
+
+fn plan_nodes(plan: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    if let Some(node) = plan.get("Node Type").and_then(|v| v.as_str()) {
+        let relation = plan
+            .get("Relation Name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        out.push((node.to_string(), relation));
+    }
+    for key in ["Plan", "Plans"] {
+        match plan.get(key) {
+            Some(serde_json::Value::Array(items)) => items.iter().for_each(|p| plan_nodes(p, out)),
+            Some(p @ serde_json::Value::Object(_)) => plan_nodes(p, out),
+            _ => {}
+        }
+    }
+}
+
+async fn explain(pool: &PgPool, sql: &str, params: &str) -> Vec<(String, String)> {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(&format!("prepare q as {sql}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    // Plan as a long-lived connection would: a generic plan, which is what pooled prepared
+    // statements end up using.
+    sqlx::query("set plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: serde_json::Value =
+        sqlx::query_scalar(&format!("explain (format json) execute q({params})"))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    let mut nodes = Vec::new();
+    plan_nodes(&plan[0], &mut nodes);
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_lookups_are_index_scans_at_100k_sessions() {
+    let db = fresh_database().await;
+    // 100k sessions over 10 applications, each with a slot and a launch token.
+    sqlx::query(
+        r#"insert into sessions (application_id, id, reuse_key, subject_kind, subject_id, currency,
+               network, counterparty_kind, counterparty, force_verify_ownership, widget_url,
+               created_at, expires_at)
+           select ('00000000-0000-0000-0000-' || lpad(to_hex(g % 10), 12, '0'))::uuid,
+                  gen_random_uuid(), sha256(g::text::bytea), 'user', gen_random_uuid(), 'ETH', 'ETH',
+                  'address', '0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359', false, 'https://w/?sessionId=x',
+                  now() - (g % 1000) * interval '1 second', now() - (g % 1000) * interval '1 second' + interval '300 seconds'
+           from generate_series(1, 100000) g"#,
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("insert into reuse_slots (application_id, reuse_key, session_id) select application_id, reuse_key, id from sessions")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("insert into launch_tokens (application_id, token_digest, session_id, created_at) select application_id, sha256(id::text::bytea), id, created_at from sessions")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("analyze").execute(&db.pool).await.unwrap();
+
+    let reuse = adapter_query("from slot left join cand on true");
+    let nodes = explain(
+        &db.pool,
+        &reuse,
+        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('t'::bytea)",
+    )
+    .await;
+    assert_index_only(&nodes, &["reuse_slots", "sessions"]);
+
+    let launch = adapter_query("as \"consumed!\"");
+    let nodes = explain(
+        &db.pool,
+        &launch,
+        "'00000000-0000-0000-0000-000000000001', sha256('x'::bytea), now(), true",
+    )
+    .await;
+    assert_index_only(&nodes, &["launch_tokens", "sessions"]);
+}
+
+fn assert_index_only(nodes: &[(String, String)], tables: &[&str]) {
+    eprintln!("plan nodes: {nodes:?}");
+    for table in tables {
+        let on_table: Vec<&(String, String)> = nodes.iter().filter(|(_, r)| r == table).collect();
+        assert!(
+            !on_table.is_empty(),
+            "{table} is not read at all: {nodes:?}"
+        );
+        for (node, _) in on_table {
+            assert!(
+                node.contains("Index")
+                    || node == "ModifyTable"
+                    || node == "Update"
+                    || node == "Insert",
+                "{table} is read with {node}: {nodes:?}"
+            );
+        }
+    }
+    assert!(
+        !nodes.iter().any(|(n, _)| n == "Seq Scan"),
+        "sequential scan in {nodes:?}"
+    );
+}
