@@ -1,0 +1,353 @@
+//! One error type for the whole API, rendered as `application/problem+json` (RFC 9457) with
+//! a stable `code`. Internal causes are logged, never sent.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::{FieldError, ValidationErrors};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A problem document (RFC 9457) as this API sends it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `tag:widget-sessions,2026:problem:{code}`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+    /// Stable machine code (see docs/api.md).
+    pub code: String,
+    /// For `validation_failed`: every problem with the request, each with its field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+/// One problem with one field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The request member (camelCase), a group joined with `|`, or `""` for the whole body.
+    pub field: String,
+    /// Stable code, e.g. `currency_network_mismatch`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+impl From<FieldError> for FieldProblem {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.field,
+            code: e.code.as_str().to_string(),
+            message: e.message,
+        }
+    }
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400 validation_failed`: the request breaks rules; every problem is listed.
+    #[error("the request is invalid")]
+    Validation(ValidationErrors),
+    /// `400` with a specific code (query parameters and the like).
+    #[error("{detail}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Human detail.
+        detail: String,
+        /// Field problems, if any.
+        errors: Vec<FieldError>,
+    },
+    /// `401`: credentials missing, malformed, stale or wrong.
+    #[error("{detail}")]
+    Unauthorized {
+        /// Stable code.
+        code: &'static str,
+        /// Human detail.
+        detail: String,
+    },
+    /// `403 application_disabled`.
+    #[error("this application is disabled")]
+    Disabled,
+    /// `404`.
+    #[error("{detail}")]
+    NotFound {
+        /// Stable code.
+        code: &'static str,
+        /// Human detail.
+        detail: String,
+    },
+    /// `405 method_not_allowed`.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `409 session_not_active`.
+    #[error("{0}")]
+    Conflict(String),
+    /// `413 payload_too_large`.
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// `415 unsupported_media_type`.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// `429 rate_limited`.
+    #[error("too many requests for this application; retry after {retry_after:?}")]
+    RateLimited {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// `502 upstream_rejected`.
+    #[error("Transak rejected the request ({status}): {message}")]
+    UpstreamRejected {
+        /// Upstream status.
+        status: u16,
+        /// Upstream message.
+        message: String,
+    },
+    /// `502 upstream_invalid_response`.
+    #[error("Transak answered unexpectedly")]
+    UpstreamInvalid,
+    /// `503` with `Retry-After`: upstream outage, a busy key, or the database.
+    #[error("{detail}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Human detail.
+        detail: String,
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// `500 internal`: logged with its cause; the client sees only that something failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A `404 session_not_found`.
+    pub fn session_not_found() -> Self {
+        ApiError::NotFound {
+            code: "session_not_found",
+            detail: "no such session for this application".into(),
+        }
+    }
+
+    /// A `401` with this code and detail.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::Validation(_) => (
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "The request is invalid",
+            ),
+            ApiError::BadRequest { code, .. } => {
+                (StatusCode::BAD_REQUEST, code, "The request is invalid")
+            }
+            ApiError::Unauthorized { code, .. } => {
+                (StatusCode::UNAUTHORIZED, code, "Not authenticated")
+            }
+            ApiError::Disabled => (
+                StatusCode::FORBIDDEN,
+                "application_disabled",
+                "Application disabled",
+            ),
+            ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code, "Not found"),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            ApiError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "session_not_active",
+                "Session not active",
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            ApiError::UpstreamRejected { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_rejected",
+                "Transak rejected the request",
+            ),
+            ApiError::UpstreamInvalid => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_invalid_response",
+                "Transak answered unexpectedly",
+            ),
+            ApiError::Unavailable { code, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "Temporarily unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    /// The problem document.
+    pub fn problem(&self) -> Problem {
+        let (status, code, title) = self.parts();
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "something went wrong on our side; it has been logged".to_string()
+            }
+            ApiError::UpstreamInvalid => {
+                "Transak answered in a way this service does not understand; try again later"
+                    .to_string()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation(v) => {
+                Some(v.clone().into_iter().map(FieldProblem::from).collect())
+            }
+            ApiError::BadRequest { errors, .. } if !errors.is_empty() => {
+                Some(errors.iter().cloned().map(FieldProblem::from).collect())
+            }
+            _ => None,
+        };
+        Problem {
+            kind: format!("tag:widget-sessions,2026:problem:{code}"),
+            title: title.to_string(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_string(),
+            errors,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, _) = self.parts();
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Unavailable { detail, .. } => tracing::warn!(code, %detail, "unavailable"),
+            ApiError::UpstreamRejected { .. } | ApiError::UpstreamInvalid => {
+                tracing::warn!(code, error = %self, "upstream problem")
+            }
+            _ => tracing::debug!(code, "request refused"),
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let retry = match &self {
+            ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
+        if let Some(after) = retry {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let ApiError::Unauthorized { .. } = self {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("HMAC realm=\"widget-sessions\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<ports::StoreError> for ApiError {
+    fn from(e: ports::StoreError) -> Self {
+        match e {
+            ports::StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "store unavailable");
+                ApiError::Unavailable {
+                    code: "database_unavailable",
+                    detail: "the database is unavailable; try again shortly".into(),
+                    retry_after: Duration::from_secs(2),
+                }
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ports::CreateError> for ApiError {
+    fn from(e: ports::CreateError) -> Self {
+        match e {
+            ports::CreateError::UpstreamRejected { status, message } => {
+                ApiError::UpstreamRejected { status, message }
+            }
+            ports::CreateError::UpstreamInvalid { reason } => {
+                tracing::warn!(%reason, "upstream answered unexpectedly");
+                ApiError::UpstreamInvalid
+            }
+            ports::CreateError::UpstreamUnavailable {
+                retry_after,
+                reason,
+            } => ApiError::Unavailable {
+                code: "upstream_unavailable",
+                detail: format!("Transak is unavailable ({reason}); nothing was stored, try again"),
+                retry_after,
+            },
+            ports::CreateError::Busy { retry_after } => ApiError::Unavailable {
+                code: "session_busy",
+                detail: "another request is still creating this session; try again".into(),
+                retry_after,
+            },
+            ports::CreateError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_carry_a_stable_code_and_retry_after() {
+        let r = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        }
+        .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let p = ApiError::Internal("secret cause".into()).problem();
+        assert_eq!(p.code, "internal");
+        assert!(!p.detail.contains("secret cause"));
+    }
+}

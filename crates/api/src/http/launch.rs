@@ -1,0 +1,123 @@
+//! `/w/{token}`: the public launch link, opened by the end user's browser.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use domain::SessionStatus;
+use ports::LaunchOutcome;
+
+use crate::http::error::ApiError;
+use crate::observability;
+use crate::state::AppState;
+
+/// Open a launch link. `GET` consumes the session (once) and redirects to the Transak widget;
+/// `HEAD` never consumes and never reveals the upstream URL.
+#[utoipa::path(
+    get,
+    path = "/w/{token}",
+    tag = "launch",
+    params(("token" = String, Path, description = "The launch token from `widgetUrl`")),
+    responses(
+        (status = 303, description = "First open: the session is now CONSUMED; follow Location to the Transak widget",
+            headers(("Location" = String, description = "The Transak widget URL"))),
+        (status = 404, description = "Unknown link (HTML page)", content_type = "text/html"),
+        (status = 410, description = "Already used, cancelled or expired (HTML page)", content_type = "text/html"),
+        (status = 503, description = "The database is unavailable (HTML page)", content_type = "text/html"),
+    )
+)]
+pub async fn launch(
+    State(state): State<AppState>,
+    method: Method,
+    Path(token): Path<String>,
+) -> Response {
+    let consume = method != Method::HEAD;
+    let outcome = match state.0.sessions.launch(&token, consume).await {
+        Ok(o) => o,
+        Err(ports::LaunchError::Store(e)) => {
+            let status = match ApiError::from(e) {
+                ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return page(
+                status,
+                "Please try again",
+                "We could not open this link just now. Please try again in a moment.",
+            );
+        }
+    };
+    match outcome {
+        LaunchOutcome::Redirect(url) if consume => {
+            observability::session_consumed();
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(url.expose()) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            no_store(r)
+        }
+        // HEAD: the link is valid; say so without consuming it or revealing the upstream URL
+        // (link previewers send HEAD, and the upstream URL opens only once).
+        LaunchOutcome::Redirect(_) => no_store(StatusCode::OK.into_response()),
+        LaunchOutcome::Gone(status) => {
+            observability::launch_gone();
+            let (title, text) = match status {
+                SessionStatus::Consumed => (
+                    "This link has already been used",
+                    "Each link opens once. Ask the service that sent it for a new one.",
+                ),
+                SessionStatus::Cancelled => (
+                    "This link was cancelled",
+                    "The service that sent it withdrew it. Ask it for a new one if you still need it.",
+                ),
+                _ => (
+                    "This link has expired",
+                    "Links are valid for a few minutes. Ask the service that sent it for a new one.",
+                ),
+            };
+            page(StatusCode::GONE, title, text)
+        }
+        LaunchOutcome::Unknown => page(
+            StatusCode::NOT_FOUND,
+            "Link not found",
+            "This link does not exist. Check that it was copied completely.",
+        ),
+    }
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+/// A small self-contained HTML page (no external assets).
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;background:#f6f7f9;color:#1d2330}}
+main{{max-width:28rem;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.08);text-align:center}}
+h1{{font-size:1.25rem;margin:0 0 .75rem}}
+p{{margin:0;line-height:1.5;color:#4a5263}}
+</style>
+</head>
+<body><main><h1>{title}</h1><p>{text}</p></main></body>
+</html>
+"#
+    );
+    let mut r = (status, Html(html)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    no_store(r)
+}

@@ -1,0 +1,87 @@
+//! The OpenAPI 3.1 document, generated from the code (`utoipa`). A test keeps the committed
+//! copy at `docs/openapi.json` identical to what the server serves.
+
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http::error::{FieldProblem, Problem};
+use crate::http::health::{Checks, Health, Readiness};
+use crate::http::sessions::{
+    CounterpartyBody, CreateSessionBody, InvoiceInfo, SessionBody, SessionList, Status,
+};
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Travel-rule widget sessions",
+        description = "Short-lived, single-use links to the Transak widget for one customer, one asset and one counterparty. \
+Requests under /api/v1 are signed: header `api-key`, and `Authorization: HMAC <unix-ms>:<hex HMAC-SHA256(secret, unix-ms + METHOD + path below /api/v1 with query + md5hex(body or \"{}\"))>`. \
+Errors are application/problem+json documents with a stable `code`.",
+        version = "1.0.0"
+    ),
+    paths(
+        crate::http::sessions::create,
+        crate::http::sessions::list,
+        crate::http::sessions::get,
+        crate::http::sessions::cancel,
+        crate::http::launch::launch,
+        crate::http::health::healthz,
+        crate::http::health::readyz,
+        crate::http::health::metrics,
+        openapi_json,
+    ),
+    components(schemas(
+        CreateSessionBody, SessionBody, SessionList, Status, CounterpartyBody, InvoiceInfo,
+        Problem, FieldProblem, Health, Readiness, Checks
+    )),
+    modifiers(&Security),
+    tags(
+        (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
+        (name = "launch", description = "The public single-use launch link"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "api-key",
+                "The application's API key",
+            ))),
+        );
+        components.add_security_scheme(
+            "hmac",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "HMAC <unix-ms>:<hex HMAC-SHA256(secret, unix-ms + METHOD + path below /api/v1 with query + md5hex(body or \"{}\"))>",
+            ))),
+        );
+    }
+}
+
+/// The document as pretty JSON (what `/api/v1/openapi.json` serves and `docs/openapi.json`
+/// holds).
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document(),
+    )
+        .into_response()
+}

@@ -1,0 +1,780 @@
+//! Logs, metrics and request ids.
+//!
+//! - [`init_tracing`] installs the process-wide `tracing` subscriber (JSON in production,
+//!   human-readable on a terminal); [`init_test_tracing`] does the same for tests, only when
+//!   `TEST_LOG` is set.
+//! - [`Metrics::install`] installs the Prometheus recorder behind the `metrics` facade;
+//!   [`Metrics::render`] is the body of `GET /metrics`.
+//! - [`track_http`], [`request_id_layers`] and [`trace_layer`] are the HTTP middleware.
+//!
+//! # Metrics
+//!
+//! | name | type | labels | counts |
+//! |---|---|---|---|
+//! | `http_requests_total` | counter | `method`, `route`, `status` | HTTP responses |
+//! | `http_request_duration_seconds` | histogram | `method`, `route`, `status` | time from request to response head, in seconds |
+//! | `widget_sessions_created_total` | counter | — | sessions created (an upstream widget URL minted) |
+//! | `widget_sessions_reused_total` | counter | — | create requests answered with an existing session |
+//! | `widget_sessions_consumed_total` | counter | — | launch links opened for the first time |
+//! | `widget_sessions_cancelled_total` | counter | — | sessions cancelled |
+//! | `widget_sessions_launch_gone_total` | counter | — | launch links opened after use, cancellation or expiry (`410`) |
+//! | `upstream_calls_total` | counter | `call` (`create_widget_url`, `refresh_token`), `outcome` (`ok`, `rejected`, `unavailable`, `unexpected`) | logical upstream calls (retries inside one call are not counted again); recorded by the Transak gateway |
+//! | `upstream_token_refreshes_total` | counter | `outcome` (`ok`, `failed`) | access-token refreshes attempted by the instance holding the refresh lease; recorded by the Transak gateway |
+//!
+//! Label values are bounded: `route` is the route *template* (`/w/{token}`, never the path,
+//! which would carry the launch token and make one series per request) or `unmatched`;
+//! `method` is one of the standard methods or `OTHER`.
+//!
+//! `http_request_duration_seconds` has the buckets [`HTTP_DURATION_BUCKETS`] (0.5 ms to 10 s).
+//!
+//! # Middleware order
+//!
+//! Add the layers with [`Router::layer`](axum::Router::layer), so that they run after routing
+//! and see the matched route (outside the router every request would look `unmatched`). The
+//! last layer added runs first:
+//!
+//! ```
+//! use axum::{Router, middleware, routing::get};
+//! use api::observability::{Metrics, request_id_layers, trace_layer, track_http};
+//!
+//! let metrics = Metrics::install();
+//! let (set_request_id, propagate_request_id) = request_id_layers();
+//! let app: Router = Router::new()
+//!     .route("/api/v1/travel-rule/widget-sessions/{id}", get(|| async { "…" }))
+//!     .route("/metrics", get(move || std::future::ready(metrics.render())))
+//!     .layer(middleware::from_fn(track_http))
+//!     .layer(propagate_request_id) // copies the id onto the response
+//!     .layer(trace_layer()) // the span carries the id
+//!     .layer(set_request_id); // first: keeps or assigns `x-request-id`
+//! ```
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::Unit;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower_http::LatencyUnit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{
+    DefaultOnRequest, DefaultOnResponse, HttpMakeClassifier, MakeSpan, TraceLayer,
+};
+use tracing::{Level, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The log filter when `RUST_LOG` is unset (or invalid).
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// The request-id header, read from requests and echoed on responses.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// `route` label of requests no route matched.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Bucket bounds of `http_request_duration_seconds`, in seconds.
+pub const HTTP_DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const HTTP_REQUESTS: &str = "http_requests_total";
+const HTTP_DURATION: &str = "http_request_duration_seconds";
+const SESSIONS_CREATED: &str = "widget_sessions_created_total";
+const SESSIONS_REUSED: &str = "widget_sessions_reused_total";
+const SESSIONS_CONSUMED: &str = "widget_sessions_consumed_total";
+const SESSIONS_CANCELLED: &str = "widget_sessions_cancelled_total";
+const LAUNCH_GONE: &str = "widget_sessions_launch_gone_total";
+const UPSTREAM_CALLS: &str = "upstream_calls_total";
+const TOKEN_REFRESHES: &str = "upstream_token_refreshes_total";
+
+// ---------------------------------------------------------------------------------------
+// Logs
+// ---------------------------------------------------------------------------------------
+
+/// How log lines are written to standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One JSON object per line (events flattened, with the current span and the span
+    /// list): for production log collectors.
+    Json,
+    /// One human-readable line per event, coloured on a terminal.
+    Pretty,
+    /// [`LogFormat::Json`] when standard output is not a terminal, [`LogFormat::Pretty`]
+    /// otherwise.
+    #[default]
+    Auto,
+}
+
+impl LogFormat {
+    /// Whether this format writes JSON, given whether standard output is a terminal.
+    fn is_json(self, stdout_is_terminal: bool) -> bool {
+        match self {
+            Self::Json => true,
+            Self::Pretty => false,
+            Self::Auto => !stdout_is_terminal,
+        }
+    }
+}
+
+/// Installs the process-wide `tracing` subscriber writing to standard output in `format`.
+///
+/// The filter comes from `RUST_LOG` (e.g. `debug,hyper=info`); when it is unset, empty or
+/// invalid, [`DEFAULT_LOG_FILTER`] is used (an invalid `RUST_LOG` is reported as a warning
+/// once logging works).
+///
+/// Calling it again, or after another subscriber was installed, does nothing.
+pub fn init_tracing(format: LogFormat) {
+    let (filter, invalid) = log_filter(std::env::var("RUST_LOG").ok());
+    let is_terminal = std::io::stdout().is_terminal();
+    let installed = subscriber(
+        format.is_json(is_terminal),
+        is_terminal,
+        filter,
+        std::io::stdout,
+    )
+    .try_init()
+    .is_ok();
+    if let (true, Some(problem)) = (installed, invalid) {
+        tracing::warn!("{problem}");
+    }
+}
+
+/// Installs a subscriber that writes through the test harness (so output is captured per
+/// test), only when the environment variable `TEST_LOG` is set: tests are quiet by default.
+///
+/// The filter is `RUST_LOG` or [`DEFAULT_LOG_FILTER`]. Safe to call from every test.
+///
+/// ```sh
+/// TEST_LOG=1 RUST_LOG=debug cargo test -p widget-sessions some_test -- --nocapture
+/// ```
+pub fn init_test_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let (filter, _) = log_filter(std::env::var("RUST_LOG").ok());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// The filter for `rust_log` (the value of `RUST_LOG`), with a description of the problem
+/// when the value was invalid and the default was used instead.
+fn log_filter(rust_log: Option<String>) -> (EnvFilter, Option<String>) {
+    match rust_log {
+        Some(directives) if !directives.trim().is_empty() => {
+            match EnvFilter::try_new(&directives) {
+                Ok(filter) => (filter, None),
+                Err(err) => (
+                    EnvFilter::new(DEFAULT_LOG_FILTER),
+                    Some(format!(
+                        "RUST_LOG={directives:?} is invalid ({err}); using {DEFAULT_LOG_FILTER:?}"
+                    )),
+                ),
+            }
+        }
+        _ => (EnvFilter::new(DEFAULT_LOG_FILTER), None),
+    }
+}
+
+/// The formatting subscriber: JSON or one human-readable line per event.
+fn subscriber<W>(
+    json: bool,
+    ansi: bool,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    if json {
+        Box::new(builder.json().flatten_event(true).finish())
+    } else {
+        Box::new(builder.with_ansi(ansi).finish())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------
+
+/// The process's Prometheus recorder (see the [module documentation](self) for the metrics).
+///
+/// Cheap to clone; every clone renders the same metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+
+impl Metrics {
+    /// Installs the Prometheus recorder as the process-global `metrics` recorder and
+    /// describes every metric, the first time it is called in the process; later calls
+    /// (another router, another test) return the same recorder.
+    ///
+    /// If a different global recorder was installed before (not through this function), a
+    /// warning is logged and [`Metrics::render`] stays empty: the `metrics` facade has one
+    /// global recorder per process.
+    ///
+    /// The recorder does no background work: run [`Metrics::run_upkeep`] periodically (see
+    /// [`Metrics::upkeep_every`]) so histogram samples do not pile up between scrapes.
+    pub fn install() -> Self {
+        let handle = INSTALLED.get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_DURATION.to_owned()),
+                    HTTP_DURATION_BUCKETS,
+                )
+                // Only fails for an empty bucket list.
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let handle = recorder.handle();
+            if let Err(err) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(
+                    error = %err,
+                    "another metrics recorder is already installed; /metrics will be empty"
+                );
+            }
+            describe();
+            handle
+        });
+        Self {
+            handle: handle.clone(),
+        }
+    }
+
+    /// The current metrics in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Folds recorded histogram samples into their buckets, so memory stays bounded when
+    /// nobody scrapes for a while. [`Metrics::render`] does the same.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Runs [`Metrics::run_upkeep`] every `period`, forever: spawn it once at start-up,
+    /// e.g. `tokio::spawn(metrics.clone().upkeep_every(Duration::from_secs(5)))`.
+    pub async fn upkeep_every(self, period: Duration) {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.run_upkeep();
+        }
+    }
+}
+
+fn describe() {
+    metrics::describe_counter!(HTTP_REQUESTS, Unit::Count, "HTTP responses sent.");
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time from receiving an HTTP request to sending the response head."
+    );
+    metrics::describe_counter!(
+        SESSIONS_CREATED,
+        Unit::Count,
+        "Widget sessions created (an upstream widget URL minted)."
+    );
+    metrics::describe_counter!(
+        SESSIONS_REUSED,
+        Unit::Count,
+        "Create requests answered with an existing active session."
+    );
+    metrics::describe_counter!(
+        SESSIONS_CONSUMED,
+        Unit::Count,
+        "Launch links opened for the first time (session consumed)."
+    );
+    metrics::describe_counter!(
+        SESSIONS_CANCELLED,
+        Unit::Count,
+        "Widget sessions cancelled."
+    );
+    metrics::describe_counter!(
+        LAUNCH_GONE,
+        Unit::Count,
+        "Launch links opened after use, cancellation or expiry (410 Gone)."
+    );
+    metrics::describe_counter!(
+        UPSTREAM_CALLS,
+        Unit::Count,
+        "Logical calls to the upstream (Transak) API, by call and outcome; retries are not \
+         counted separately."
+    );
+    metrics::describe_counter!(
+        TOKEN_REFRESHES,
+        Unit::Count,
+        "Upstream access-token refreshes attempted by the holder of the refresh lease."
+    );
+}
+
+/// Counts a created session (`widget_sessions_created_total`).
+pub fn session_created() {
+    metrics::counter!(SESSIONS_CREATED).increment(1);
+}
+
+/// Counts a create request answered with an existing session (`widget_sessions_reused_total`).
+pub fn session_reused() {
+    metrics::counter!(SESSIONS_REUSED).increment(1);
+}
+
+/// Counts a first launch (`widget_sessions_consumed_total`).
+pub fn session_consumed() {
+    metrics::counter!(SESSIONS_CONSUMED).increment(1);
+}
+
+/// Counts a cancellation (`widget_sessions_cancelled_total`).
+pub fn session_cancelled() {
+    metrics::counter!(SESSIONS_CANCELLED).increment(1);
+}
+
+/// Counts a launch of a used, cancelled or expired session (`widget_sessions_launch_gone_total`).
+pub fn launch_gone() {
+    metrics::counter!(LAUNCH_GONE).increment(1);
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP middleware
+// ---------------------------------------------------------------------------------------
+
+/// Middleware (for [`axum::middleware::from_fn`]) recording `http_requests_total` and
+/// `http_request_duration_seconds` for every response, labelled with the method, the
+/// matched route template (or `unmatched`) and the status.
+///
+/// Add it with [`Router::layer`](axum::Router::layer): outside the router no route is known.
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = route_label(&req);
+    let response = next.run(req).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(elapsed);
+    response
+}
+
+/// The route template, never the path (unbounded, and launch paths carry secrets).
+fn route_label<B>(req: &axum::http::Request<B>) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned())
+}
+
+/// The method, or `OTHER` for extension methods (clients choose them freely).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The `x-request-id` layers: the first keeps a request's id or assigns a random UUID, the
+/// second copies it onto the response. Add the setting layer outside [`trace_layer`] (so the
+/// span carries the id) and the propagating one inside or next to it — see the
+/// [module documentation](self).
+pub fn request_id_layers() -> (SetRequestIdLayer<MakeRequestUuid>, PropagateRequestIdLayer) {
+    let header = HeaderName::from_static(REQUEST_ID_HEADER);
+    (
+        SetRequestIdLayer::new(header.clone(), MakeRequestUuid),
+        PropagateRequestIdLayer::new(header),
+    )
+}
+
+/// A [`TraceLayer`] whose span (`http_request`) carries `method`, `route` (the matched
+/// template, never the path or query: launch paths carry secret tokens) and `request_id`
+/// (from `x-request-id`), and which logs one INFO line per response with `status` and
+/// `latency` (ms). Server errors are also logged at ERROR by the default failure handler.
+pub fn trace_layer()
+-> TraceLayer<HttpMakeClassifier, RouteSpan, DefaultOnRequest, DefaultOnResponse> {
+    TraceLayer::new_for_http()
+        .make_span_with(RouteSpan)
+        .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+        .on_response(
+            DefaultOnResponse::new()
+                .level(Level::INFO)
+                .latency_unit(LatencyUnit::Millis),
+        )
+}
+
+/// The [`MakeSpan`] of [`trace_layer`]: method, route template and request id, nothing from
+/// the URI.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouteSpan;
+
+impl<B> MakeSpan<B> for RouteSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!(
+            "http_request",
+            method = %request.method(),
+            route = %route_label(request),
+            request_id = %request_id,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The app the tests call: one route, the layers in the documented order.
+    fn app() -> Router {
+        let (set_request_id, propagate_request_id) = request_id_layers();
+        Router::new()
+            .route("/x/{id}", get(|| async { "ok" }))
+            .route(
+                "/fail/{id}",
+                get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+            )
+            .layer(axum::middleware::from_fn(track_http))
+            .layer(propagate_request_id)
+            .layer(trace_layer())
+            .layer(set_request_id)
+    }
+
+    async fn call(app: Router, method: &str, uri: &str, request_id: Option<&str>) -> Response {
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID_HEADER, id);
+        }
+        app.oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// The labels of a sample line `name{a="1",b="2"} value`, unescaped.
+    fn labels_of(line: &str) -> Vec<(String, String)> {
+        let Some(open) = line.find('{') else {
+            return Vec::new();
+        };
+        let mut labels = Vec::new();
+        let mut chars = line[open + 1..].chars();
+        loop {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            if key.is_empty() || key.starts_with('}') {
+                return labels;
+            }
+            assert_eq!(chars.next(), Some('"'), "{line}");
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.push(chars.next().unwrap()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            labels.push((key.trim_start_matches(',').to_owned(), value));
+            if chars.clone().next() == Some('}') {
+                return labels;
+            }
+        }
+    }
+
+    /// The values of the samples of `name` whose labels include `want` (in any order).
+    fn samples(rendered: &str, name: &str, want: &[(&str, &str)]) -> Vec<f64> {
+        rendered
+            .lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .filter(|line| {
+                let labels = labels_of(line);
+                want.iter()
+                    .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|line| line.rsplit_once(' ').unwrap().1.parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_sample_parser_reads_labels_in_any_order() {
+        let line = r#"m{status="200",route="/x/{id}",method="GET",q="a\"b"} 3"#;
+        assert_eq!(
+            labels_of(line),
+            [
+                ("status".to_owned(), "200".to_owned()),
+                ("route".to_owned(), "/x/{id}".to_owned()),
+                ("method".to_owned(), "GET".to_owned()),
+                ("q".to_owned(), "a\"b".to_owned()),
+            ]
+        );
+        assert_eq!(samples(line, "m", &[("method", "GET")]), [3.0]);
+        assert!(samples(line, "m", &[("method", "POST")]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn counts_requests_by_route_template_never_by_path() {
+        let metrics = Metrics::install();
+        let response = call(app(), "GET", "/x/raw-path-s3cr3t?q=also-s3cr3t", None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = call(app(), "GET", "/fail/raw-path-s3cr3t", None).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+        let rendered = metrics.render();
+        let ok = [("method", "GET"), ("route", "/x/{id}"), ("status", "200")];
+        let counted = samples(&rendered, "http_requests_total", &ok);
+        assert!(
+            counted.len() == 1 && counted[0] >= 1.0,
+            "{counted:?} in\n{rendered}"
+        );
+        let failed = [
+            ("method", "GET"),
+            ("route", "/fail/{id}"),
+            ("status", "500"),
+        ];
+        assert_eq!(samples(&rendered, "http_requests_total", &failed).len(), 1);
+        // The configured buckets, not a summary.
+        let bucket = [("route", "/x/{id}"), ("status", "200"), ("le", "0.0005")];
+        assert_eq!(
+            samples(&rendered, "http_request_duration_seconds_bucket", &bucket).len(),
+            1,
+            "{rendered}"
+        );
+        assert!(!samples(&rendered, "http_request_duration_seconds_count", &ok).is_empty());
+        assert!(rendered.contains("# TYPE http_request_duration_seconds histogram"));
+        assert!(rendered.contains("# HELP http_requests_total "));
+        assert!(!rendered.contains("s3cr3t"), "{rendered}");
+    }
+
+    #[tokio::test]
+    async fn unmatched_requests_and_odd_methods_have_bounded_labels() {
+        let metrics = Metrics::install();
+        let response = call(app(), "GET", "/w/unknown-launch-t0ken", None).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let response = call(app(), "BREW", "/x/1", None).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+        let rendered = metrics.render();
+        let unmatched = [
+            ("method", "GET"),
+            ("route", UNMATCHED_ROUTE),
+            ("status", "404"),
+        ];
+        assert_eq!(
+            samples(&rendered, "http_requests_total", &unmatched).len(),
+            1,
+            "{rendered}"
+        );
+        assert!(!rendered.contains("t0ken"), "{rendered}");
+        assert!(!rendered.contains("BREW"), "{rendered}");
+        let other = samples(
+            &rendered,
+            "http_requests_total",
+            &[("method", "OTHER"), ("status", "405")],
+        );
+        assert_eq!(other.len(), 1, "{rendered}");
+    }
+
+    #[tokio::test]
+    async fn assigns_a_request_id_or_echoes_the_incoming_one() {
+        let response = call(app(), "GET", "/x/1", None).await;
+        let assigned = response.headers().get(REQUEST_ID_HEADER).unwrap();
+        uuid::Uuid::parse_str(assigned.to_str().unwrap()).unwrap();
+
+        let response = call(app(), "GET", "/x/1", Some("client-chosen-id-42")).await;
+        assert_eq!(
+            response.headers().get(REQUEST_ID_HEADER),
+            Some(&HeaderValue::from_static("client-chosen-id-42"))
+        );
+        // Also on responses no route produced.
+        let response = call(app(), "GET", "/nowhere", Some("id-7")).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers().get(REQUEST_ID_HEADER),
+            Some(&HeaderValue::from_static("id-7"))
+        );
+    }
+
+    #[test]
+    fn the_metrics_recorder_is_installed_once() {
+        let first = Metrics::install();
+        let second = Metrics::install();
+        session_created();
+        session_reused();
+        session_consumed();
+        session_cancelled();
+        launch_gone();
+        for name in [
+            SESSIONS_CREATED,
+            SESSIONS_REUSED,
+            SESSIONS_CONSUMED,
+            SESSIONS_CANCELLED,
+            LAUNCH_GONE,
+        ] {
+            let rendered = second.render();
+            assert!(
+                rendered.contains(&format!("# TYPE {name} counter")),
+                "{name} in\n{rendered}"
+            );
+            assert!(rendered.contains(&format!("# HELP {name} ")), "{rendered}");
+            assert!(first.render().contains(&format!("{name} ")));
+        }
+        second.run_upkeep();
+    }
+
+    /// A `MakeWriter` collecting everything written.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    /// Calls `uri` with the subscriber `json` on this thread; returns what it logged and the
+    /// response's request id.
+    async fn logged(json: bool, uri: &str, request_id: Option<&str>) -> (Vec<String>, String) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _guard = tracing::subscriber::set_default(subscriber(
+            json,
+            false,
+            EnvFilter::new(DEFAULT_LOG_FILTER),
+            move || writer.clone(),
+        ));
+        let response = call(app(), "GET", uri, request_id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()[REQUEST_ID_HEADER].to_str().unwrap();
+        (captured.lines(), id.to_owned())
+    }
+
+    #[tokio::test]
+    async fn json_logs_one_line_per_response_with_route_request_id_status_and_latency() {
+        let (lines, id) = logged(true, "/x/launch-s3cr3t?token=q-s3cr3t", None).await;
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "finished processing request");
+        assert_eq!(line["status"], 200);
+        assert!(line["latency"].as_str().unwrap().ends_with(" ms"), "{line}");
+        assert_eq!(line["span"]["name"], "http_request");
+        assert_eq!(line["span"]["method"], "GET");
+        assert_eq!(line["span"]["route"], "/x/{id}");
+        // The id assigned to the request is the one logged and sent back.
+        uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(line["span"]["request_id"], id.as_str());
+        assert!(!lines[0].contains("s3cr3t"), "{}", lines[0]);
+    }
+
+    #[tokio::test]
+    async fn human_readable_logs_carry_the_same_fields() {
+        let (lines, _) = logged(false, "/x/launch-s3cr3t", Some("req-text-1")).await;
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line = &lines[0];
+        for part in [
+            " INFO ",
+            "route=/x/{id}",
+            "request_id=req-text-1",
+            "method=GET",
+            "status=200",
+            "finished processing request",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+        assert!(!line.contains("s3cr3t"), "{line}");
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colours when ansi is off: {line}"
+        );
+    }
+
+    #[test]
+    fn auto_is_json_unless_stdout_is_a_terminal() {
+        assert!(LogFormat::Auto.is_json(false));
+        assert!(!LogFormat::Auto.is_json(true));
+        assert!(LogFormat::Json.is_json(true));
+        assert!(!LogFormat::Pretty.is_json(false));
+        assert_eq!(LogFormat::default(), LogFormat::Auto);
+    }
+
+    #[test]
+    fn rust_log_overrides_the_default_filter_and_an_invalid_one_is_reported() {
+        let (filter, problem) = log_filter(None);
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.is_none());
+        let (filter, problem) = log_filter(Some("  ".to_owned()));
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.is_none());
+
+        let (filter, problem) = log_filter(Some("debug,hyper=warn".to_owned()));
+        assert!(filter.to_string().contains("hyper=warn"), "{filter}");
+        assert!(problem.is_none());
+
+        let (filter, problem) = log_filter(Some("info,sqlx=loud".to_owned()));
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.unwrap().contains("sqlx=loud"));
+    }
+
+    #[test]
+    fn test_tracing_can_be_initialised_from_every_test() {
+        // Without TEST_LOG this installs nothing; with it, the second call must not panic.
+        init_test_tracing();
+        init_test_tracing();
+        if std::env::var_os("TEST_LOG").is_some() {
+            assert!(tracing::dispatcher::has_been_set());
+        }
+    }
+}
