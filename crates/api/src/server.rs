@@ -53,6 +53,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         description,
     } = runtime;
     tokio::spawn(retention.run_forever(RETENTION_EVERY));
+    tokio::spawn(state.0.metrics.clone().upkeep_every(Duration::from_secs(5)));
     tracing::info!(%addr, public_url = %config.public_base(), backend = %description, "widget-sessions is listening");
     if let Some(demo) = demo {
         print_quickstart(

@@ -21,6 +21,8 @@ use crate::wire::{self, CreateWidgetUrlBody, RefreshTokenBody, RefreshedToken};
 
 const CREATE_OPERATION: &str = "create widget URL";
 const REFRESH_OPERATION: &str = "refresh access token";
+/// Counter of logical upstream calls, labelled `call` and `outcome`.
+const UPSTREAM_CALLS: &str = "upstream_calls_total";
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The real gateway to Transak: *Create Widget URL* with the shared access token.
@@ -144,8 +146,14 @@ impl TransakGateway {
         }
     }
 
-    /// `POST {api}/partners/api/v2/refresh-token` (with transport retries).
+    /// `POST {api}/partners/api/v2/refresh-token` (with transport retries), counted once.
     async fn refresh_upstream(&self) -> Result<RefreshedToken, GatewayError> {
+        let result = self.request_refresh().await;
+        count_call("refresh_token", &result);
+        result
+    }
+
+    async fn request_refresh(&self) -> Result<RefreshedToken, GatewayError> {
         let body = serde_json::to_vec(&RefreshTokenBody {
             api_key: self.config.api_key(),
         })
@@ -202,6 +210,17 @@ impl TransakGateway {
     }
 }
 
+/// Counts one logical upstream call (whatever its retries) by its outcome.
+fn count_call<T>(call: &'static str, result: &Result<T, GatewayError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(GatewayError::Rejected { .. }) => "rejected",
+        Err(GatewayError::Unavailable { .. }) => "unavailable",
+        Err(GatewayError::Unexpected(_)) => "unexpected",
+    };
+    metrics::counter!(UPSTREAM_CALLS, "call" => call, "outcome" => outcome).increment(1);
+}
+
 /// Transak's message, or the status's reason phrase.
 fn upstream_message(response: &Response) -> String {
     wire::error_message(&response.body).unwrap_or_else(|| {
@@ -240,10 +259,10 @@ fn failure(operation: &str, response: &Response, message: String) -> GatewayErro
     }
 }
 
-#[async_trait]
-impl WidgetGateway for TransakGateway {
-    #[tracing::instrument(skip_all, fields(session_id = %request.session_id))]
-    async fn create_widget_url(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
+impl TransakGateway {
+    /// [`WidgetGateway::create_widget_url`], uncounted: the token, the mint, and on `401`
+    /// one replacement token and one more mint.
+    async fn create(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
         let params = widget_params(&self.config, request);
         let body = serde_json::to_vec(&CreateWidgetUrlBody {
             widget_params: &params,
@@ -278,6 +297,16 @@ impl WidgetGateway for TransakGateway {
                 message: format!("Transak refused a freshly obtained access token: {message}"),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl WidgetGateway for TransakGateway {
+    #[tracing::instrument(skip_all, fields(session_id = %request.session_id))]
+    async fn create_widget_url(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
+        let result = self.create(request).await;
+        count_call("create_widget_url", &result);
+        result
     }
 
     #[tracing::instrument(skip_all)]

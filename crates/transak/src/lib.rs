@@ -72,6 +72,15 @@
 //! | token store `Conflict`/`Unexpected` (other than a lost lease, which is waited out) | `Unexpected` |
 //! | no token after waiting two leases for another instance | `Unavailable` (5 s) |
 //!
+//! ## Metrics
+//!
+//! Recorded through the [`metrics`] facade (the binary installs the exporter):
+//!
+//! | counter | labels | counts |
+//! |---|---|---|
+//! | `upstream_calls_total` | `call` = `create_widget_url` \| `refresh_token`, `outcome` = `ok` \| `rejected` \| `unavailable` \| `unexpected` (the [`ports::GatewayError`] variant) | logical calls: a `create_widget_url` includes getting the token and the `401` retry; transport retries are not counted again |
+//! | `upstream_token_refreshes_total` | `outcome` = `ok` \| `failed` | refreshes by the lease holder; `failed` also when the token returned has already expired |
+//!
 //! ## Secrets
 //!
 //! The API secret and access tokens are [`secrecy::SecretString`]s exposed only where the

@@ -17,6 +17,9 @@ use uuid::Uuid;
 use crate::config::{DEFAULT_RETRY_AFTER, TransakConfig};
 use crate::wire::RefreshedToken;
 
+/// Counter of upstream refreshes by the lease holder, labelled `outcome`.
+const TOKEN_REFRESHES: &str = "upstream_token_refreshes_total";
+
 /// The token state of one gateway instance.
 pub(crate) struct TokenState {
     account: String,
@@ -223,18 +226,21 @@ impl TokenState {
         let refreshed = match refresh().await {
             Ok(refreshed) => refreshed,
             Err(err) => {
+                count_refresh("failed");
                 self.release().await;
                 return Err(err);
             }
         };
         let now = self.clock.now();
         if refreshed.expires_at <= now {
+            count_refresh("failed");
             self.release().await;
             return Err(GatewayError::Unexpected(
                 "Transak returned an access token that has already expired (check the clock)"
                     .to_string(),
             ));
         }
+        count_refresh("ok");
         if refreshed.expires_at - now <= self.margin {
             tracing::warn!(
                 expires_at = %refreshed.expires_at,
@@ -342,6 +348,12 @@ impl TokenState {
             Some(version) => token.version > version && token.expires_at > now,
         }
     }
+}
+
+/// Counts one upstream refresh by the lease holder: `ok` when it returned a token that is
+/// still valid (saving it is the store's business), `failed` otherwise.
+fn count_refresh(outcome: &'static str) {
+    metrics::counter!(TOKEN_REFRESHES, "outcome" => outcome).increment(1);
 }
 
 /// Store failures while handling the token: an unreachable store is an outage (`503`), the

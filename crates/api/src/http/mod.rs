@@ -40,12 +40,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Innermost: a panicking handler still gets counted, logged and a request id.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(auth::MAX_BODY))
         .layer(middleware::from_fn(observability::track_http))
         .layer(observability::trace_layer())
         .layer(propagate_request_id)
         .layer(set_request_id)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
 }
 
