@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use app::{ClaimSettings, Dependencies, Retention, Sessions};
+use app::{Dependencies, Retention, Sessions};
 use domain::ApplicationId;
 use memory::{MemoryApplicationStore, MemorySessionStore, MemoryTokenStore};
 use ports::{
@@ -145,6 +145,8 @@ pub async fn build(config: &Config) -> Result<Runtime, StartupError> {
             )
             .gateway_url(url.clone())
             .api_url(url)
+            .request_timeout(config.upstream_timeout)
+            .max_retries(config.upstream_retries)
             .build()
             .map_err(|e| StartupError::Upstream(e.to_string()))?;
             let text = format!("in-process Transak emulator at {}", emulator.base_url());
@@ -157,7 +159,9 @@ pub async fn build(config: &Config) -> Result<Runtime, StartupError> {
                 r.api_secret.clone(),
                 r.referrer_domain.clone(),
             )
-            .extra_widget_params(r.extra_widget_params.clone());
+            .extra_widget_params(r.extra_widget_params.clone())
+            .request_timeout(config.upstream_timeout)
+            .max_retries(config.upstream_retries);
             if let Some(u) = &r.gateway_url {
                 b = b.gateway_url(u.clone());
             }
@@ -193,7 +197,7 @@ pub async fn build(config: &Config) -> Result<Runtime, StartupError> {
             ids,
         },
         config.policy,
-        ClaimSettings::default(),
+        config.claims,
     );
     let retention = Retention::new(
         stores.sessions.clone(),

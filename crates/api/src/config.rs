@@ -69,6 +69,12 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Most database connections per instance.
     pub db_max_connections: u32,
+    /// Claim protocol tuning (lease, wait).
+    pub claims: app::ClaimSettings,
+    /// Per-attempt upstream timeout.
+    pub upstream_timeout: Duration,
+    /// Upstream retries after the first attempt.
+    pub upstream_retries: u32,
 }
 
 /// Every configuration problem found, one per line.
@@ -307,6 +313,29 @@ impl Config {
             16
         });
 
+        let lease = secs("WIDGET_SESSIONS_CLAIM_LEASE_SECS", 30, &mut problems);
+        let wait = secs("WIDGET_SESSIONS_CLAIM_WAIT_SECS", 25, &mut problems);
+        let timeout_ms = secs("TRANSAK_TIMEOUT_MS", 5000, &mut problems);
+        let retries = secs("TRANSAK_MAX_RETRIES", 2, &mut problems);
+        if !(100..=300_000).contains(&timeout_ms) {
+            problems.push("TRANSAK_TIMEOUT_MS must be between 100 and 300000".to_string());
+        }
+        if retries > 10 {
+            problems.push("TRANSAK_MAX_RETRIES must be at most 10".to_string());
+        }
+        if wait == 0 || wait > 300 {
+            problems.push("WIDGET_SESSIONS_CLAIM_WAIT_SECS must be between 1 and 300".to_string());
+        }
+        // A live minter must never lose its claim: the lease has to outlast the worst mint
+        // (every attempt timing out, plus backoff of at most 2 s per retry).
+        let worst_mint_ms = timeout_ms.saturating_mul(retries + 1) + 2_000 * retries;
+        if lease.saturating_mul(1000) <= worst_mint_ms || lease > 3600 {
+            problems.push(format!(
+                "WIDGET_SESSIONS_CLAIM_LEASE_SECS={lease} must exceed the worst upstream call ({} s: TRANSAK_TIMEOUT_MS × (TRANSAK_MAX_RETRIES + 1) + backoff) and be at most 3600",
+                worst_mint_ms.div_ceil(1000)
+            ));
+        }
+
         let bitcoin = match get("WIDGET_SESSIONS_BITCOIN_NETWORK") {
             None => BitcoinNetwork::Mainnet,
             Some(v) => v.parse().unwrap_or_else(|e| {
@@ -356,6 +385,13 @@ impl Config {
             rules: Rules::new(ledger, bitcoin),
             log_format,
             db_max_connections,
+            claims: app::ClaimSettings {
+                lease: Duration::from_secs(lease),
+                wait: Duration::from_secs(wait),
+                ..app::ClaimSettings::default()
+            },
+            upstream_timeout: Duration::from_millis(timeout_ms),
+            upstream_retries: u32::try_from(retries).unwrap_or(2),
         })
     }
 
@@ -581,6 +617,32 @@ mod tests {
         assert_eq!(c.rate_limit, 0);
         assert_eq!(c.rules.bitcoin_network(), BitcoinNetwork::Signet);
         assert_eq!(c.rules.ledger().len(), 2);
+    }
+
+    #[test]
+    fn the_claim_lease_must_outlast_the_worst_upstream_call() {
+        let e = Config::from_vars(&vars(&[
+            ("WIDGET_SESSIONS_CLAIM_LEASE_SECS", "10"),
+            ("TRANSAK_TIMEOUT_MS", "5000"),
+            ("TRANSAK_MAX_RETRIES", "2"),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("must exceed the worst upstream call (19 s"),
+            "{e}"
+        );
+        let c = Config::from_vars(&vars(&[
+            ("WIDGET_SESSIONS_CLAIM_LEASE_SECS", "2"),
+            ("TRANSAK_TIMEOUT_MS", "500"),
+            ("TRANSAK_MAX_RETRIES", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.claims.lease, Duration::from_secs(2));
+        assert_eq!(
+            (c.upstream_timeout, c.upstream_retries),
+            (Duration::from_millis(500), 0)
+        );
     }
 
     #[test]
