@@ -41,3 +41,7 @@ sqlx-prepare:
     rm -rf crates/postgres/.sqlx && mkdir -p crates/postgres/.sqlx
     touch crates/postgres/src/lib.rs
     SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$PWD/crates/postgres/.sqlx" cargo check -p widget-sessions-postgres
+
+# A real browser (headless Chromium) opens a launch link, then opens it again.
+e2e-browser:
+    bash scripts/e2e-browser.sh
