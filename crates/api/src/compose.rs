@@ -289,7 +289,7 @@ async fn bootstrap_apps(
                     .await
                     .map(|_| ())
             }
-            None => store
+            None => match store
                 .create(NewApplication {
                     id: ApplicationId::from_uuid(uuid::Uuid::now_v7()),
                     name: entry.name.clone(),
@@ -298,7 +298,25 @@ async fn bootstrap_apps(
                     now,
                 })
                 .await
-                .map(|_| ()),
+            {
+                // Another instance starting at the same moment created it first, with the
+                // same file: what it stored is exactly what we would have.
+                Err(ApplicationError::NameTaken(_)) | Err(ApplicationError::ApiKeyTaken) => {
+                    let theirs = store
+                        .find_by_name(&entry.name)
+                        .await
+                        .map_err(|e| StartupError::Applications(e.to_string()))?;
+                    let same_key = store
+                        .find_by_api_key(&digest)
+                        .await
+                        .map_err(|e| StartupError::Applications(e.to_string()))?;
+                    match (theirs, same_key) {
+                        (Some(a), Some(b)) if a.application.id == b.application.id => Ok(()),
+                        _ => Err(ApplicationError::NameTaken(entry.name.clone())),
+                    }
+                }
+                other => other.map(|_| ()),
+            },
         };
         result.map_err(|e: ApplicationError| {
             StartupError::Applications(format!("{}: {e}", entry.name))

@@ -409,7 +409,7 @@ pub fn request_id_layers() -> (SetRequestIdLayer<MakeRequestUuid>, PropagateRequ
 /// A [`TraceLayer`] whose span (`http_request`) carries `method`, `route` (the matched
 /// template, never the path or query: launch paths carry secret tokens) and `request_id`
 /// (from `x-request-id`), and which logs one INFO line per response with `status` and
-/// `latency` (ms). Server errors are also logged at ERROR by the default failure handler.
+/// `latency` (ms); server errors also get a WARN line (their cause is logged by the error).
 pub fn trace_layer()
 -> TraceLayer<HttpMakeClassifier, RouteSpan, DefaultOnRequest, DefaultOnResponse> {
     TraceLayer::new_for_http()
@@ -420,6 +420,9 @@ pub fn trace_layer()
                 .level(Level::INFO)
                 .latency_unit(LatencyUnit::Millis),
         )
+        // Expected 5xx (an upstream or database outage answered 503) are warnings; a real
+        // bug (500) is logged at ERROR, with its cause, by the handler's error itself.
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(Level::WARN))
 }
 
 /// The [`MakeSpan`] of [`trace_layer`]: method, route template and request id, nothing from

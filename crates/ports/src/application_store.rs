@@ -14,7 +14,7 @@ use crate::session_store::StoreError;
 pub enum ApplicationStatus {
     /// Requests are accepted.
     Active,
-    /// Requests are refused with `401`.
+    /// Requests are refused (`403 application_disabled`).
     Disabled,
 }
 

@@ -5,8 +5,11 @@ use ports::StoreError;
 /// Postgres SQLSTATE classes/codes that mean "the database is not there right now".
 fn is_unavailable_code(code: &str) -> bool {
     // 08: connection exception; 57P01..57P03: admin/crash shutdown, cannot connect now;
-    // 53300: too many connections; 40001/40P01 are retryable too but callers retry anyway.
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+    // 53300: too many connections; 55000: refused at connection time because the database
+    // does not accept connections (`ALLOW_CONNECTIONS false`, e.g. during maintenance) — no
+    // statement of ours raises 55000 otherwise; 40001/40P01 are retryable too but callers
+    // retry anyway.
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "55000")
 }
 
 /// Maps a sqlx error: connection trouble → `Unavailable`, a unique violation → `Conflict`,
@@ -58,6 +61,7 @@ mod tests {
         ));
         assert!(is_unavailable_code("08006"));
         assert!(is_unavailable_code("57P01"));
+        assert!(is_unavailable_code("55000"));
         assert!(!is_unavailable_code("23505"));
     }
 }

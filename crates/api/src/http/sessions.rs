@@ -2,7 +2,7 @@
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -43,7 +43,9 @@ pub struct CreateSessionBody {
     pub payment_hash: Option<String>,
     /// bolt11 invoice, optionally prefixed `lightning:` (BTC/BTC only).
     pub invoice: Option<String>,
-    /// Ask Transak to verify wallet ownership. Upgrade-only once stored. Default false.
+    /// Whether ownership of the counterparty must be verified. Stored with the session and
+    /// upgrade-only: `true` raises it on reuse, `false` never lowers it. Default false.
+    /// (Kept by this service; SPEC §5 sends no such parameter to Transak.)
     pub force_verify_ownership: Option<bool>,
     /// On-chain hash of the held deposit this session resolves (not with Lightning).
     pub tx_hash: Option<String>,
@@ -326,6 +328,56 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
+impl ListParams {
+    /// Reads a query string. Unknown and repeated parameters are reported as field problems
+    /// (`unknown_field`, `invalid_type`), so that every problem is listed at once, together
+    /// with those of the values.
+    fn read(query: &str) -> (Self, Vec<FieldError>) {
+        let mut p = Self {
+            user_id: None,
+            business_id: None,
+            status: None,
+            limit: None,
+            cursor: None,
+        };
+        let mut errors = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "userId" => &mut p.user_id,
+                "businessId" => &mut p.business_id,
+                "status" => &mut p.status,
+                "limit" => &mut p.limit,
+                "cursor" => &mut p.cursor,
+                other => {
+                    errors.push(FieldError::new(
+                        other,
+                        ErrorCode::UnknownField,
+                        format!(
+                            "{other} is not a parameter of this list (userId, businessId, status, limit, cursor)"
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                if !errors
+                    .iter()
+                    .any(|e| e.field == name && e.code == ErrorCode::InvalidType)
+                {
+                    errors.push(FieldError::new(
+                        name.as_ref(),
+                        ErrorCode::InvalidType,
+                        format!("{name} must be given at most once"),
+                    ));
+                }
+            } else {
+                *slot = Some(value.into_owned());
+            }
+        }
+        (p, errors)
+    }
+}
+
 /// The application's sessions, newest first.
 #[utoipa::path(
     get,
@@ -342,14 +394,9 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     Extension(Authenticated(app)): Extension<Authenticated>,
-    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Query(p) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        detail: format!("the query string is invalid: {}", e.body_text()),
-        errors: vec![],
-    })?;
-    let mut errors = Vec::new();
+    let (p, mut errors) = ListParams::read(query.as_deref().unwrap_or(""));
     let uuid = |field: &str, v: &str, errors: &mut Vec<FieldError>| match Uuid::try_parse(v) {
         Ok(id) if v.len() == 36 => Some(id),
         _ => {

@@ -1,0 +1,462 @@
+//! The end-to-end harness: the real router served on `127.0.0.1:0`, the in-process Transak
+//! emulator as its upstream, on the in-memory store or on a fresh Postgres database.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::path::PathBuf;
+
+use api::compose;
+use api::config::Config;
+use api::state::AppState;
+use base64::Engine as _;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use transak_emulator::Emulator;
+
+/// The session resources, below `/api/v1` (what is signed).
+pub const SESSIONS: &str = "/travel-rule/widget-sessions";
+
+/// Which store the instance runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// No `DATABASE_URL`.
+    Memory,
+    /// A fresh migrated database from `testkit::pg`.
+    Postgres,
+}
+
+/// One application's credentials (from the apps file).
+#[derive(Debug, Clone)]
+pub struct Creds {
+    /// Its name in the apps file.
+    pub name: &'static str,
+    /// `api-key`.
+    pub key: String,
+    /// The HMAC secret.
+    pub secret: String,
+}
+
+/// The applications every instance is started with.
+pub fn app_a() -> Creds {
+    Creds {
+        name: "app-a",
+        key: "e2e-app-a-key-0123456789".into(),
+        secret: "e2e-app-a-secret-0123456789abcdef".into(),
+    }
+}
+
+/// The second application (tenancy).
+pub fn app_b() -> Creds {
+    Creds {
+        name: "app-b",
+        key: "e2e-app-b-key-0123456789".into(),
+        secret: "e2e-app-b-secret-0123456789abcdef".into(),
+    }
+}
+
+/// A third application, never used by the harness itself (tests may disable it).
+pub fn app_c() -> Creds {
+    Creds {
+        name: "app-c",
+        key: "e2e-app-c-key-0123456789".into(),
+        secret: "e2e-app-c-secret-0123456789abcdef".into(),
+    }
+}
+
+/// A temporary file removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn with(contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "widget-sessions-e2e-apps-{}.json",
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body text.
+    pub text: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!(
+                "expected a JSON body ({e}), got {} {:?}",
+                self.status, self.text
+            )
+        })
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts the status (showing the body on failure) and returns the response.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+}
+
+/// The cloneable client part of a [`TestApp`].
+#[derive(Clone)]
+pub struct Http {
+    /// `http://127.0.0.1:<port>`, also the public base of launch links.
+    pub base: String,
+    /// A client that does not follow redirects.
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    /// Sends a request and reads the response. Every response of this service carries an
+    /// `x-request-id` and none is ever a `500`.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        assert!(
+            headers.get("x-request-id").is_some_and(|v| !v.is_empty()),
+            "a {status} response without x-request-id: {text}"
+        );
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "a 500: {text}");
+        Resp {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// A signed request (path below `/api/v1`, with its query string). A non-empty body is
+    /// sent as `application/json`.
+    pub async fn signed(&self, who: &Creds, method: &str, path: &str, body: &str) -> Resp {
+        let req = api::client::sign(&self.base, method, path, body, &who.key, &who.secret);
+        let mut builder = self
+            .client
+            .request(Method::from_bytes(req.method.as_bytes()).unwrap(), &req.url)
+            .header("api-key", &req.api_key)
+            .header("authorization", &req.authorization);
+        if !body.is_empty() {
+            builder = builder
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        self.send(builder).await
+    }
+
+    /// `POST` create-or-reuse.
+    pub async fn create(&self, who: &Creds, body: &Value) -> Resp {
+        self.signed(who, "POST", SESSIONS, &body.to_string()).await
+    }
+
+    /// `POST` create-or-reuse that must answer `status`; returns the body.
+    pub async fn create_ok(&self, who: &Creds, body: &Value, status: u16) -> Value {
+        let r = self.create(who, body).await;
+        r.expect(status);
+        r.json()
+    }
+
+    /// `GET` one session.
+    pub async fn get_session(&self, who: &Creds, id: &str) -> Resp {
+        self.signed(who, "GET", &format!("{SESSIONS}/{id}"), "")
+            .await
+    }
+
+    /// `POST …/cancel`.
+    pub async fn cancel(&self, who: &Creds, id: &str) -> Resp {
+        self.signed(who, "POST", &format!("{SESSIONS}/{id}/cancel"), "")
+            .await
+    }
+
+    /// `GET` the list with this query string (without `?`).
+    pub async fn list(&self, who: &Creds, query: &str) -> Resp {
+        let path = if query.is_empty() {
+            SESSIONS.to_string()
+        } else {
+            format!("{SESSIONS}?{query}")
+        };
+        self.signed(who, "GET", &path, "").await
+    }
+
+    /// An unsigned `GET` of an absolute URL or a path on this instance.
+    pub async fn get(&self, url: &str) -> Resp {
+        self.send(self.client.get(self.absolute(url))).await
+    }
+
+    /// An unsigned `HEAD`.
+    pub async fn head(&self, url: &str) -> Resp {
+        self.send(self.client.head(self.absolute(url))).await
+    }
+
+    /// A URL on this instance for a path, or the URL itself.
+    pub fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.base)
+        }
+    }
+}
+
+/// A running instance.
+pub struct TestApp {
+    /// How to call it.
+    pub http: Http,
+    /// Its in-process upstream.
+    pub emulator: Emulator,
+    /// Its state (to reach the stores directly where a test must, e.g. to disable an app).
+    pub state: AppState,
+    /// Which store it runs on.
+    pub store: Store,
+    /// Application A.
+    pub a: Creds,
+    /// Application B.
+    pub b: Creds,
+    /// The variables it was configured with.
+    pub vars: HashMap<String, String>,
+    /// The test database (Postgres runs only), to inspect what is stored.
+    pub database: Option<testkit::pg::TestDatabase>,
+    server: JoinHandle<()>,
+    _apps_file: TempFile,
+}
+
+impl Deref for TestApp {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// Spawns an instance on `store` with the defaults plus `extra` variables.
+    pub async fn spawn(store: Store, extra: &[(&str, &str)]) -> TestApp {
+        // Bind first: the public base of launch links is the bound address.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+
+        let apps = [app_a(), app_b(), app_c()]
+            .iter()
+            .map(|c| json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret}))
+            .collect::<Vec<_>>();
+        let apps_file = TempFile::with(&Value::Array(apps).to_string());
+
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert("WIDGET_SESSIONS_LISTEN".into(), addr.to_string());
+        vars.insert("WIDGET_SESSIONS_PUBLIC_URL".into(), base.clone());
+        vars.insert(
+            "WIDGET_SESSIONS_APPS_FILE".into(),
+            apps_file.0.display().to_string(),
+        );
+        let database = match store {
+            Store::Memory => None,
+            Store::Postgres => {
+                let db = testkit::pg::fresh_database().await;
+                vars.insert("DATABASE_URL".into(), db.url.clone());
+                let key: [u8; 32] = rand::random();
+                vars.insert(
+                    "WIDGET_SESSIONS_SECRET_KEY".into(),
+                    base64::engine::general_purpose::STANDARD.encode(key),
+                );
+                vars.insert("WIDGET_SESSIONS_DB_MAX_CONNECTIONS".into(), "8".into());
+                Some(db)
+            }
+        };
+        for (k, v) in extra {
+            vars.insert((*k).to_string(), (*v).to_string());
+        }
+
+        let (http, state, server, emulator) = serve(listener, base, &vars).await;
+        TestApp {
+            http,
+            emulator: emulator.expect("the zero-config upstream is the in-process emulator"),
+            state,
+            store,
+            a: app_a(),
+            b: app_b(),
+            vars,
+            server,
+            _apps_file: apps_file,
+            database,
+        }
+    }
+
+    /// Another API instance with the same configuration (same database, same apps file),
+    /// whose upstream is this instance's emulator, reached over HTTP as an external one.
+    pub async fn second_instance(&self) -> Instance {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let mut vars = self.vars.clone();
+        vars.insert("WIDGET_SESSIONS_LISTEN".into(), addr.to_string());
+        vars.insert("WIDGET_SESSIONS_PUBLIC_URL".into(), base.clone());
+        vars.insert("TRANSAK_ENVIRONMENT".into(), "emulator".into());
+        vars.insert("TRANSAK_GATEWAY_URL".into(), self.emulator.base_url());
+        vars.insert("TRANSAK_API_URL".into(), self.emulator.base_url());
+        let (http, state, server, emulator) = serve(listener, base, &vars).await;
+        assert!(
+            emulator.is_none(),
+            "the second instance uses the first one's emulator"
+        );
+        Instance {
+            http,
+            state,
+            server,
+        }
+    }
+}
+
+/// A further API instance (see [`TestApp::second_instance`]).
+pub struct Instance {
+    /// How to call it.
+    pub http: Http,
+    /// Its state.
+    pub state: AppState,
+    server: JoinHandle<()>,
+}
+
+impl Deref for Instance {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Builds an instance from `vars` (through `Config::from_vars` and `compose::build`, as the
+/// binary does) and serves the real router on `listener`.
+async fn serve(
+    listener: TcpListener,
+    base: String,
+    vars: &HashMap<String, String>,
+) -> (Http, AppState, JoinHandle<()>, Option<Emulator>) {
+    let config = Config::from_vars(vars).unwrap_or_else(|e| panic!("{e}"));
+    let runtime = compose::build(&config)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        runtime.demo.is_none(),
+        "no demo application with an apps file"
+    );
+    let state = runtime.state.clone();
+    let router = api::router(runtime.state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (Http { base, client }, state, server, runtime.emulator)
+}
+
+/// Asserts a problem document: status, content type, `code`, `type`, and non-empty `title`
+/// and `detail`. Returns the document.
+#[track_caller]
+pub fn assert_problem(r: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(
+        r.status.as_u16(),
+        status,
+        "unexpected status; body: {}",
+        r.text
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "body: {}",
+        r.text
+    );
+    let p = r.json();
+    assert_eq!(p["status"], status, "{p}");
+    assert_eq!(p["code"], code, "{p}");
+    assert_eq!(
+        p["type"],
+        format!("tag:widget-sessions,2026:problem:{code}"),
+        "{p}"
+    );
+    assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+    assert!(p["detail"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+    p
+}
+
+/// A `401` with this code and a `WWW-Authenticate` challenge.
+#[track_caller]
+pub fn assert_unauthorized(r: &Resp, code: &str) -> Value {
+    let p = assert_problem(r, 401, code);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("HMAC realm=\"widget-sessions\"")
+    );
+    p
+}
+
+/// A `400 validation_failed`; returns its `(field, code)` pairs, each checked to have a
+/// message.
+#[track_caller]
+pub fn validation_errors(r: &Resp) -> Vec<(String, String)> {
+    let p = assert_problem(r, 400, "validation_failed");
+    let errors = p["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors member: {p}"));
+    assert!(!errors.is_empty(), "{p}");
+    errors
+        .iter()
+        .map(|e| {
+            assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+            (
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `(field, code)` as owned strings.
+pub fn fe(field: &str, code: &str) -> (String, String) {
+    (field.to_string(), code.to_string())
+}
+
+/// The launch token of a `widgetUrl`.
+pub fn token_of(widget_url: &str) -> &str {
+    widget_url.rsplit_once("/w/").unwrap().1
+}
