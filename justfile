@@ -45,3 +45,19 @@ sqlx-prepare:
 # A real browser (headless Chromium) opens a launch link, then opens it again.
 e2e-browser:
     bash scripts/e2e-browser.sh
+
+# Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers) with cargo-fuzz:
+# FUZZ_SECONDS (default 60) per target, FUZZ_TARGETS="parse_request …" to pick. See scripts/fuzz.sh.
+fuzz:
+    bash scripts/fuzz.sh
+
+# Property-based API tests: schemathesis against the running service's OpenAPI document, every
+# request HMAC-signed (bounded: SCHEMATHESIS_MAX_TIME, default 180 s). See scripts/schemathesis.sh.
+schemathesis:
+    bash scripts/schemathesis.sh
+
+# HTTP benchmark of the service (issue 6): release build, Postgres (DATABASE_URL's server or
+# 127.0.0.1:5432, database widget_sessions_bench), wrk + pgbench; about 10 minutes.
+# Figures go into docs/benchmarks.md ("HTTP service (issue 6)"). Knobs: see scripts/bench.sh.
+bench-http:
+    bash scripts/bench.sh

@@ -33,13 +33,16 @@ pub struct CreateSessionBody {
     /// The business the session is for. Exactly one of `userId` / `businessId`.
     pub business_id: Option<Uuid>,
     /// Ledger currency, any case (BTC, ETH, POL, SOL, BNB, TRX, USDC, USDT by default).
+    #[schema(min_length = 1, max_length = 16, pattern = "^[A-Za-z0-9]+$")]
     pub currency: String,
     /// The currency's network, any case (BTC, ETH, POLYGON, SOL, BSC, TRON).
+    #[schema(min_length = 1)]
     pub network: String,
     /// On-chain counterparty address, valid for the network. Exactly one of
     /// `counterpartyAddress` / `paymentHash` / `invoice`.
     pub counterparty_address: Option<String>,
     /// Lightning payment hash, 64 hex characters (BTC/BTC only).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     pub payment_hash: Option<String>,
     /// bolt11 invoice, optionally prefixed `lightning:` (BTC/BTC only).
     pub invoice: Option<String>,
@@ -316,13 +319,17 @@ pub async fn get(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Only this user's sessions.
+    /// Only this user's sessions (not with `businessId`).
+    #[param(value_type = Option<Uuid>)]
     pub user_id: Option<String>,
-    /// Only this business's sessions.
+    /// Only this business's sessions (not with `userId`).
+    #[param(value_type = Option<Uuid>)]
     pub business_id: Option<String>,
-    /// Only sessions in this status: ACTIVE, CONSUMED, EXPIRED or CANCELLED.
+    /// Only sessions in this status.
+    #[param(value_type = Option<Status>)]
     pub status: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -342,6 +349,10 @@ impl ListParams {
         };
         let mut errors = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            // An empty value (`?status=`) means "not given", as HTML forms send it.
+            if value.is_empty() {
+                continue;
+            }
             let slot = match name.as_ref() {
                 "userId" => &mut p.user_id,
                 "businessId" => &mut p.business_id,
@@ -349,11 +360,13 @@ impl ListParams {
                 "limit" => &mut p.limit,
                 "cursor" => &mut p.cursor,
                 other => {
+                    // Quoted back cut short: a query string can be long.
+                    let shown: String = other.chars().take(64).collect();
                     errors.push(FieldError::new(
-                        other,
+                        shown.clone(),
                         ErrorCode::UnknownField,
                         format!(
-                            "{other} is not a parameter of this list (userId, businessId, status, limit, cursor)"
+                            "{shown} is not a parameter of this list (userId, businessId, status, limit, cursor)"
                         ),
                     ));
                     continue;
@@ -527,4 +540,23 @@ pub async fn cancel(
         Err(CancelError::Store(e)) => return Err(e.into()),
     };
     Ok(axum::Json(SessionBody::of(&view, now)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_values_are_absent_and_unknown_names_are_cut_short() {
+        let (p, errors) =
+            ListParams::read("status=&limit=&cursor=&userId=7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((p.status, p.limit, p.cursor), (None, None, None));
+        assert!(p.user_id.is_some());
+        let long = "x".repeat(1000);
+        let (_, errors) = ListParams::read(&format!("{long}=1"));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].code, ErrorCode::UnknownField);
+        assert!(errors[0].field.len() <= 64 && errors[0].message.len() < 200);
+    }
 }
