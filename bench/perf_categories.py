@@ -11,7 +11,8 @@ from collections import defaultdict
 # First match wins; patterns are matched against "dso symbol".
 CATEGORIES = [
     ("kernel: syscalls, loopback TCP, scheduler", r"\[kernel|\[k\]"),
-    ("HMAC-SHA256 / MD5 / SHA-256 (auth, token digests)", r"sha2|sha256|hmac|md5|Md5|compress256|digest::|ring::|subtle::"),
+    ("TLS to Postgres (rustls, ring)", r"rustls|ring::|aes_gcm|aes_hw|gcm_|chacha20_poly1305"),
+    ("HMAC-SHA256 / MD5 / SHA-256 (auth, token digests)", r"sha2|sha256|hmac|md5|Md5|compress256|digest::|subtle::"),
     ("JSON (serde_json)", r"serde_json|serde::"),
     ("Postgres client (sqlx)", r"sqlx|tokio_postgres|postgres_protocol"),
     ("metrics (Prometheus recorder)", r"metrics|prometheus|quanta|sketches|portable_atomic"),

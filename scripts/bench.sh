@@ -353,6 +353,11 @@ python3 "$ROOT/bench/pgbench_reuse.py" >"$OUT/reuse.pgbench"
 fresh_session # also makes the service fetch its upstream token
 bare_request
 fsync_probe start
+# Warm-up: a few thousand sessions, then ANALYZE, so that no run measures plans made while the
+# tables were empty (what a service that has been up for a minute with autovacuum sees).
+sign_create "$OUT/create.req" "warmup-$STARTED" 20000
+wrk_run "warmup-create" cycle "$OUT/create.req" "$CONNS" 5 phase=warmup path=warmup
+analyze_db
 for run in $(seq 1 "$RUNS"); do
     log "run $run/$RUNS (load $(loadavg))"
     fresh_session
@@ -367,6 +372,23 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 fsync_probe after-main
+
+# Plan check: index entries read per sessions_pkey scan during a short reuse run (1 when the
+# lookup uses the whole key). Postgres publishes an idle backend's statistics within 10 s, so
+# the counters are read after 11 s of quiet on each side.
+fresh_session
+sleep 11
+k0=$(pk_stats)
+BENCH_REQUESTS="$OUT/reuse.req" BENCH_MODE=fixed wrk -t"$THREADS" -c"$CONNS" -d3s \
+    -s "$ROOT/bench/wrk.lua" "$SVC_URL" -- "$THREADS" >"$OUT/plan-check.txt" 2>&1
+sleep 11
+k1=$(pk_stats)
+python3 -c '
+import json, sys
+(a0, b0), (a1, b1) = (map(int, k.split("|")) for k in sys.argv[1:3])
+print(json.dumps({"label": "plan-check", "sessions": int(sys.argv[3]), "sessions_pk_tuples_per_scan": (b1 - b0) / max(1, a1 - a0)}))' \
+    "$k0" "$k1" "$(sql -c 'select count(*) from sessions')" >>"$RESULTS"
+log "plan check: $(tail -n1 "$RESULTS")"
 
 # ---------------------------------------------------------------------------------------
 # 2. Reuse p99 at about half of peak. wrk has no rate control (wrk2's -R is not packaged),
