@@ -9,11 +9,14 @@
 #   3. RUNS iterations of: reuse path (wrk, CONNS connections) | pgbench running the same
 #      reuse SQL (same connections) | create path (distinct bodies) | the bare upstream call
 #      (wrk straight to the emulator) | rejection path (signed, 400);
-#   4. reuse p99 at about half of peak throughput (fewer connections), and create vs bare
-#      upstream latency at 1 connection;
+#   4. reuse p99 at about half of peak throughput (the same connections, paced with wrk's
+#      delay()), and create vs bare upstream latency at 1 connection;
 #   5. the reuse path with SMALL and with BIG stored sessions (filled with SQL);
 #   6. a perf profile of the reuse path (when perf works);
-#   7. RSS idle / peak, CPU per request per process; a summary (bench/report.py).
+#   7. RSS idle / peak, CPU per request per process, WAL-flush latency of the disk, a check
+#      that the reuse lookup reads one index entry; a summary (bench/report.py).
+# A 5 s warm-up create phase and ANALYZE (autovacuum's job, off on some dev servers) come first.
+# The database is dropped at the end (BENCH_KEEP_DB=1 keeps it).
 #
 # Requests are HMAC-signed by bench/sign.py right before each run (signatures are valid for
 # 5 minutes) and replayed by wrk through bench/wrk.lua.
@@ -26,7 +29,8 @@
 # BENCH_PGBENCH_DURATION (20), BENCH_CONNECTIONS (16 = the service's DB pool),
 # BENCH_SMALL_SESSIONS (10000), BENCH_BIG_SESSIONS (1000000), BENCH_SCALE (1),
 # BENCH_PROFILE (1), BENCH_DIAG (0: 1 adds an asynchronous-commit comparison, ~2 min),
-# BENCH_LATENCY_DURATION (10, the 1-connection runs), BENCH_OUT (target/bench-http/<timestamp>).
+# BENCH_LATENCY_DURATION (10, the 1-connection runs), BENCH_KEEP_DB (0),
+# BENCH_OUT (target/bench-http/<timestamp>).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -71,6 +75,9 @@ done
 # ---------------------------------------------------------------------------------------
 log "building (cargo build --release -p widget-sessions -p transak-emulator)"
 cargo build --release -q -p widget-sessions -p transak-emulator
+# What was measured: the commit, "+dirty" when the built sources differ from it.
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+git diff --quiet HEAD -- crates Cargo.toml Cargo.lock migrations 2>/dev/null || COMMIT="$COMMIT+dirty"
 SVC_BIN=$ROOT/target/release/widget-sessions
 EMU_BIN=$ROOT/target/release/transak-emulator
 
@@ -140,6 +147,9 @@ cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ ${BENCH_KEEP_DB:-0} != 1 ]]; then
+        psql "$ADMIN_URL" -X -q -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true
+    fi
 }
 trap cleanup EXIT
 
@@ -556,7 +566,7 @@ fsync_probe end
 # Summary
 # ---------------------------------------------------------------------------------------
 cat >"$OUT/meta.json" <<EOF
-{"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo '?')",
+{"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$COMMIT",
  "nproc": $(nproc), "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -1)",
  "mem_gib": $(awk '/MemTotal/{printf "%.1f", $2/1048576}' /proc/meminfo),
  "idle_rss_kib": $IDLE_RSS, "idle_hwm_kib": $IDLE_HWM, "connections": $CONNS, "duration_s": $DUR,
