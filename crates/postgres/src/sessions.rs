@@ -55,6 +55,12 @@ impl SessionStore for PgSessionStore {
         // One round trip: read the slot; if it is bound to a reusable session, record the new
         // launch token and raise the flag if asked (the UPDATE runs only when it changes
         // something, so the common reuse takes no row lock on the session).
+        //
+        // The session is looked up by its full primary key, with the id as a scalar subquery
+        // (an InitPlan parameter), never as a join: a join lets the plan depend on statistics,
+        // and a generic plan made while the tables were small then scans every session of the
+        // application (docs/benchmarks.md, finding 2). The plan test checks the generic plan
+        // made on empty tables.
         let row = sqlx::query!(
             r#"with slot as (
                    select session_id, claim, claim_expires_at
@@ -62,16 +68,15 @@ impl SessionStore for PgSessionStore {
                    where application_id = $1 and reuse_key = $2
                ), cand as (
                    select s.*
-                   from sessions s join slot on s.id = slot.session_id
+                   from sessions s
                    where s.application_id = $1
-                     and slot.claim is null
+                     and s.id = (select session_id from slot where claim is null)
                      and s.consumed_at is null and s.cancelled_at is null
                      and s.expires_at > $3 and s.expires_at >= $4
                ), upgraded as (
                    update sessions s set force_verify_ownership = true
-                   from cand
-                   where $5 and not cand.force_verify_ownership
-                     and s.application_id = $1 and s.id = cand.id
+                   where $5 and s.application_id = $1
+                     and s.id = (select id from cand where not force_verify_ownership)
                    returning s.id
                ), token as (
                    insert into launch_tokens (application_id, token_digest, session_id, created_at)
@@ -315,35 +320,67 @@ impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(application = %q.application))]
     async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
         let status = q.status.map(|s| s.0.as_str());
-        let rows = sqlx::query_as!(
-            SessionRow,
-            r#"select application_id, id, subject_kind, subject_id, currency, network,
-                      counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
-                      invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
-                      created_at, expires_at, consumed_at, cancelled_at
-               from sessions
-               where application_id = $1
-                 and ($2::text is null or subject_kind = $2)
-                 and ($3::uuid is null or subject_id = $3)
-                 and ($4::uuid is null or id < $4)
-                 and (case $5::text
-                        when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $6
-                        when 'CONSUMED' then consumed_at is not null
-                        when 'CANCELLED' then cancelled_at is not null
-                        when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $6
-                        else true end)
-               order by id desc
-               limit $7"#,
-            q.application.as_uuid(),
-            q.subject.map(|s| s.kind()),
-            q.subject.map(|s| s.id()),
-            q.before.map(|b| b.as_uuid()),
-            status,
-            q.now,
-            i64::from(q.limit) + 1
-        )
-        .fetch_all(&self.pool)
-        .await
+        let before = q.before.map(|b| b.as_uuid());
+        let limit = i64::from(q.limit) + 1;
+        // Two statements, not one with `($2 is null or subject_id = $2)`: a generic plan for
+        // the optional form cannot use the subject index, and would walk all of the
+        // application's sessions to find one subject's. The cursor is an index condition too
+        // (the maximal uuid stands for "no cursor"; session ids are v7, never all ones), so a
+        // page starts where the previous one ended instead of re-reading it.
+        let rows = match q.subject {
+            Some(subject) => sqlx::query_as!(
+                SessionRow,
+                r#"select application_id, id, subject_kind, subject_id, currency, network,
+                          counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
+                          invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
+                          created_at, expires_at, consumed_at, cancelled_at
+                   from sessions
+                   where application_id = $1 and subject_kind = $2 and subject_id = $3
+                     and id < coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+                     and (case $5::text
+                            when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $6
+                            when 'CONSUMED' then consumed_at is not null
+                            when 'CANCELLED' then cancelled_at is not null
+                            when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $6
+                            else true end)
+                   order by id desc
+                   limit $7"#,
+                q.application.as_uuid(),
+                subject.kind(),
+                subject.id(),
+                before,
+                status,
+                q.now,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await,
+            None => sqlx::query_as!(
+                SessionRow,
+                r#"select application_id, id, subject_kind, subject_id, currency, network,
+                          counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
+                          invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
+                          created_at, expires_at, consumed_at, cancelled_at
+                   from sessions
+                   where application_id = $1
+                     and id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
+                     and (case $3::text
+                            when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $4
+                            when 'CONSUMED' then consumed_at is not null
+                            when 'CANCELLED' then cancelled_at is not null
+                            when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $4
+                            else true end)
+                   order by id desc
+                   limit $5"#,
+                q.application.as_uuid(),
+                before,
+                status,
+                q.now,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await,
+        }
         .map_err(store_error)?;
         let mut items = rows
             .into_iter()
@@ -405,8 +442,7 @@ impl SessionStore for PgSessionStore {
                    where application_id = $1 and token_digest = $2
                ), upd as (
                    update sessions s set consumed_at = $3
-                   from tok
-                   where $4 and s.application_id = $1 and s.id = tok.session_id
+                   where $4 and s.application_id = $1 and s.id = (select session_id from tok)
                      and s.consumed_at is null and s.cancelled_at is null and s.expires_at > $3
                    returning s.id
                )
@@ -443,23 +479,34 @@ impl SessionStore for PgSessionStore {
 
     #[instrument(skip_all)]
     async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        // A batch job, not a point lookup: its joins are left to the planner, but planned for
+        // the tables as they are now, never from a generic plan cached on this pooled
+        // connection while they were small (docs/benchmarks.md, finding 2). Hence its own
+        // transaction with custom plans (two more round trips per batch, off the hot path).
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query_scalar!(
+            r#"select set_config('plan_cache_mode', 'force_custom_plan', true) as "setting!""#
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
         let n = sqlx::query_scalar!(
             r#"with doomed as (
-                   select application_id, id from sessions
+                   select application_id, id, reuse_key from sessions
                    where coalesce(consumed_at, cancelled_at, expires_at) < $1
                    order by coalesce(consumed_at, cancelled_at, expires_at)
                    limit $2
                    for update skip locked
                ), vacated as (
                    delete from reuse_slots r using doomed d
-                   where r.application_id = d.application_id and r.session_id = d.id
-                     and r.claim is null
+                   where r.application_id = d.application_id and r.reuse_key = d.reuse_key
+                     and r.session_id = d.id and r.claim is null
                    returning 1
                ), unbound as (
                    update reuse_slots r set session_id = null
                    from doomed d
-                   where r.application_id = d.application_id and r.session_id = d.id
-                     and r.claim is not null
+                   where r.application_id = d.application_id and r.reuse_key = d.reuse_key
+                     and r.session_id = d.id and r.claim is not null
                    returning 1
                ), deleted as (
                    delete from sessions s using doomed d
@@ -470,9 +517,10 @@ impl SessionStore for PgSessionStore {
             ended_before,
             i64::from(limit)
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -295,29 +295,58 @@ async fn retention_purges_in_batches_on_postgres() {
 }
 
 /// The SQL of a query as the adapter sends it, from the committed offline data.
-fn adapter_query(marker: &str) -> String {
+/// Every statement the adapter runs, as compiled into it (sqlx's offline data), with the
+/// Postgres types of its parameters.
+fn adapter_queries() -> Vec<(String, Vec<String>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.sqlx");
-    let mut found = Vec::new();
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let q = json["query"].as_str().unwrap().to_string();
-        if q.contains(marker) {
-            found.push(q);
-        }
+        let params = json["describe"]["parameters"]["Left"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        out.push((json["query"].as_str().unwrap().to_string(), params));
     }
+    out
+}
+
+fn adapter_query(marker: &str) -> String {
+    let mut found: Vec<String> = adapter_queries()
+        .into_iter()
+        .map(|(q, _)| q)
+        .filter(|q| q.contains(marker))
+        .collect();
     assert_eq!(found.len(), 1, "exactly one query contains {marker:?}");
     found.remove(0)
 }
 
-fn plan_nodes(plan: &serde_json::Value, out: &mut Vec<(String, String)>) {
-    if let Some(node) = plan.get("Node Type").and_then(|v| v.as_str()) {
-        let relation = plan
-            .get("Relation Name")
+/// One node of a plan: node type, relation, index.
+#[derive(Debug)]
+struct Node {
+    kind: String,
+    relation: String,
+    index: String,
+    condition: String,
+}
+
+fn plan_nodes(plan: &serde_json::Value, out: &mut Vec<Node>) {
+    let text = |key: &str| {
+        plan.get(key)
             .and_then(|v| v.as_str())
             .unwrap_or("")
-            .to_string();
-        out.push((node.to_string(), relation));
+            .to_string()
+    };
+    if plan.get("Node Type").is_some() {
+        out.push(Node {
+            kind: text("Node Type"),
+            relation: text("Relation Name"),
+            index: text("Index Name"),
+            condition: text("Index Cond"),
+        });
     }
     for key in ["Plan", "Plans"] {
         match plan.get(key) {
@@ -328,26 +357,119 @@ fn plan_nodes(plan: &serde_json::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-async fn explain(pool: &PgPool, sql: &str, params: &str) -> Vec<(String, String)> {
+/// The generic plan of `sql` (what a pooled connection's cached prepared statement ends up
+/// using), executed with `params`.
+async fn explain(pool: &PgPool, sql: &str, params: &str) -> Vec<Node> {
     let mut conn = pool.acquire().await.unwrap();
     sqlx::query(&format!("prepare q as {sql}"))
         .execute(&mut *conn)
         .await
         .unwrap();
-    // Plan as a long-lived connection would: a generic plan, which is what pooled prepared
-    // statements end up using.
     sqlx::query("set plan_cache_mode = force_generic_plan")
         .execute(&mut *conn)
         .await
         .unwrap();
-    let plan: serde_json::Value =
-        sqlx::query_scalar(&format!("explain (format json) execute q({params})"))
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+    let call = if params.is_empty() {
+        "execute q".to_string()
+    } else {
+        format!("execute q({params})")
+    };
+    let plan: serde_json::Value = sqlx::query_scalar(&format!("explain (format json) {call}"))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("deallocate q")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     let mut nodes = Vec::new();
     plan_nodes(&plan[0], &mut nodes);
     nodes
+}
+
+/// A stand-in argument of a Postgres type, for EXPLAIN.
+fn placeholder(pg_type: &str) -> &'static str {
+    match pg_type {
+        "Uuid" => "'00000000-0000-0000-0000-000000000001'",
+        "Bytea" => "sha256('x'::bytea)",
+        "Timestamptz" => "now()",
+        "Bool" => "true",
+        "Int8" => "10",
+        "Text" => "'ACTIVE'",
+        other => panic!("no placeholder for parameter type {other}"),
+    }
+}
+
+/// Finding 2 (docs/benchmarks.md): a pooled connection keeps the generic plan it made at
+/// first use. If that happened while the tables were empty or never analysed, a lookup whose
+/// plan depends on statistics may walk every session of an application for as long as the
+/// connection lives. So every per-request statement must find its rows by a full key even in
+/// a generic plan made on empty, never-analysed tables: sessions by their primary key (by
+/// the subject index only when listing one subject), slots and launch tokens by theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
+    let db = fresh_database().await;
+    let mut checked = 0;
+    let mut seen_indexes = HashSet::new();
+    for (sql, types) in adapter_queries() {
+        if sql.contains("with doomed as") {
+            // The retention purge: a batch job planned per run (custom plans), not per request.
+            continue;
+        }
+        let args: Vec<&str> = types.iter().map(|t| placeholder(t)).collect();
+        let nodes = explain(&db.pool, &sql, &args.join(", ")).await;
+        for node in &nodes {
+            let expected = match node.relation.as_str() {
+                "sessions" if sql.contains("subject_id = $3") => "sessions_by_subject",
+                "sessions" => "sessions_pkey",
+                "reuse_slots" => "reuse_slots_pkey",
+                "launch_tokens" => "launch_tokens_pkey",
+                _ => continue,
+            };
+            if matches!(
+                node.kind.as_str(),
+                "ModifyTable" | "Insert" | "Update" | "Delete"
+            ) {
+                continue;
+            }
+            assert!(
+                node.kind.contains("Index"),
+                "{} is read with {} in\n{sql}\n{nodes:?}",
+                node.relation,
+                node.kind
+            );
+            assert_eq!(node.index, expected, "in\n{sql}\n{nodes:?}");
+            // The index condition bounds every key column (a condition on the first column
+            // alone is a walk over the application's rows).
+            let key: &[&str] = match expected {
+                "sessions_pkey" => &["(application_id = ", "(id "],
+                "sessions_by_subject" => &["(subject_id = ", "(application_id = ", "(id < "],
+                "reuse_slots_pkey" => &["(application_id = ", "(reuse_key = "],
+                _ => &["(application_id = ", "(token_digest = "],
+            };
+            for column in key {
+                assert!(
+                    node.condition.contains(column),
+                    "{expected} is not bounded by {column}: {:?} in\n{sql}",
+                    node.condition
+                );
+            }
+            seen_indexes.insert(node.index.clone());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} statements checked");
+    for index in [
+        "sessions_pkey",
+        "sessions_by_subject",
+        "reuse_slots_pkey",
+        "launch_tokens_pkey",
+    ] {
+        assert!(
+            seen_indexes.contains(index),
+            "no statement used {index}: {seen_indexes:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,26 +518,27 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
     assert_index_only(&nodes, &["launch_tokens", "sessions"]);
 }
 
-fn assert_index_only(nodes: &[(String, String)], tables: &[&str]) {
+fn assert_index_only(nodes: &[Node], tables: &[&str]) {
     eprintln!("plan nodes: {nodes:?}");
     for table in tables {
-        let on_table: Vec<&(String, String)> = nodes.iter().filter(|(_, r)| r == table).collect();
+        let on_table: Vec<&Node> = nodes.iter().filter(|n| n.relation == *table).collect();
         assert!(
             !on_table.is_empty(),
             "{table} is not read at all: {nodes:?}"
         );
-        for (node, _) in on_table {
+        for node in on_table {
+            let kind = node.kind.as_str();
             assert!(
-                node.contains("Index")
-                    || node == "ModifyTable"
-                    || node == "Update"
-                    || node == "Insert",
-                "{table} is read with {node}: {nodes:?}"
+                kind.contains("Index")
+                    || kind == "ModifyTable"
+                    || kind == "Update"
+                    || kind == "Insert",
+                "{table} is read with {kind}: {nodes:?}"
             );
         }
     }
     assert!(
-        !nodes.iter().any(|(n, _)| n == "Seq Scan"),
+        !nodes.iter().any(|n| n.kind == "Seq Scan"),
         "sequential scan in {nodes:?}"
     );
 }

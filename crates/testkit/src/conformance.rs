@@ -458,6 +458,29 @@ pub mod session_store {
         let user3 = Subject::User(Uuid::from_u128(3));
         let p = store.list(&q(10, None, Some(user3), None)).await.unwrap();
         assert_eq!(ids(&p), vec![sid(6), sid(3)]);
+        // One subject's sessions page, filter by status, and stay within the application
+        // and the subject kind.
+        let s1 = store.list(&q(1, None, Some(user3), None)).await.unwrap();
+        assert_eq!((ids(&s1), s1.next), (vec![sid(6)], Some(sid(6))));
+        let s2 = store.list(&q(1, s1.next, Some(user3), None)).await.unwrap();
+        assert_eq!((ids(&s2), s2.next), (vec![sid(3)], None));
+        let user3_active = Some(StatusFilter(SessionStatus::Active));
+        let a = store
+            .list(&q(10, None, Some(user3), user3_active))
+            .await
+            .unwrap();
+        assert_eq!(ids(&a), vec![sid(6)]);
+        let business3 = Subject::Business(Uuid::from_u128(3));
+        let b3 = store
+            .list(&q(10, None, Some(business3), None))
+            .await
+            .unwrap();
+        assert!(b3.items.is_empty() && b3.next.is_none());
+        let user1 = Subject::User(Uuid::from_u128(1));
+        assert_eq!(
+            ids(&store.list(&q(10, None, Some(user1), None)).await.unwrap()),
+            vec![sid(1)]
+        );
         let consumed = store
             .list(&q(
                 10,
