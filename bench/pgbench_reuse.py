@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Prints a pgbench script that runs the service's hot-path `reuse` statement, copied
+"""Prints a pgbench script that runs the service's hot-path `reuse_or_claim` statement, copied
 verbatim from the committed sqlx offline data (crates/postgres/.sqlx/query-*.json, the one
-containing "from slot left join cand on true"), so it cannot drift from the code.
+containing "left join slot on true left join cand on true"), so it cannot drift from the code.
 
 Usage: pgbench_reuse.py                      the pgbench script
        pgbench_reuse.py --literal APP KEYHEX   the statement with literal values (for EXPLAIN)
@@ -13,6 +13,8 @@ Parameters become pgbench variables (passed with -D, bound as parameters under -
     $4 must live until    -> :until  (:now + 60 s, the default reuse_min_remaining)
     $5 forceVerifyOwnership -> :fvo  (false: the common reuse)
     $6 launch-token digest -> sha256(uuid_send(gen_random_uuid()))
+    $7 claim token         -> gen_random_uuid()   (unused on a reuse: nothing is claimed)
+    $8 lease until         -> :lease  (:now + 30 s)
 The launch-token digest is the one thing that must differ on every execution (it is the
 launch_tokens primary key together with the application id): the service sends the SHA-256
 of a fresh random token; here the server hashes a fresh random v4 UUID (122 random bits), so
@@ -26,7 +28,7 @@ import os
 import re
 import sys
 
-MARKER = "from slot left join cand on true"
+MARKER = "left join slot on true left join cand on true"
 
 
 def main() -> int:
@@ -48,6 +50,8 @@ def main() -> int:
         "4": ":until",
         "5": ":fvo",
         "6": "sha256(uuid_send(gen_random_uuid()))",
+        "7": "gen_random_uuid()",
+        "8": ":lease",
     }
     found = set(re.findall(r"\$(\d+)", sql))
     if found != set(subst):
@@ -60,7 +64,8 @@ def main() -> int:
         # For EXPLAIN in psql: literal values instead of pgbench variables.
         app, key = sys.argv[2], sys.argv[3]
         subst.update({"1": f"'{app}'::uuid", "2": f"'\\x{key}'::bytea", "3": "now()",
-                      "4": "now() + interval '60 seconds'", "5": "false"})
+                      "4": "now() + interval '60 seconds'", "5": "false",
+                      "8": "now() + interval '30 seconds'"})
         print(re.sub(r"\$(\d+)", lambda m: subst[m.group(1)], sql).strip())
         return 0
     sql = re.sub(r"\$(\d+)", lambda m: subst[m.group(1)], sql)

@@ -303,15 +303,16 @@ PY
 # pgbench_run LABEL: the service's reuse statement on the current fresh session.
 pgbench_run() {
     local label=$1 out=$OUT/$1.txt
-    local now until before after p0 p1 m0 m1 load
+    local now until lease before after p0 p1 m0 m1 load
     now=$(sql -c "select now()")
     until=$(sql -c "select now() + interval '60 seconds'")
+    lease=$(sql -c "select now() + interval '30 seconds'")
     before=$(sql -c "select count(*) from launch_tokens t join sessions s on s.application_id = t.application_id and s.id = t.session_id where s.subject_id = '$SESSION_USER'")
     load=$(loadavg)
     p0=$(pg_ticks); m0=$(busy_ticks)
     local TIMEFORMAT='%U %S'
     { time pgbench -n -c "$CONNS" -j "$THREADS" -M prepared -T "$PGB_DUR" -f "$OUT/reuse.pgbench" \
-        -D app="$APP_ID" -D key="\\x$SESSION_KEY_HEX" -D now="$now" -D until="$until" -D fvo=false \
+        -D app="$APP_ID" -D key="\\x$SESSION_KEY_HEX" -D now="$now" -D until="$until" -D lease="$lease" -D fvo=false \
         "$DB_URL" >"$out" 2>&1; } 2>"$out.time"
     p1=$(pg_ticks); m1=$(busy_ticks)
     after=$(sql -c "select count(*) from launch_tokens t join sessions s on s.application_id = t.application_id and s.id = t.session_id where s.subject_id = '$SESSION_USER'")

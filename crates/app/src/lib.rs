@@ -6,13 +6,14 @@
 //! guarantee (one upstream mint per key, however many requests race on however many
 //! instances) comes from the store's claim protocol, driven here:
 //!
-//! 1. `reuse` — the hot path, one store round trip;
-//! 2. a slot pending under someone else's unexpired claim → wait (bounded) and look again;
-//! 3. otherwise `claim` the slot (compare-and-swap against what was seen); losers look again;
-//! 4. the winner mints upstream, then `fulfil`s the claim (session, launch token and slot
+//! 1. `reuse_or_claim` — the hot path, one store round trip: the bound session is reused,
+//!    or the slot is claimed if it is free;
+//! 2. a slot pending under someone else's unexpired claim → wait (bounded) and ask again; a
+//!    slot that changed while the store looked at it → ask again at once;
+//! 3. the claimer mints upstream, then `fulfil`s the claim (session, launch token and slot
 //!    binding written atomically) — or `release`s it if the mint failed, so an upstream
 //!    failure stores nothing and never blocks the key;
-//! 5. a claim whose owner died is taken over once its lease expires.
+//! 4. a claim whose owner died is taken over once its lease expires.
 
 mod retention;
 
@@ -28,11 +29,11 @@ use domain::{
     ValidRequest,
 };
 use ports::{
-    CancelError, CancelOutcome, ClaimOutcome, ClaimToken, Clock, CreateError, CreateOutcome,
-    FulfilError, GatewayError, IdGenerator, LaunchError, LaunchOutcome, LaunchResult, LaunchToken,
-    ListError, ListQuery, NewSession, ReuseOutcome, ReuseQuery, SessionPage, SessionService,
-    SessionStore, SessionView, SlotState, StatusFilter, StoreCancel, StoreError, StoredSession,
-    WidgetGateway, WidgetRequest,
+    CancelError, CancelOutcome, ClaimToken, Clock, CreateError, CreateOutcome, FulfilError,
+    GatewayError, IdGenerator, LaunchError, LaunchOutcome, LaunchResult, LaunchToken, ListError,
+    ListQuery, NewSession, ReuseOutcome, ReuseQuery, SessionPage, SessionService, SessionStore,
+    SessionView, StatusFilter, StoreCancel, StoreError, StoredSession, WidgetGateway,
+    WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
 
@@ -212,6 +213,7 @@ impl SessionService for Sessions {
         loop {
             let now = self.deps.clock.now();
             let launch_token = self.deps.ids.launch_token(application);
+            let claim = self.deps.ids.claim_token();
             let query = ReuseQuery {
                 application,
                 key,
@@ -219,8 +221,10 @@ impl SessionService for Sessions {
                 must_live_until: self.must_live_until(now),
                 force_verify_ownership: request.force_verify_ownership(),
                 launch_token: launch_token.digest(),
+                claim,
+                lease_until: now + to_delta(self.claims.lease),
             };
-            let next = match self.deps.store.reuse(&query).await? {
+            let next = match self.deps.store.reuse_or_claim(&query).await? {
                 ReuseOutcome::Reused(stored) => {
                     let stored = *stored;
                     debug!(session_id = %stored.session.id(), "reused");
@@ -230,37 +234,22 @@ impl SessionService for Sessions {
                         launch_token,
                     });
                 }
-                ReuseOutcome::NotReusable(SlotState::Pending { lease_until, .. })
-                    if lease_until > now =>
-                {
-                    Next::Wait
-                }
-                ReuseOutcome::NotReusable(seen) => {
-                    let claim = self.deps.ids.claim_token();
-                    let lease_until = now + to_delta(self.claims.lease);
+                ReuseOutcome::Pending { .. } => Next::Wait,
+                ReuseOutcome::Changed => Next::LookAgain,
+                ReuseOutcome::Claimed => {
                     match self
-                        .deps
-                        .store
-                        .claim(application, &key, &seen, claim, now, lease_until)
+                        .mint(application, key, &request, claim, &launch_token)
                         .await?
                     {
-                        ClaimOutcome::Lost => Next::LookAgain,
-                        ClaimOutcome::Claimed => {
-                            match self
-                                .mint(application, key, &request, claim, &launch_token)
-                                .await?
-                            {
-                                Some(stored) => {
-                                    let now = self.deps.clock.now();
-                                    return Ok(CreateOutcome {
-                                        session: self.view(stored.session, now),
-                                        reused: false,
-                                        launch_token,
-                                    });
-                                }
-                                None => Next::LookAgain,
-                            }
+                        Some(stored) => {
+                            let now = self.deps.clock.now();
+                            return Ok(CreateOutcome {
+                                session: self.view(stored.session, now),
+                                reused: false,
+                                launch_token,
+                            });
                         }
+                        None => Next::LookAgain,
                     }
                 }
             };

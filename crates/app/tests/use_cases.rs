@@ -124,7 +124,7 @@ impl Mocks {
 async fn reuse_returns_the_bound_session_in_one_store_call() {
     let mut m = Mocks::new();
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
         .withf(|q| {
             q.application == APP
@@ -133,6 +133,8 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
                 && q.must_live_until == t0() + TimeDelta::seconds(60)
                 && !q.force_verify_ownership
                 && q.launch_token == token().digest()
+                && q.claim == CLAIM
+                && q.lease_until == t0() + TimeDelta::seconds(30)
         })
         .returning(|_| {
             Ok(ReuseOutcome::Reused(Box::new(stored(
@@ -141,7 +143,8 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
                 t0() - TimeDelta::seconds(10),
             ))))
         });
-    m.store.expect_claim().never();
+    m.store.expect_fulfil().never();
+    m.store.expect_release().never();
     m.gateway.expect_create_widget_url().never();
     let out = m
         .build()
@@ -158,7 +161,7 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
 async fn reuse_asks_the_store_to_upgrade_the_flag() {
     let mut m = Mocks::new();
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
         .withf(|q| q.force_verify_ownership)
         .returning(|_| Ok(ReuseOutcome::Reused(Box::new(stored(sid(9), true, t0())))));
@@ -171,7 +174,7 @@ async fn reuse_asks_the_store_to_upgrade_the_flag() {
 async fn the_configured_min_remaining_sets_the_reuse_threshold() {
     let mut m = Mocks::new();
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
         .withf(|q| q.must_live_until == t0() + TimeDelta::seconds(30))
         .returning(|_| Ok(ReuseOutcome::Reused(Box::new(stored(sid(9), false, t0())))));
@@ -186,24 +189,13 @@ async fn the_configured_min_remaining_sets_the_reuse_threshold() {
 }
 
 #[tokio::test]
-async fn a_vacant_key_is_claimed_minted_and_fulfilled() {
+async fn a_claimed_key_is_minted_and_fulfilled() {
     let mut m = Mocks::new();
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
-        .returning(|_| Ok(ReuseOutcome::NotReusable(SlotState::Vacant)));
-    m.store
-        .expect_claim()
-        .times(1)
-        .withf(|app, key, seen, claim, now, lease| {
-            *app == APP
-                && *key == request(false).reuse_key().digest()
-                && *seen == SlotState::Vacant
-                && *claim == CLAIM
-                && *now == t0()
-                && *lease == t0() + TimeDelta::seconds(30)
-        })
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Claimed));
+        .withf(|q| q.claim == CLAIM && q.lease_until == t0() + TimeDelta::seconds(30))
+        .returning(|_| Ok(ReuseOutcome::Claimed));
     m.gateway
         .expect_create_widget_url()
         .times(1)
@@ -245,44 +237,20 @@ async fn a_vacant_key_is_claimed_minted_and_fulfilled() {
 }
 
 #[tokio::test]
-async fn a_key_bound_to_an_ended_session_is_claimed_against_that_session() {
-    let mut m = Mocks::new();
-    m.store.expect_reuse().times(1).returning(|_| {
-        Ok(ReuseOutcome::NotReusable(SlotState::Bound {
-            session: sid(5),
-        }))
-    });
-    m.store
-        .expect_claim()
-        .times(1)
-        .withf(|_, _, seen, _, _, _| *seen == SlotState::Bound { session: sid(5) })
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Claimed));
-    m.gateway_ok();
-    m.fulfil_ok();
-    let out = m
-        .build()
-        .create_or_reuse(APP, request(false))
-        .await
-        .unwrap();
-    assert_eq!((out.reused, out.session.session.id()), (false, sid(1)));
-}
-
-#[tokio::test]
-async fn losing_the_claim_race_returns_the_winners_session_without_minting() {
+async fn a_slot_that_changed_under_the_store_is_asked_again_at_once() {
     let mut m = Mocks::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    m.store.expect_reuse().times(2).returning(move |_| {
-        Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
-            ReuseOutcome::NotReusable(SlotState::Vacant)
-        } else {
-            ReuseOutcome::Reused(Box::new(stored(sid(77), false, t0())))
-        })
-    });
     m.store
-        .expect_claim()
-        .times(1)
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Lost));
+        .expect_reuse_or_claim()
+        .times(2)
+        .returning(move |_| {
+            Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                ReuseOutcome::Changed
+            } else {
+                ReuseOutcome::Reused(Box::new(stored(sid(77), false, t0())))
+            })
+        });
     m.gateway.expect_create_widget_url().never();
     m.store.expect_fulfil().never();
     let out = m
@@ -298,17 +266,18 @@ async fn a_pending_claim_is_waited_for_and_its_session_returned() {
     let mut m = Mocks::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    m.store.expect_reuse().times(3).returning(move |_| {
-        Ok(if c.fetch_add(1, Ordering::SeqCst) < 2 {
-            ReuseOutcome::NotReusable(SlotState::Pending {
-                claim: ClaimToken(Uuid::from_u128(0xD)),
-                lease_until: t0() + TimeDelta::seconds(10),
+    m.store
+        .expect_reuse_or_claim()
+        .times(3)
+        .returning(move |_| {
+            Ok(if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                ReuseOutcome::Pending {
+                    lease_until: t0() + TimeDelta::seconds(10),
+                }
+            } else {
+                ReuseOutcome::Reused(Box::new(stored(sid(88), false, t0())))
             })
-        } else {
-            ReuseOutcome::Reused(Box::new(stored(sid(88), false, t0())))
-        })
-    });
-    m.store.expect_claim().never();
+        });
     m.gateway.expect_create_widget_url().never();
     let started = tokio::time::Instant::now();
     let out = m
@@ -324,13 +293,12 @@ async fn a_pending_claim_is_waited_for_and_its_session_returned() {
 #[tokio::test(start_paused = true)]
 async fn waiting_is_bounded() {
     let mut m = Mocks::new();
-    m.store.expect_reuse().returning(|_| {
-        Ok(ReuseOutcome::NotReusable(SlotState::Pending {
-            claim: ClaimToken(Uuid::from_u128(0xD)),
+    m.store.expect_reuse_or_claim().returning(|_| {
+        Ok(ReuseOutcome::Pending {
             lease_until: t0() + TimeDelta::seconds(10),
-        }))
+        })
     });
-    m.store.expect_claim().never();
+    m.gateway.expect_create_widget_url().never();
     let started = tokio::time::Instant::now();
     let err = m
         .build()
@@ -342,22 +310,23 @@ async fn waiting_is_bounded() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-#[tokio::test]
-async fn a_pending_claim_whose_lease_expired_is_taken_over() {
+#[tokio::test(start_paused = true)]
+async fn a_waiter_whose_claimer_died_takes_over_once_the_store_grants_the_claim() {
     let mut m = Mocks::new();
-    let dead = SlotState::Pending {
-        claim: ClaimToken(Uuid::from_u128(0xDEAD)),
-        lease_until: t0() - TimeDelta::seconds(1),
-    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
     m.store
-        .expect_reuse()
-        .times(1)
-        .returning(move |_| Ok(ReuseOutcome::NotReusable(dead)));
-    m.store
-        .expect_claim()
-        .times(1)
-        .withf(move |_, _, seen, claim, _, _| *seen == dead && *claim == CLAIM)
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Claimed));
+        .expect_reuse_or_claim()
+        .times(2)
+        .returning(move |_| {
+            Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                ReuseOutcome::Pending {
+                    lease_until: t0() + TimeDelta::seconds(1),
+                }
+            } else {
+                ReuseOutcome::Claimed
+            })
+        });
     m.gateway_ok();
     m.fulfil_ok();
     let out = m
@@ -370,13 +339,9 @@ async fn a_pending_claim_whose_lease_expired_is_taken_over() {
 
 fn claimed(m: &mut Mocks) {
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
-        .returning(|_| Ok(ReuseOutcome::NotReusable(SlotState::Vacant)));
-    m.store
-        .expect_claim()
-        .times(1)
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Claimed));
+        .returning(|_| Ok(ReuseOutcome::Claimed));
 }
 
 #[tokio::test]
@@ -501,17 +466,16 @@ async fn a_claim_lost_during_the_mint_looks_again_and_returns_the_new_owners_ses
     let mut m = Mocks::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    m.store.expect_reuse().times(2).returning(move |_| {
-        Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
-            ReuseOutcome::NotReusable(SlotState::Vacant)
-        } else {
-            ReuseOutcome::Reused(Box::new(stored(sid(99), false, t0())))
-        })
-    });
     m.store
-        .expect_claim()
-        .times(1)
-        .returning(|_, _, _, _, _, _| Ok(ClaimOutcome::Claimed));
+        .expect_reuse_or_claim()
+        .times(2)
+        .returning(move |_| {
+            Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                ReuseOutcome::Claimed
+            } else {
+                ReuseOutcome::Reused(Box::new(stored(sid(99), false, t0())))
+            })
+        });
     m.gateway_ok();
     m.store
         .expect_fulfil()
@@ -530,7 +494,7 @@ async fn a_claim_lost_during_the_mint_looks_again_and_returns_the_new_owners_ses
 async fn a_store_failure_on_the_hot_path_is_reported() {
     let mut m = Mocks::new();
     m.store
-        .expect_reuse()
+        .expect_reuse_or_claim()
         .times(1)
         .returning(|_| Err(StoreError::Unavailable("down".into())));
     let err = m

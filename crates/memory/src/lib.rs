@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use domain::{ApplicationId, ReuseKeyDigest, SessionEnd, SessionId, SessionStatus};
 use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
-    ApplicationStatus, ApplicationStore, ClaimOutcome, ClaimToken, EncryptedSecret, FulfilError,
-    LaunchResult, LaunchTokenDigest, ListQuery, NewApplication, NewSession, Page, ReuseOutcome,
-    ReuseQuery, SessionStore, SlotState, StoreCancel, StoreError, StoredAccessToken, StoredSession,
+    ApplicationStatus, ApplicationStore, ClaimToken, EncryptedSecret, FulfilError, LaunchResult,
+    LaunchTokenDigest, ListQuery, NewApplication, NewSession, Page, ReuseOutcome, ReuseQuery,
+    SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -29,7 +29,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
     session: Option<SessionId>,
     claim: Option<(ClaimToken, DateTime<Utc>)>,
@@ -75,76 +75,30 @@ fn ended_at(s: &StoredSession) -> DateTime<Utc> {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn reuse(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+    async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
-        let Some(slot) = inner.slots.get(&(q.application, q.key)).cloned() else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
-        };
-        if let Some((claim, lease_until)) = slot.claim {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Pending {
-                claim,
-                lease_until,
-            }));
+        let slot = inner.slots.entry((q.application, q.key)).or_default();
+        if let Some((_, lease_until)) = slot.claim
+            && lease_until > q.now
+        {
+            return Ok(ReuseOutcome::Pending { lease_until });
         }
-        let Some(id) = slot.session else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
-        };
-        let Some(row) = inner.rows.get_mut(&(q.application, id)) else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Bound { session: id }));
-        };
-        let reusable = row.session.status_at(q.now) == SessionStatus::Active
-            && row.session.expires_at() >= q.must_live_until;
-        if !reusable {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Bound { session: id }));
+        if slot.claim.is_none()
+            && let Some(id) = slot.session
+            && let Some(row) = inner.rows.get_mut(&(q.application, id))
+            && row.session.status_at(q.now) == SessionStatus::Active
+            && row.session.expires_at() >= q.must_live_until
+        {
+            row.session
+                .request_force_verify_ownership(q.force_verify_ownership);
+            inner.tokens.insert((q.application, q.launch_token), id);
+            return Ok(ReuseOutcome::Reused(Box::new(row.clone())));
         }
-        row.session
-            .request_force_verify_ownership(q.force_verify_ownership);
-        let stored = row.clone();
-        inner.tokens.insert((q.application, q.launch_token), id);
-        Ok(ReuseOutcome::Reused(Box::new(stored)))
-    }
-
-    async fn claim(
-        &self,
-        application: ApplicationId,
-        key: &ReuseKeyDigest,
-        seen: &SlotState,
-        claim: ClaimToken,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let mut inner = lock(&self.inner);
-        let current = inner.slots.get(&(application, *key)).cloned();
-        let free_of_live_claims = |slot: &Slot| slot.claim.is_none_or(|(_, until)| until <= now);
-        let matches = match (seen, &current) {
-            (SlotState::Vacant, None) => true,
-            (SlotState::Vacant, Some(slot)) => slot.session.is_none() && slot.claim.is_none(),
-            (SlotState::Bound { session }, Some(slot)) => {
-                slot.session == Some(*session) && free_of_live_claims(slot)
-            }
-            (
-                SlotState::Pending {
-                    claim: seen_claim, ..
-                },
-                Some(slot),
-            ) => slot
-                .claim
-                .is_some_and(|(c, until)| c == *seen_claim && until <= now),
-            _ => false,
-        };
-        if !matches {
-            return Ok(ClaimOutcome::Lost);
-        }
-        let previous = current.and_then(|s| s.session);
-        inner.slots.insert(
-            (application, *key),
-            Slot {
-                session: previous,
-                claim: Some((claim, lease_until)),
-            },
-        );
-        Ok(ClaimOutcome::Claimed)
+        // Vacant, bound to a session that is not reusable, or pending under a lapsed lease:
+        // the slot is the caller's (it keeps its binding until fulfilled).
+        slot.claim = Some((q.claim, q.lease_until));
+        Ok(ReuseOutcome::Claimed)
     }
 
     async fn fulfil(

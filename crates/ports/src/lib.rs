@@ -40,8 +40,8 @@ pub use service::{
     SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
-    ClaimOutcome, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
-    SessionStore, SlotState, StatusFilter, StoreCancel, StoreError, StoredSession,
+    FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery, SessionStore,
+    StatusFilter, StoreCancel, StoreError, StoredSession,
 };
 pub use token_store::{AccessTokenStore, StoredAccessToken};
 

@@ -6,23 +6,22 @@
 //! *bound* to the session currently serving the key, or *pending*: claimed by one caller who
 //! is minting that session upstream right now, under a lease. The protocol:
 //!
-//! 1. [`SessionStore::reuse`] — the hot path, one round trip: if the slot is bound to a
-//!    session that is reusable (ACTIVE and living until at least `must_live_until`), record a
-//!    new launch token for it, apply the flag upgrade, and return it. Otherwise say what the
-//!    slot looks like ([`SlotState`]).
-//! 2. If the slot is pending under an unexpired lease, someone else is minting: wait and go
-//!    back to 1.
-//! 3. Otherwise [`SessionStore::claim`] the slot, comparing against the state seen in 1 (a
-//!    compare-and-swap). Exactly one concurrent claimer wins; the others go back to 1.
-//! 4. The winner mints upstream, then [`SessionStore::fulfil`]s its claim: the session, its
+//! 1. [`SessionStore::reuse_or_claim`] — one atomic step, one round trip: if the slot is
+//!    bound to a session that is reusable (ACTIVE and living until at least
+//!    `must_live_until`), record a new launch token for it, apply the flag upgrade, and return
+//!    it. Otherwise, if the slot is free — vacant, bound to a session that is not reusable,
+//!    or pending under a lapsed lease — claim it for the caller. Otherwise say why not.
+//! 2. If the slot is pending under someone else's unexpired lease, that caller is minting:
+//!    wait and go back to 1. If the slot changed while it was being looked at, go back to 1.
+//! 3. The claimer mints upstream, then [`SessionStore::fulfil`]s its claim: the session, its
 //!    first launch token and the slot binding are written atomically, and only while the
-//!    claim is still the winner's. If the mint fails, the winner
-//!    [`SessionStore::release`]s the claim.
-//! 5. A claim whose owner died is taken over by the next claimer once its lease expires.
+//!    claim is still the claimer's. If the mint fails, it [`SessionStore::release`]s the
+//!    claim.
+//! 4. A claim whose owner died is taken over (step 1) once its lease expires.
 //!
 //! Sessions that are not reusable any more (consumed, cancelled, expired, or with too little
 //! life left) stay where they are: a new claim simply rebinds the slot to a new session. Such
-//! a state never becomes reusable again, so comparing the bound session id is enough.
+//! a state never becomes reusable again.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -55,7 +54,7 @@ pub struct NewSession {
     pub launch_token: LaunchTokenDigest,
 }
 
-/// The hot-path lookup.
+/// The hot path: reuse the key's session, or claim the key to mint one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReuseQuery {
     /// The calling application.
@@ -72,45 +71,30 @@ pub struct ReuseQuery {
     pub force_verify_ownership: bool,
     /// A new launch token for the session, recorded if it is reused.
     pub launch_token: LaunchTokenDigest,
+    /// The caller's claim, taken if nothing is reusable and the slot is free.
+    pub claim: ClaimToken,
+    /// Until when that claim holds; after that anyone may take the slot over.
+    pub lease_until: DateTime<Utc>,
 }
 
-/// What [`SessionStore::reuse`] found.
+/// What [`SessionStore::reuse_or_claim`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReuseOutcome {
     /// The bound session is reusable; the launch token was recorded and the flag upgraded.
     /// The session is returned as stored after the upgrade.
     Reused(Box<StoredSession>),
-    /// Nothing reusable; the slot is in this state.
-    NotReusable(SlotState),
-}
-
-/// The state of a reuse-key slot, as seen by [`SessionStore::reuse`] and compared by
-/// [`SessionStore::claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotState {
-    /// No slot for the key.
-    Vacant,
-    /// Bound to a session that is not reusable any more.
-    Bound {
-        /// That session.
-        session: SessionId,
-    },
-    /// Claimed by a caller minting right now.
+    /// Nothing was reusable and the caller now holds the slot's claim: it must mint, then
+    /// fulfil or release.
+    Claimed,
+    /// Another caller holds the slot's claim until `lease_until` (it is minting): wait, then
+    /// ask again.
     Pending {
-        /// The claim.
-        claim: ClaimToken,
-        /// Until when the claim holds; after that anyone may take it over.
+        /// When that claim lapses.
         lease_until: DateTime<Utc>,
     },
-}
-
-/// The result of [`SessionStore::claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The caller holds the slot's claim and must mint, then fulfil or release.
-    Claimed,
-    /// The slot changed since it was observed; look again.
-    Lost,
+    /// The slot changed while it was being looked at (another caller claimed or fulfilled
+    /// it at the same moment); nothing was done. Ask again.
+    Changed,
 }
 
 /// Why [`SessionStore::fulfil`] stored nothing.
@@ -198,41 +182,27 @@ pub enum StoreError {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// The hot path (one round trip, no lock): see [`ReuseQuery`] and the module docs.
+    /// The hot path, one round trip: reuse the key's session or claim the key (see
+    /// [`ReuseQuery`], [`ReuseOutcome`] and the module docs).
     ///
     /// # Concurrency
     ///
-    /// Any number of concurrent calls for one key all see the same bound session; flag
-    /// upgrades are never lost (a `true` written by one call is never overwritten with
-    /// `false` by another).
+    /// Atomic. Any number of concurrent calls for one key, on any number of instances, all
+    /// see the same bound session; when nothing is reusable, at most one of them gets
+    /// [`ReuseOutcome::Claimed`] per lease. Flag upgrades are never lost (a `true` written
+    /// by one call is never overwritten with `false` by another). A reuse takes no lock on
+    /// the session unless it upgrades the flag.
+    ///
+    /// # Durability
+    ///
+    /// A reuse (its launch token) is durable when the call returns. A claim need not be: a
+    /// claim lost in a store crash only means [`SessionStore::fulfil`] reports
+    /// [`FulfilError::ClaimLost`] and the key is claimed again.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn reuse(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
-
-    /// Claims the slot of `(application, key)` for `claim` until `lease_until`, if it is
-    /// still in the `seen` state: vacant; bound to the same session, with no unexpired
-    /// claim; or pending under the same claim whose lease has expired at `now`. A pending
-    /// slot keeps its previous binding until fulfilled.
-    ///
-    /// # Concurrency
-    ///
-    /// A compare-and-swap: of any number of concurrent claims against the same observed
-    /// state, on any number of instances, exactly one gets [`ClaimOutcome::Claimed`].
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn claim(
-        &self,
-        application: ApplicationId,
-        key: &ReuseKeyDigest,
-        seen: &SlotState,
-        claim: ClaimToken,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError>;
+    async fn reuse_or_claim(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
 
     /// Stores a minted session, its first launch token and binds the slot to it — all or
     /// nothing, and only while `claim` is still the slot's claim (an expired lease that

@@ -4,9 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
-    ClaimOutcome, ClaimToken, FulfilError, LaunchResult, LaunchTokenDigest, ListQuery, NewSession,
-    Page, ReuseOutcome, ReuseQuery, SessionStore, SlotState, StoreCancel, StoreError,
-    StoredSession,
+    ClaimToken, FulfilError, LaunchResult, LaunchTokenDigest, ListQuery, NewSession, Page,
+    ReuseOutcome, ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
 };
 use sqlx::PgPool;
 use tracing::instrument;
@@ -51,16 +50,27 @@ impl PgSessionStore {
 #[async_trait]
 impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(application = %q.application))]
-    async fn reuse(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
-        // One round trip: read the slot; if it is bound to a reusable session, record the new
-        // launch token and raise the flag if asked (the UPDATE runs only when it changes
-        // something, so the common reuse takes no row lock on the session).
+    async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+        // One statement, one round trip. It reads the slot; if the slot is bound to a
+        // reusable session, it records the new launch token and raises the flag if asked (the
+        // UPDATE runs only when it changes something, so the common reuse takes no row lock on
+        // the session). Otherwise, if the slot is free, it claims it.
         //
         // The session is looked up by its full primary key, with the id as a scalar subquery
         // (an InitPlan parameter), never as a join: a join lets the plan depend on statistics,
         // and a generic plan made while the tables were small then scans every session of the
         // application (docs/benchmarks.md, finding 2). The plan test checks the generic plan
         // made on empty tables.
+        //
+        // The claim is a compare-and-swap against the slot as this statement saw it: the
+        // ON CONFLICT branch sees the latest committed row, and changes it only if it is still
+        // that row (same binding, same claim) and free. Otherwise nothing is written and the
+        // caller asks again.
+        //
+        // Durability: a reuse commits synchronously (the launch token it hands out must
+        // survive a crash). A claim does not wait for the WAL flush (`synchronous_commit`
+        // off for this transaction only): a claim lost in a crash makes `fulfil` report
+        // ClaimLost and the key is claimed again, which is the lease protocol's normal path.
         let row = sqlx::query!(
             r#"with slot as (
                    select session_id, claim, claim_expires_at
@@ -82,8 +92,22 @@ impl SessionStore for PgSessionStore {
                    insert into launch_tokens (application_id, token_digest, session_id, created_at)
                    select $1, $6, cand.id, $3 from cand
                    returning session_id
+               ), claimed as (
+                   insert into reuse_slots as r (application_id, reuse_key, session_id, claim, claim_expires_at)
+                   select $1, $2, null, $7, $8
+                   where not exists (select 1 from cand)
+                     and not exists (select 1 from slot where claim_expires_at > $3)
+                   on conflict (application_id, reuse_key) do update
+                       set claim = excluded.claim, claim_expires_at = excluded.claim_expires_at
+                       where r.session_id is not distinct from (select session_id from slot)
+                         and r.claim is not distinct from (select claim from slot)
+                         and (r.claim is null or r.claim_expires_at <= $3)
+                   returning r.claim
+               ), no_flush as (
+                   select set_config('synchronous_commit', 'off', true) from claimed
                )
-               select slot.session_id as "slot_session?", slot.claim as "claim?",
+               select exists(select 1 from claimed) as "claimed!",
+                      (select count(*) from no_flush) as "no_flush!",
                       slot.claim_expires_at as "claim_expires_at?",
                       cand.id as "id?", cand.subject_kind as "subject_kind?",
                       cand.subject_id as "subject_id?", cand.currency as "currency?",
@@ -96,125 +120,52 @@ impl SessionStore for PgSessionStore {
                       (cand.force_verify_ownership or $5) as "force_verify_ownership?",
                       cand.widget_url as "widget_url?", cand.created_at as "created_at?",
                       cand.expires_at as "expires_at?"
-               from slot left join cand on true"#,
+               from (values (1)) as one (n)
+                    left join slot on true left join cand on true"#,
             q.application.as_uuid(),
             q.key.as_bytes().as_slice(),
             q.now,
             q.must_live_until,
             q.force_verify_ownership,
-            q.launch_token.0.as_slice()
+            q.launch_token.0.as_slice(),
+            q.claim.0,
+            q.lease_until
         )
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(store_error)?;
 
-        let Some(r) = row else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
-        };
-        if let (Some(claim), Some(lease_until)) = (r.claim, r.claim_expires_at) {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Pending {
-                claim: ClaimToken(claim),
-                lease_until,
-            }));
+        if row.claimed {
+            return Ok(ReuseOutcome::Claimed);
         }
-        let Some(bound) = r.slot_session else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Vacant));
-        };
-        let (Some(id), Some(subject_kind), Some(subject_id), Some(currency), Some(network)) =
-            (r.id, r.subject_kind, r.subject_id, r.currency, r.network)
-        else {
-            return Ok(ReuseOutcome::NotReusable(SlotState::Bound {
-                session: SessionId::from_uuid(bound),
-            }));
+        let Some(id) = row.id else {
+            return Ok(match row.claim_expires_at {
+                Some(lease_until) if lease_until > q.now => ReuseOutcome::Pending { lease_until },
+                _ => ReuseOutcome::Changed,
+            });
         };
         let incomplete = || StoreError::Unexpected(format!("session {id}: incomplete row"));
-        let row = SessionRow {
+        let stored = SessionRow {
             application_id: q.application.as_uuid(),
             id,
-            subject_kind,
-            subject_id,
-            currency,
-            network,
-            counterparty_kind: r.counterparty_kind.ok_or_else(incomplete)?,
-            counterparty: r.counterparty.ok_or_else(incomplete)?,
-            invoice_created_at: r.invoice_created_at,
-            invoice_expires_at: r.invoice_expires_at,
-            invoice_amount_msat: r.invoice_amount_msat,
-            tx_hash: r.tx_hash,
-            force_verify_ownership: r.force_verify_ownership.ok_or_else(incomplete)?,
-            widget_url: r.widget_url.ok_or_else(incomplete)?,
-            created_at: r.created_at.ok_or_else(incomplete)?,
-            expires_at: r.expires_at.ok_or_else(incomplete)?,
+            subject_kind: row.subject_kind.ok_or_else(incomplete)?,
+            subject_id: row.subject_id.ok_or_else(incomplete)?,
+            currency: row.currency.ok_or_else(incomplete)?,
+            network: row.network.ok_or_else(incomplete)?,
+            counterparty_kind: row.counterparty_kind.ok_or_else(incomplete)?,
+            counterparty: row.counterparty.ok_or_else(incomplete)?,
+            invoice_created_at: row.invoice_created_at,
+            invoice_expires_at: row.invoice_expires_at,
+            invoice_amount_msat: row.invoice_amount_msat,
+            tx_hash: row.tx_hash,
+            force_verify_ownership: row.force_verify_ownership.ok_or_else(incomplete)?,
+            widget_url: row.widget_url.ok_or_else(incomplete)?,
+            created_at: row.created_at.ok_or_else(incomplete)?,
+            expires_at: row.expires_at.ok_or_else(incomplete)?,
             consumed_at: None,
             cancelled_at: None,
         };
-        Ok(ReuseOutcome::Reused(Box::new(row.into_stored()?)))
-    }
-
-    #[instrument(skip_all, fields(application = %application))]
-    async fn claim(
-        &self,
-        application: ApplicationId,
-        key: &ReuseKeyDigest,
-        seen: &SlotState,
-        claim: ClaimToken,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<ClaimOutcome, StoreError> {
-        let app = application.as_uuid();
-        let key = key.as_bytes().as_slice();
-        // Each variant is one compare-and-swap statement: it changes the slot only if it is
-        // still in the observed state, and returns a row only if it did.
-        let won = match seen {
-            SlotState::Vacant => sqlx::query_scalar!(
-                r#"insert into reuse_slots (application_id, reuse_key, session_id, claim, claim_expires_at)
-                   values ($1, $2, null, $3, $4)
-                   on conflict (application_id, reuse_key) do update
-                       set claim = excluded.claim, claim_expires_at = excluded.claim_expires_at
-                       where reuse_slots.session_id is null and reuse_slots.claim is null
-                   returning claim"#,
-                app,
-                key,
-                claim.0,
-                lease_until
-            )
-            .fetch_optional(&self.pool)
-            .await,
-            SlotState::Bound { session } => sqlx::query_scalar!(
-                r#"update reuse_slots set claim = $3, claim_expires_at = $4
-                   where application_id = $1 and reuse_key = $2 and session_id = $5
-                     and (claim is null or claim_expires_at <= $6)
-                   returning claim"#,
-                app,
-                key,
-                claim.0,
-                lease_until,
-                session.as_uuid(),
-                now
-            )
-            .fetch_optional(&self.pool)
-            .await,
-            SlotState::Pending { claim: old, .. } => sqlx::query_scalar!(
-                r#"update reuse_slots set claim = $3, claim_expires_at = $4
-                   where application_id = $1 and reuse_key = $2
-                     and claim = $5 and claim_expires_at <= $6
-                   returning claim"#,
-                app,
-                key,
-                claim.0,
-                lease_until,
-                old.0,
-                now
-            )
-            .fetch_optional(&self.pool)
-            .await,
-        }
-        .map_err(store_error)?;
-        Ok(if won.is_some() {
-            ClaimOutcome::Claimed
-        } else {
-            ClaimOutcome::Lost
-        })
+        Ok(ReuseOutcome::Reused(Box::new(stored.into_stored()?)))
     }
 
     #[instrument(skip_all, fields(application = %application, session_id = %new.session.id()))]

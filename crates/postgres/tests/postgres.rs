@@ -130,7 +130,7 @@ async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
         tasks.push(tokio::spawn(async move {
             let r = request(1, n % 7 == 3);
             store
-                .reuse(&testkit::fixtures::reuse_query(APP_A, &r, at(1), 10 + n))
+                .reuse_or_claim(&testkit::fixtures::reuse_query(APP_A, &r, at(1), 10 + n))
                 .await
                 .unwrap()
         }));
@@ -499,11 +499,11 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
         .unwrap();
     sqlx::query("analyze").execute(&db.pool).await.unwrap();
 
-    let reuse = adapter_query("from slot left join cand on true");
+    let reuse = adapter_query("left join slot on true left join cand on true");
     let nodes = explain(
         &db.pool,
         &reuse,
-        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('t'::bytea)",
+        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('t'::bytea), gen_random_uuid(), now() + interval '30 seconds'",
     )
     .await;
     assert_index_only(&nodes, &["reuse_slots", "sessions"]);
@@ -541,4 +541,52 @@ fn assert_index_only(nodes: &[Node], tables: &[&str]) {
         !nodes.iter().any(|n| n.kind == "Seq Scan"),
         "sequential scan in {nodes:?}"
     );
+}
+
+/// The hot statement commits a reuse synchronously (the launch link it hands out must
+/// survive a crash) and a claim asynchronously (a lost claim is re-claimed; see
+/// `SessionStore::reuse_or_claim`). Checked inside an explicit transaction, where the
+/// statement's transaction-local setting stays visible until the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_commits_without_waiting_for_the_flush_and_a_reuse_waits() {
+    let db = fresh_database().await;
+    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
+    let bound = request(1, false);
+    mint(&store, APP_A, sid(1), &bound, t0(), 1).await;
+    let sql = adapter_query("left join slot on true left join cand on true");
+
+    let mut setting_after = async |r: &domain::ValidRequest, token_n: u8| -> (bool, String) {
+        let q = testkit::fixtures::reuse_query(APP_A, r, at(1), token_n);
+        let mut tx = db.pool.begin().await.unwrap();
+        // The throwaway cluster runs with synchronous_commit off; a server's default is on.
+        sqlx::query("set local synchronous_commit = on")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let row = sqlx::query(&sql)
+            .bind(q.application.as_uuid())
+            .bind(q.key.as_bytes().as_slice())
+            .bind(q.now)
+            .bind(q.must_live_until)
+            .bind(q.force_verify_ownership)
+            .bind(q.launch_token.0.as_slice())
+            .bind(q.claim.0)
+            .bind(q.lease_until)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let claimed: bool = sqlx::Row::get(&row, "claimed!");
+        let setting: String = sqlx::query_scalar("show synchronous_commit")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        (claimed, setting)
+    };
+    let (claimed, reuse_setting) = setting_after(&bound, 2).await;
+    assert!(!claimed, "the bound key is reused");
+    assert_eq!(reuse_setting, "on");
+    let (claimed, claim_setting) = setting_after(&request(2, false), 3).await;
+    assert!(claimed, "the vacant key is claimed");
+    assert_eq!(claim_setting, "off");
 }

@@ -6,8 +6,8 @@ pub mod session_store {
     use std::collections::HashSet;
     use std::sync::Arc;
 
-    use chrono::TimeDelta;
-    use domain::{SessionStatus, Subject};
+    use chrono::{DateTime, TimeDelta, Utc};
+    use domain::{ApplicationId, SessionStatus, Subject, ValidRequest};
     use ports::*;
     use uuid::Uuid;
 
@@ -22,18 +22,36 @@ pub mod session_store {
         }
     }
 
-    fn not_reusable(outcome: ReuseOutcome) -> SlotState {
-        match outcome {
-            ReuseOutcome::NotReusable(s) => s,
-            other => panic!("expected no reuse, got {other:?}"),
-        }
+    /// Reuse-or-claim of request `r` for `app` at `now`, with launch token `token_n` and
+    /// claim `c` (under a 30 s lease).
+    async fn ask(
+        store: &Store,
+        app: ApplicationId,
+        r: &ValidRequest,
+        now: DateTime<Utc>,
+        token_n: u8,
+        c: u128,
+    ) -> ReuseOutcome {
+        let mut q = reuse_query(app, r, now, token_n);
+        q.claim = claim(c);
+        store.reuse_or_claim(&q).await.unwrap()
     }
 
-    /// An unknown key is vacant.
-    pub async fn reuse_of_a_vacant_key_is_vacant(store: Store) {
+    /// A vacant key is claimed; while the lease holds, others are told to wait; the same key
+    /// of another application is independent.
+    pub async fn a_vacant_key_is_claimed_and_others_wait(store: Store) {
         let r = request(1, false);
-        let out = store.reuse(&reuse_query(APP_A, &r, t0(), 1)).await.unwrap();
-        assert_eq!(not_reusable(out), SlotState::Vacant);
+        let first = ask(&store, APP_A, &r, t0(), 1, 1).await;
+        assert_eq!(first, ReuseOutcome::Claimed);
+        let second = ask(&store, APP_A, &r, at(1), 2, 2).await;
+        assert_eq!(
+            second,
+            ReuseOutcome::Pending {
+                lease_until: at(30)
+            }
+        );
+        let other = ask(&store, APP_B, &r, at(1), 3, 3).await;
+        assert_eq!(other, ReuseOutcome::Claimed);
     }
 
     /// After claim + fulfil the key serves that session; reuse records the new launch token,
@@ -44,12 +62,7 @@ pub mod session_store {
         assert_eq!(minted.session.id(), sid(1));
         assert_eq!(minted.session.created_at(), t0());
         assert_eq!(minted.session.expires_at(), at(300));
-        let got = reused(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(10), 2))
-                .await
-                .unwrap(),
-        );
+        let got = reused(ask(&store, APP_A, &r, at(10), 2, 2).await);
         assert_eq!(got, minted);
         assert_eq!(
             store.get(APP_A, sid(1)).await.unwrap(),
@@ -67,72 +80,31 @@ pub mod session_store {
             .await
             .unwrap();
         assert!(matches!(peek, LaunchResult::Opened(_)));
-        // Another application never sees it.
-        let other = store
-            .reuse(&reuse_query(APP_B, &r, at(10), 3))
-            .await
-            .unwrap();
-        assert_eq!(not_reusable(other), SlotState::Vacant);
+        // A reuse claims nothing: the key stays reusable for the next caller.
+        let again = reused(ask(&store, APP_A, &r, at(12), 4, 4).await);
+        assert_eq!(again.session.id(), sid(1));
+        // Another application never sees it: the same key is vacant there.
+        let other = ask(&store, APP_B, &r, at(10), 3, 3).await;
+        assert_eq!(other, ReuseOutcome::Claimed);
     }
 
-    /// A claim compares against the state seen: the second claimer of the same state loses.
-    pub async fn claims_are_exclusive(store: Store) {
-        let r = request(1, false);
-        let key = r.reuse_key().digest();
-        let first = store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
-            .await
-            .unwrap();
-        let second = store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(2), t0(), at(30))
-            .await
-            .unwrap();
-        assert_eq!((first, second), (ClaimOutcome::Claimed, ClaimOutcome::Lost));
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(1), 1))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(
-            seen,
-            SlotState::Pending {
-                claim: claim(1),
-                lease_until: at(30)
-            }
-        );
-        // The same key of another application is independent.
-        let other = store
-            .claim(APP_B, &key, &SlotState::Vacant, claim(3), t0(), at(30))
-            .await
-            .unwrap();
-        assert_eq!(other, ClaimOutcome::Claimed);
-    }
-
-    /// 32 concurrent claims of one vacant key: exactly one wins.
+    /// 32 concurrent callers on one vacant key: exactly one claims it; nobody reuses.
     pub async fn concurrent_claims_have_one_winner(store: Store) {
-        let key = request(1, false).reuse_key().digest();
+        let r = request(1, false);
         let mut tasks = Vec::new();
-        for n in 0..32u128 {
+        for n in 0..32u8 {
             let store = store.clone();
+            let r = r.clone();
             tasks.push(tokio::spawn(async move {
-                store
-                    .claim(
-                        APP_A,
-                        &key,
-                        &SlotState::Vacant,
-                        claim(100 + n),
-                        t0(),
-                        at(30),
-                    )
-                    .await
-                    .unwrap()
+                ask(&store, APP_A, &r, t0(), n, 100 + u128::from(n)).await
             }));
         }
         let mut winners = 0;
         for t in tasks {
-            if t.await.unwrap() == ClaimOutcome::Claimed {
-                winners += 1;
+            match t.await.unwrap() {
+                ReuseOutcome::Claimed => winners += 1,
+                ReuseOutcome::Pending { .. } | ReuseOutcome::Changed => {}
+                other => panic!("nothing is reusable yet: {other:?}"),
             }
         }
         assert_eq!(winners, 1);
@@ -141,52 +113,40 @@ pub mod session_store {
     /// A pending claim cannot be taken over before its lease expires, and can after.
     pub async fn a_pending_claim_blocks_until_its_lease_expires(store: Store) {
         let r = request(1, false);
-        let key = r.reuse_key().digest();
-        store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
-            .await
-            .unwrap();
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(5), 1))
-                .await
-                .unwrap(),
+        assert_eq!(
+            ask(&store, APP_A, &r, t0(), 1, 1).await,
+            ReuseOutcome::Claimed
         );
-        let early = store
-            .claim(APP_A, &key, &seen, claim(2), at(29), at(59))
-            .await
-            .unwrap();
-        assert_eq!(early, ClaimOutcome::Lost);
-        let late = store
-            .claim(APP_A, &key, &seen, claim(2), at(30), at(60))
-            .await
-            .unwrap();
-        assert_eq!(late, ClaimOutcome::Claimed);
-        let again = store
-            .claim(APP_A, &key, &seen, claim(3), at(31), at(61))
-            .await
-            .unwrap();
-        assert_eq!(again, ClaimOutcome::Lost, "the takeover changed the slot");
+        let early = ask(&store, APP_A, &r, at(29), 2, 2).await;
+        assert_eq!(
+            early,
+            ReuseOutcome::Pending {
+                lease_until: at(30)
+            }
+        );
+        let late = ask(&store, APP_A, &r, at(30), 2, 2).await;
+        assert_eq!(late, ReuseOutcome::Claimed);
+        let again = ask(&store, APP_A, &r, at(31), 3, 3).await;
+        assert_eq!(
+            again,
+            ReuseOutcome::Pending {
+                lease_until: at(60)
+            },
+            "the takeover holds its own lease"
+        );
     }
 
     /// A minter whose claim was taken over cannot store its session.
     pub async fn fulfil_after_losing_the_claim_stores_nothing(store: Store) {
         let r = request(1, false);
-        let key = r.reuse_key().digest();
-        store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
-            .await
-            .unwrap();
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(31), 1))
-                .await
-                .unwrap(),
+        assert_eq!(
+            ask(&store, APP_A, &r, t0(), 1, 1).await,
+            ReuseOutcome::Claimed
         );
-        store
-            .claim(APP_A, &key, &seen, claim(2), at(31), at(61))
-            .await
-            .unwrap();
+        assert_eq!(
+            ask(&store, APP_A, &r, at(31), 2, 2).await,
+            ReuseOutcome::Claimed
+        );
         let late = store
             .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0(), 1))
             .await;
@@ -208,110 +168,89 @@ pub mod session_store {
     /// An expired lease that nobody took over is still the owner's to fulfil.
     pub async fn fulfil_after_an_unclaimed_lease_expiry_still_succeeds(store: Store) {
         let r = request(1, false);
-        let key = r.reuse_key().digest();
-        store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
-            .await
-            .unwrap();
+        assert_eq!(
+            ask(&store, APP_A, &r, t0(), 1, 1).await,
+            ReuseOutcome::Claimed
+        );
         let s = store
             .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, at(40), 1))
             .await
             .unwrap();
         assert_eq!(s.session.id(), sid(1));
-        let got = reused(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(41), 2))
-                .await
-                .unwrap(),
-        );
+        let got = reused(ask(&store, APP_A, &r, at(41), 2, 2).await);
         assert_eq!(got.session.id(), sid(1));
     }
 
-    /// Releasing a claim over a bound slot returns it to that binding.
+    /// A claim over a bound slot keeps the binding; releasing the claim returns the slot to
+    /// it. Releasing a claim one does not hold does nothing.
     pub async fn release_restores_the_previous_binding(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
-        // At +250 s the session has 50 s left: not reusable, the slot is bound to it.
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(250), 2))
-                .await
-                .unwrap(),
+        // At +250 s the session has 50 s left: not reusable (60 s asked), so the key is claimed.
+        assert_eq!(
+            ask(&store, APP_A, &r, at(250), 2, 9).await,
+            ReuseOutcome::Claimed
         );
-        assert_eq!(seen, SlotState::Bound { session: sid(1) });
-        let c = store
-            .claim(APP_A, &key, &seen, claim(9), at(250), at(280))
-            .await
-            .unwrap();
-        assert_eq!(c, ClaimOutcome::Claimed);
-        // Releasing someone else's claim does nothing.
         store.release(APP_A, &key, claim(8)).await.unwrap();
         assert!(matches!(
-            not_reusable(
-                store
-                    .reuse(&reuse_query(APP_A, &r, at(251), 2))
-                    .await
-                    .unwrap()
-            ),
-            SlotState::Pending { .. }
+            ask(&store, APP_A, &r, at(251), 3, 7).await,
+            ReuseOutcome::Pending { .. }
         ));
         store.release(APP_A, &key, claim(9)).await.unwrap();
-        let after = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(251), 2))
-                .await
-                .unwrap(),
+        // Bound to session 1 again: reusable for a caller content with 40 s of life...
+        let mut q = reuse_query(APP_A, &r, at(251), 4);
+        q.must_live_until = at(291);
+        assert_eq!(
+            reused(store.reuse_or_claim(&q).await.unwrap()).session.id(),
+            sid(1)
         );
-        assert_eq!(after, SlotState::Bound { session: sid(1) });
-        let again = store
-            .claim(APP_A, &key, &after, claim(10), at(251), at(281))
-            .await
-            .unwrap();
-        assert_eq!(again, ClaimOutcome::Claimed);
+        // ...and claimable again by one that is not.
+        assert_eq!(
+            ask(&store, APP_A, &r, at(252), 5, 10).await,
+            ReuseOutcome::Claimed
+        );
     }
 
-    /// Releasing the claim of a vacant key makes it vacant again.
+    /// Releasing the claim of a vacant key makes it vacant again: the next caller claims it
+    /// without waiting.
     pub async fn release_of_a_vacant_claim_makes_the_key_vacant_again(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
-        store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(1), t0(), at(30))
-            .await
-            .unwrap();
-        store.release(APP_A, &key, claim(1)).await.unwrap();
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(1), 1))
-                .await
-                .unwrap(),
+        assert_eq!(
+            ask(&store, APP_A, &r, t0(), 1, 1).await,
+            ReuseOutcome::Claimed
         );
-        assert_eq!(seen, SlotState::Vacant);
-        let c = store
-            .claim(APP_A, &key, &SlotState::Vacant, claim(2), at(1), at(31))
-            .await
-            .unwrap();
-        assert_eq!(c, ClaimOutcome::Claimed);
+        store.release(APP_A, &key, claim(1)).await.unwrap();
+        assert_eq!(
+            ask(&store, APP_A, &r, at(1), 2, 2).await,
+            ReuseOutcome::Claimed
+        );
     }
 
     /// Reusable means ACTIVE and `expires_at >= must_live_until`, to the microsecond.
     pub async fn reuse_needs_enough_life_left(store: Store) {
         let r = request(1, false);
+        let key = r.reuse_key().digest();
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
         let mut q = reuse_query(APP_A, &r, at(100), 2);
         q.must_live_until = at(300);
-        assert_eq!(reused(store.reuse(&q).await.unwrap()).session.id(), sid(1));
+        assert_eq!(
+            reused(store.reuse_or_claim(&q).await.unwrap()).session.id(),
+            sid(1)
+        );
         q.must_live_until = at(300) + TimeDelta::microseconds(1);
         assert_eq!(
-            not_reusable(store.reuse(&q).await.unwrap()),
-            SlotState::Bound { session: sid(1) }
+            store.reuse_or_claim(&q).await.unwrap(),
+            ReuseOutcome::Claimed
         );
+        store.release(APP_A, &key, q.claim).await.unwrap();
         // Past expiry, even with no minimum remaining life.
         let mut q = reuse_query(APP_A, &r, at(300), 3);
         q.must_live_until = at(300);
         assert_eq!(
-            not_reusable(store.reuse(&q).await.unwrap()),
-            SlotState::Bound { session: sid(1) }
+            store.reuse_or_claim(&q).await.unwrap(),
+            ReuseOutcome::Claimed
         );
     }
 
@@ -319,66 +258,39 @@ pub mod session_store {
     /// old session stays readable.
     pub async fn ended_sessions_are_not_reused_and_the_slot_is_rebound(store: Store) {
         let r = request(1, false);
+        let key = r.reuse_key().digest();
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
         let opened = store
             .launch(APP_A, &token(APP_A, 1).digest(), at(5), true)
             .await
             .unwrap();
         assert!(matches!(opened, LaunchResult::Opened(_)));
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(6), 2))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(seen, SlotState::Bound { session: sid(1) });
-        let second = mint(&store, APP_A, sid(2), &r, at(6), 3).await;
         assert_eq!(
-            reused(
-                store
-                    .reuse(&reuse_query(APP_A, &r, at(7), 4))
-                    .await
-                    .unwrap()
-            ),
-            second
+            ask(&store, APP_A, &r, at(6), 2, 2).await,
+            ReuseOutcome::Claimed
         );
+        store.release(APP_A, &key, claim(2)).await.unwrap();
+        let second = mint(&store, APP_A, sid(2), &r, at(6), 3).await;
+        assert_eq!(reused(ask(&store, APP_A, &r, at(7), 4, 4).await), second);
         let old = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(old.session.status_at(at(7)), SessionStatus::Consumed);
         // Cancelled works the same way.
         store.cancel(APP_A, sid(2), at(8)).await.unwrap();
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(9), 5))
-                .await
-                .unwrap(),
+        assert_eq!(
+            ask(&store, APP_A, &r, at(9), 5, 5).await,
+            ReuseOutcome::Claimed
         );
-        assert_eq!(seen, SlotState::Bound { session: sid(2) });
     }
 
     /// `true` upgrades the stored flag; `false` never downgrades it.
     pub async fn flag_upgrades_are_upgrade_only(store: Store) {
         let r = request(1, false);
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
-        let plain = reused(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(1), 2))
-                .await
-                .unwrap(),
-        );
+        let plain = reused(ask(&store, APP_A, &r, at(1), 2, 2).await);
         assert!(!plain.session.force_verify_ownership());
-        let upgraded = reused(
-            store
-                .reuse(&reuse_query(APP_A, &request(1, true), at(2), 3))
-                .await
-                .unwrap(),
-        );
+        let upgraded = reused(ask(&store, APP_A, &request(1, true), at(2), 3, 3).await);
         assert!(upgraded.session.force_verify_ownership());
-        let after = reused(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(3), 4))
-                .await
-                .unwrap(),
-        );
+        let after = reused(ask(&store, APP_A, &r, at(3), 4, 4).await);
         assert!(after.session.force_verify_ownership());
         let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert!(stored.session.force_verify_ownership());
@@ -392,12 +304,7 @@ pub mod session_store {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let r = request(1, n % 4 == 0);
-                reused(
-                    store
-                        .reuse(&reuse_query(APP_A, &r, at(1), 10 + n))
-                        .await
-                        .unwrap(),
-                )
+                reused(ask(&store, APP_A, &r, at(1), 10 + n, u128::from(10 + n)).await)
             }));
         }
         for t in tasks {
@@ -559,7 +466,7 @@ pub mod session_store {
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
         reused(
             store
-                .reuse(&reuse_query(APP_A, &r, at(1), 2))
+                .reuse_or_claim(&reuse_query(APP_A, &r, at(1), 2))
                 .await
                 .unwrap(),
         );
@@ -607,7 +514,7 @@ pub mod session_store {
         for n in 2..10u8 {
             reused(
                 store
-                    .reuse(&reuse_query(APP_A, &r, at(1), n))
+                    .reuse_or_claim(&reuse_query(APP_A, &r, at(1), n))
                     .await
                     .unwrap(),
             );
@@ -687,13 +594,6 @@ pub mod session_store {
         assert!(store.get(APP_B, sid(4)).await.unwrap().is_some());
         // The purged sessions' keys are vacant and mintable again.
         let r = request(1, false);
-        let seen = not_reusable(
-            store
-                .reuse(&reuse_query(APP_A, &r, at(1002), 9))
-                .await
-                .unwrap(),
-        );
-        assert_eq!(seen, SlotState::Vacant);
         mint(&store, APP_A, sid(5), &r, at(1002), 5).await;
         let distinct: HashSet<_> = [sid(4), sid(5)].into_iter().collect();
         assert_eq!(distinct.len(), 2);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{ApplicationId, ReusePolicy, Rules, Session, SessionId, ValidRequest, parse_json};
 use ports::{
-    ClaimOutcome, ClaimToken, LaunchToken, NewSession, ReuseOutcome, ReuseQuery, SessionStore,
-    SlotState, StoredSession, WidgetUrl,
+    ClaimToken, LaunchToken, NewSession, ReuseOutcome, ReuseQuery, SessionStore, StoredSession,
+    WidgetUrl,
 };
 use uuid::Uuid;
 
@@ -74,7 +74,8 @@ pub fn new_session(
     }
 }
 
-/// A reuse query at `now`, with the default 60 s minimum remaining life.
+/// A reuse-or-claim query at `now`, with the default 60 s minimum remaining life, launch
+/// token `token_n`, and claim `claim(token_n)` under a 30 s lease.
 pub fn reuse_query(
     app: ApplicationId,
     request: &ValidRequest,
@@ -88,11 +89,13 @@ pub fn reuse_query(
         must_live_until: now + TimeDelta::seconds(60),
         force_verify_ownership: request.force_verify_ownership(),
         launch_token: token(app, token_n).digest(),
+        claim: claim(u128::from(token_n)),
+        lease_until: now + TimeDelta::seconds(30),
     }
 }
 
-/// Runs the whole protocol for one mint at `created`: look, claim what was seen, fulfil.
-/// Panics if the key is reusable or pending under a live claim.
+/// Runs the whole protocol for one mint at `created`: claim, fulfil. Panics if the key is
+/// reusable or pending under a live claim.
 pub async fn mint(
     store: &Arc<dyn SessionStore>,
     app: ApplicationId,
@@ -101,31 +104,13 @@ pub async fn mint(
     created: DateTime<Utc>,
     token_n: u8,
 ) -> StoredSession {
-    let seen = match store
-        .reuse(&reuse_query(app, request, created, 200))
-        .await
-        .unwrap()
-    {
-        ReuseOutcome::NotReusable(seen) => seen,
-        ReuseOutcome::Reused(s) => panic!("expected no reusable session, got {s:?}"),
-    };
-    if let SlotState::Pending { lease_until, .. } = seen {
-        assert!(lease_until <= created, "key is pending under a live claim");
-    }
+    let mut query = reuse_query(app, request, created, 200);
     let c = ClaimToken(Uuid::new_v4());
-    let key = request.reuse_key().digest();
-    let outcome = store
-        .claim(
-            app,
-            &key,
-            &seen,
-            c,
-            created,
-            created + TimeDelta::seconds(30),
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome, ClaimOutcome::Claimed);
+    query.claim = c;
+    match store.reuse_or_claim(&query).await.unwrap() {
+        ReuseOutcome::Claimed => {}
+        other => panic!("expected to claim the key, got {other:?}"),
+    }
     store
         .fulfil(app, c, new_session(app, id, request, created, token_n))
         .await

@@ -19,9 +19,8 @@ pub mod pg;
 macro_rules! session_store_conformance {
     ($factory:expr) => {
         $crate::__conformance!($factory; $crate::conformance::session_store;
-            reuse_of_a_vacant_key_is_vacant,
+            a_vacant_key_is_claimed_and_others_wait,
             claimed_and_fulfilled_key_is_reused_with_a_new_launch_token,
-            claims_are_exclusive,
             concurrent_claims_have_one_winner,
             a_pending_claim_blocks_until_its_lease_expires,
             fulfil_after_losing_the_claim_stores_nothing,
