@@ -555,7 +555,7 @@ async fn a_claim_commits_without_waiting_for_the_flush_and_a_reuse_waits() {
     mint(&store, APP_A, sid(1), &bound, t0(), 1).await;
     let sql = adapter_query("left join slot on true left join cand on true");
 
-    let mut setting_after = async |r: &domain::ValidRequest, token_n: u8| -> (bool, String) {
+    let setting_after = async |r: &domain::ValidRequest, token_n: u8| -> (bool, String) {
         let q = testkit::fixtures::reuse_query(APP_A, r, at(1), token_n);
         let mut tx = db.pool.begin().await.unwrap();
         // The throwaway cluster runs with synchronous_commit off; a server's default is on.
