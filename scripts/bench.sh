@@ -12,7 +12,7 @@
 #   4. reuse p99 at about half of peak throughput (the same connections, paced with wrk's
 #      delay()), and create vs bare upstream latency at 1 connection;
 #   5. the reuse path with SMALL and with BIG stored sessions (filled with SQL);
-#   6. a perf profile of the reuse path (when perf works);
+#   6. perf profiles of the reuse path and of the create path at 1 connection (when perf works);
 #   7. RSS idle / peak, CPU per request per process, WAL-flush latency of the disk, a check
 #      that the reuse lookup reads one index entry; a summary (bench/report.py).
 # A 5 s warm-up create phase and ANALYZE (autovacuum's job, off on some dev servers) come first.
@@ -556,6 +556,26 @@ if [[ $DO_PROFILE == 1 ]] && command -v perf >/dev/null && perf stat -e task-clo
         perf report -i "$OUT/perf.data" --no-children --pid "$SVC_PID" --sort dso,sym --stdio 2>/dev/null |
             grep -v '^#' | grep -v '^$' | grep '%' | head -80 >"$OUT/profile-service-symbols.txt" || true
         python3 "$ROOT/bench/perf_categories.py" "$OUT/perf.data" "$SVC_PID" >"$OUT/profile-service-categories.txt" 2>/dev/null || true
+    fi
+    # The create path at 1 connection (where its overhead target is measured): leaf symbols
+    # system-wide, then the service alone with call graphs (inclusive shares per function).
+    log "profile: perf record under the create load at 1 connection (8 s + 6 s with call graphs)"
+    sign_create "$OUT/create1.req" "profile-$STARTED" 30000
+    BENCH_REQUESTS="$OUT/create1.req" BENCH_MODE=cycle wrk -t1 -c1 -d20s --latency \
+        -s "$ROOT/bench/wrk.lua" "$SVC_URL" -- 1 >"$OUT/profile-create-wrk.txt" 2>&1 &
+    WRK_PID=$!
+    sleep 2
+    perf record -q -a -F 997 -o "$OUT/perf-create.data" -- sleep 8 >/dev/null 2>&1 || true
+    perf record -q -F 997 --call-graph dwarf,16384 -p "$SVC_PID" -o "$OUT/perf-create-graph.data" -- sleep 6 >/dev/null 2>&1 || true
+    wait "$WRK_PID" || true
+    if [[ -s $OUT/perf-create.data ]]; then
+        perf report -i "$OUT/perf-create.data" --no-children --sort comm,dso --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -40 >"$OUT/profile-create-by-process.txt" || true
+        python3 "$ROOT/bench/perf_categories.py" "$OUT/perf-create.data" "$SVC_PID" >"$OUT/profile-create-service-categories.txt" 2>/dev/null || true
+    fi
+    if [[ -s $OUT/perf-create-graph.data ]]; then
+        perf report -i "$OUT/perf-create-graph.data" --children --sort sym --stdio --no-demangle -g none --percent-limit 2 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -120 >"$OUT/profile-create-inclusive.txt" || true
     fi
 else
     log "profile: skipped (perf not available)"
