@@ -5,63 +5,15 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use app::{ClaimSettings, Dependencies, Sessions};
-use async_trait::async_trait;
 use domain::ReusePolicy;
 use memory::MemorySessionStore;
 use ports::*;
+use testkit::fakes::FakeGateway;
 use testkit::fixtures::{APP_A, request};
-
-/// A gateway that takes `delay` per mint, counts mints, and fails or hangs the first
-/// `fail_first` / `hang_first` calls.
-struct FakeGateway {
-    delay: Duration,
-    mints: AtomicUsize,
-    calls: AtomicUsize,
-    fail_first: usize,
-    hang_first: usize,
-}
-
-impl FakeGateway {
-    fn new(delay: Duration) -> Self {
-        Self {
-            delay,
-            mints: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-            fail_first: 0,
-            hang_first: 0,
-        }
-    }
-}
-
-#[async_trait]
-impl WidgetGateway for FakeGateway {
-    async fn create_widget_url(&self, r: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call < self.hang_first {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        tokio::time::sleep(self.delay).await;
-        if call < self.fail_first {
-            return Err(GatewayError::Unavailable {
-                retry_after: Duration::from_secs(1),
-                reason: "down".into(),
-            });
-        }
-        self.mints.fetch_add(1, Ordering::SeqCst);
-        Ok(WidgetUrl::new(format!(
-            "https://widget.test/?sessionId=u-{}",
-            r.session_id
-        )))
-    }
-
-    async fn check_credentials(&self) -> Result<(), GatewayError> {
-        Ok(())
-    }
-}
 
 fn service(
     store: Arc<dyn SessionStore>,

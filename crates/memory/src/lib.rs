@@ -396,6 +396,12 @@ impl MemoryTokenStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Who holds `account`'s refresh lease, and until when (for tests and diagnostics). A
+    /// lapsed lease stays recorded until it is taken over.
+    pub fn lease(&self, account: &str) -> Option<(Uuid, DateTime<Utc>)> {
+        lock(&self.inner).get(account).and_then(|e| e.lease)
+    }
 }
 
 #[async_trait]

@@ -9,41 +9,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use app::{ClaimSettings, Dependencies, Retention, Sessions};
-use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ReusePolicy;
 use ports::*;
 use postgres::{PgSessionStore, PgTokenStore, PoolSettings};
 use secrecy::SecretString;
 use sqlx::PgPool;
+use testkit::fakes::FakeGateway;
 use testkit::fixtures::{APP_A, at, mint, request, sid, t0, token};
 use testkit::pg::fresh_database;
 use uuid::Uuid;
-
-/// Counts mints; optionally hangs the first call forever.
-struct CountingGateway {
-    mints: AtomicUsize,
-    calls: AtomicUsize,
-    hang_first: bool,
-}
-
-#[async_trait]
-impl WidgetGateway for CountingGateway {
-    async fn create_widget_url(&self, r: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 && self.hang_first {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        self.mints.fetch_add(1, Ordering::SeqCst);
-        Ok(WidgetUrl::new(format!(
-            "https://widget.test/?sessionId=u-{}",
-            r.session_id
-        )))
-    }
-    async fn check_credentials(&self) -> Result<(), GatewayError> {
-        Ok(())
-    }
-}
 
 fn second_pool(url: &str) -> PgPool {
     postgres::pool(
@@ -56,7 +31,7 @@ fn second_pool(url: &str) -> PgPool {
     .unwrap()
 }
 
-fn instance(pool: PgPool, gateway: Arc<CountingGateway>, lease: Duration) -> Sessions {
+fn instance(pool: PgPool, gateway: Arc<FakeGateway>, lease: Duration) -> Sessions {
     Sessions::new(
         Dependencies {
             store: Arc::new(PgSessionStore::new(pool)),
@@ -76,11 +51,7 @@ fn instance(pool: PgPool, gateway: Arc<CountingGateway>, lease: Duration) -> Ses
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_requests_over_two_pools_mint_once() {
     let db = fresh_database().await;
-    let gateway = Arc::new(CountingGateway {
-        mints: AtomicUsize::new(0),
-        calls: AtomicUsize::new(0),
-        hang_first: false,
-    });
+    let gateway = Arc::new(FakeGateway::new(Duration::from_millis(30)));
     let instances = [
         instance(db.pool.clone(), gateway.clone(), Duration::from_secs(30)),
         instance(
@@ -227,10 +198,9 @@ async fn two_refreshers_over_two_pools_refresh_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
     let db = fresh_database().await;
-    let gateway = Arc::new(CountingGateway {
-        mints: AtomicUsize::new(0),
-        calls: AtomicUsize::new(0),
-        hang_first: true,
+    let gateway = Arc::new(FakeGateway {
+        hang_first: 1,
+        ..FakeGateway::new(Duration::from_millis(30))
     });
     let a = instance(db.pool.clone(), gateway.clone(), Duration::from_millis(500));
     let b = instance(

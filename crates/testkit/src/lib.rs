@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed expectation panics
 
 pub mod conformance;
+pub mod fakes;
 pub mod fixtures;
 pub mod pg;
 

@@ -1,11 +1,12 @@
-//! Shared test helpers: an in-memory [`AccessTokenStore`] following the trait's documented
-//! semantics, a settable clock, configurations and requests.
+//! Shared test helpers: a counting wrapper over the in-memory [`AccessTokenStore`], a settable
+//! clock, configurations and requests.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
+use std::pin::pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,56 +24,64 @@ use uuid::Uuid;
 pub const API_KEY: &str = "test-api-key";
 pub const API_SECRET: &str = "test-api-secret-value";
 
-#[derive(Default)]
-struct Account {
-    token: Option<StoredAccessToken>,
-    lease: Option<(Uuid, DateTime<Utc>)>,
-}
-
-/// The in-memory token store. Also counts calls, so tests can check the hot path does not
-/// read the store.
+/// The service's own in-memory token store (`memory::MemoryTokenStore`, which passes the
+/// same conformance suite as the Postgres one), counting calls so tests can check the hot path
+/// does not read the store, with helpers that act as another instance would.
 #[derive(Default)]
 pub struct MemoryTokenStore {
-    accounts: Mutex<HashMap<String, Account>>,
+    inner: memory::MemoryTokenStore,
     pub reads: AtomicUsize,
     pub leases_granted: AtomicUsize,
     pub saves: AtomicUsize,
     pub releases: AtomicUsize,
 }
 
+/// The result of a future that never waits (the in-memory store's), without a runtime, so
+/// the helpers below can be called from synchronous code and from inside async tasks alike.
+fn ready<T>(future: impl Future<Output = T>) -> T {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("the in-memory store never waits"),
+    }
+}
+
 impl MemoryTokenStore {
-    /// Puts a token in place as if some instance had refreshed it (version + 1).
+    /// Saves a token as another instance would after refreshing it (version + 1): it takes
+    /// the lease (whoever held it), saves, and so frees the lease.
     pub fn seed(&self, account: &str, token: &str, expires_at: DateTime<Utc>) -> i64 {
-        let mut accounts = self.accounts.lock().unwrap();
-        let entry = accounts.entry(account.to_string()).or_default();
-        let version = entry.token.as_ref().map_or(1, |t| t.version + 1);
-        entry.token = Some(StoredAccessToken {
-            token: SecretString::from(token.to_string()),
+        let other = Uuid::new_v4();
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert!(ready(self.inner.try_lease_refresh(account, other, far, far)).unwrap());
+        ready(self.inner.save_refreshed(
+            account,
+            other,
+            SecretString::from(token.to_string()),
             expires_at,
-            version,
-        });
-        version
+        ))
+        .unwrap()
+        .version
     }
 
-    /// The stored token's value and version.
+    /// The stored token's value and version (not counted as a read).
     pub fn stored(&self, account: &str) -> Option<(String, i64)> {
-        let accounts = self.accounts.lock().unwrap();
-        accounts
-            .get(account)
-            .and_then(|a| a.token.as_ref())
+        ready(self.inner.current(account))
+            .unwrap()
             .map(|t| (t.token.expose_secret().to_string(), t.version))
     }
 
     /// Whether anyone holds the lease (expired or not).
     pub fn lease_holder(&self, account: &str) -> Option<Uuid> {
-        let accounts = self.accounts.lock().unwrap();
-        accounts.get(account).and_then(|a| a.lease).map(|(h, _)| h)
+        self.inner.lease(account).map(|(holder, _)| holder)
     }
 
     /// Takes the lease for someone else (a simulated instance that is refreshing).
     pub fn hold_lease(&self, account: &str, holder: Uuid, until: DateTime<Utc>) {
-        let mut accounts = self.accounts.lock().unwrap();
-        accounts.entry(account.to_string()).or_default().lease = Some((holder, until));
+        let far = DateTime::<Utc>::MAX_UTC;
+        assert!(ready(self.inner.try_lease_refresh(account, holder, far, until)).unwrap());
     }
 
     pub fn reads(&self) -> usize {
@@ -84,8 +93,7 @@ impl MemoryTokenStore {
 impl AccessTokenStore for MemoryTokenStore {
     async fn current(&self, account: &str) -> Result<Option<StoredAccessToken>, StoreError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        let accounts = self.accounts.lock().unwrap();
-        Ok(accounts.get(account).and_then(|a| a.token.clone()))
+        self.inner.current(account).await
     }
 
     async fn try_lease_refresh(
@@ -95,16 +103,14 @@ impl AccessTokenStore for MemoryTokenStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut accounts = self.accounts.lock().unwrap();
-        let entry = accounts.entry(account.to_string()).or_default();
-        match entry.lease {
-            Some((_, until)) if until > now => Ok(false),
-            _ => {
-                entry.lease = Some((holder, lease_until));
-                self.leases_granted.fetch_add(1, Ordering::SeqCst);
-                Ok(true)
-            }
+        let granted = self
+            .inner
+            .try_lease_refresh(account, holder, now, lease_until)
+            .await?;
+        if granted {
+            self.leases_granted.fetch_add(1, Ordering::SeqCst);
         }
+        Ok(granted)
     }
 
     async fn save_refreshed(
@@ -114,33 +120,19 @@ impl AccessTokenStore for MemoryTokenStore {
         token: SecretString,
         expires_at: DateTime<Utc>,
     ) -> Result<StoredAccessToken, StoreError> {
-        let mut accounts = self.accounts.lock().unwrap();
-        let entry = accounts.entry(account.to_string()).or_default();
-        match entry.lease {
-            Some((h, _)) if h == holder => {}
-            _ => return Err(StoreError::Conflict("the refresh lease is not held".into())),
-        }
-        let version = entry.token.as_ref().map_or(1, |t| t.version + 1);
-        let saved = StoredAccessToken {
-            token,
-            expires_at,
-            version,
-        };
-        entry.token = Some(saved.clone());
-        entry.lease = None;
+        let saved = self
+            .inner
+            .save_refreshed(account, holder, token, expires_at)
+            .await?;
         self.saves.fetch_add(1, Ordering::SeqCst);
         Ok(saved)
     }
 
     async fn release_refresh(&self, account: &str, holder: Uuid) -> Result<(), StoreError> {
-        let mut accounts = self.accounts.lock().unwrap();
-        if let Some(entry) = accounts.get_mut(account) {
-            if entry.lease.is_some_and(|(h, _)| h == holder) {
-                entry.lease = None;
-                self.releases.fetch_add(1, Ordering::SeqCst);
-            }
+        if self.lease_holder(account) == Some(holder) {
+            self.releases.fetch_add(1, Ordering::SeqCst);
         }
-        Ok(())
+        self.inner.release_refresh(account, holder).await
     }
 }
 
