@@ -97,7 +97,7 @@ impl fmt::Debug for LaunchToken {
 }
 
 /// Identifies one attempt to mint the session of a reuse key (see
-/// [`SessionStore::claim`](crate::SessionStore::claim)).
+/// [`SessionStore::reuse_or_claim`](crate::SessionStore::reuse_or_claim)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClaimToken(pub Uuid);
 

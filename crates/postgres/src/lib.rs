@@ -6,7 +6,7 @@
 //!
 //! Every guarantee across API instances comes from keys and **single atomic statements**
 //! (conditional upserts, `UPDATE … WHERE … RETURNING`, data-modifying CTEs), never from
-//! in-process or advisory locks. The hot path ([`SessionStore::reuse`]) is one round trip.
+//! in-process or advisory locks. The hot path ([`SessionStore::reuse_or_claim`]) is one round trip.
 //!
 //! [`MIGRATOR`] embeds the workspace's `migrations/`.
 
