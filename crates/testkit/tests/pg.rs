@@ -9,11 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::{PgPool, Row as _};
-use testkit::pg::{MIGRATOR, TestDatabase, fresh_database};
+use testkit::pg::{MIGRATOR, fresh_database};
 use uuid::Uuid;
-
-/// Set for the child process of [`the_throwaway_cluster_is_removed_when_the_process_exits`].
-const CHILD: &str = "WIDGET_SESSIONS_TESTKIT_PG_CHILD";
 
 async fn count(pool: &PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("select count(*) from {table}"))
@@ -174,46 +171,10 @@ async fn the_server_is_database_url_or_else_a_throwaway_cluster() {
     }
 }
 
-/// Run as a child process by the next test: prints the cluster's directory and postmaster
-/// pid, then exits.
-#[tokio::test]
-#[ignore = "a helper run by the_throwaway_cluster_is_removed_when_the_process_exits"]
-async fn child_starts_a_cluster_and_exits() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    let started = Instant::now();
-    let db: TestDatabase = fresh_database().await;
-    let first = started.elapsed();
-    let started = Instant::now();
-    let _second = fresh_database().await;
-    let second = started.elapsed();
-    let data: String = sqlx::query_scalar("select current_setting('data_directory')")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    let postmaster_pid = std::fs::read_to_string(Path::new(&data).join("postmaster.pid"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
-    println!("CLUSTER_DATA={data}");
-    println!("POSTMASTER_PID={postmaster_pid}");
-    println!("TIMINGS first={first:?} second={second:?}");
-}
-
 #[test]
 fn the_throwaway_cluster_is_removed_when_the_process_exits() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_starts_a_cluster_and_exits",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
+    // A separate process (src/bin/throwaway-cluster-child.rs) starts a cluster and exits.
+    let output = Command::new(env!("CARGO_BIN_EXE_throwaway-cluster-child"))
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .output() // returns only once nothing (no watchdog, no server) holds the pipes
