@@ -9,13 +9,16 @@
 //! `KEEP_PROOF_LOGS` is set (the path is printed then).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+#[path = "../common/resp.rs"]
+mod resp;
+pub use resp::Resp;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -296,14 +299,7 @@ impl Instance {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{}: request failed: {e}\n{}", self.name, self.log_tail()));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        Resp::read(response).await
     }
 
     /// A request signed with the [`APP_KEY`] / [`APP_SECRET`] (path below `/api/v1`, with
@@ -356,58 +352,6 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-    }
-}
-
-/// An HTTP response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    /// Status.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body text.
-    pub text: String,
-}
-
-impl Resp {
-    /// The status as a number.
-    pub fn code(&self) -> u16 {
-        self.status.as_u16()
-    }
-
-    /// The body as JSON (panics with the body when it is not).
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| {
-            panic!(
-                "expected a JSON body ({e}), got {} {:?}",
-                self.status, self.text
-            )
-        })
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The problem document's `code`, if the body is one.
-    pub fn problem_code(&self) -> Option<String> {
-        serde_json::from_str::<Value>(&self.text)
-            .ok()
-            .and_then(|v| v["code"].as_str().map(str::to_string))
-    }
-
-    /// Asserts the status (showing the body on failure) and returns the response.
-    #[track_caller]
-    pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
-        self
     }
 }
 

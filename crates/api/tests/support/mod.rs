@@ -2,6 +2,10 @@
 //! emulator as its upstream, on the in-memory store or on a fresh Postgres database.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+#[path = "../common/resp.rs"]
+mod resp;
+pub use resp::Resp;
+
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::PathBuf;
@@ -10,7 +14,6 @@ use api::compose;
 use api::config::Config;
 use api::state::AppState;
 use base64::Engine as _;
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -87,46 +90,6 @@ impl Drop for TempFile {
     }
 }
 
-/// An HTTP response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    /// Status.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body text.
-    pub text: String,
-}
-
-impl Resp {
-    /// The body as JSON (panics with the body when it is not).
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| {
-            panic!(
-                "expected a JSON body ({e}), got {} {:?}",
-                self.status, self.text
-            )
-        })
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// Asserts the status (showing the body on failure) and returns the response.
-    #[track_caller]
-    pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
-        self
-    }
-}
-
 /// The cloneable client part of a [`TestApp`].
 #[derive(Clone)]
 pub struct Http {
@@ -140,20 +103,20 @@ impl Http {
     /// Sends a request and reads the response. Every response of this service carries an
     /// `x-request-id` and none is ever a `500`.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
+        let r = Resp::read(request.send().await.unwrap()).await;
         assert!(
-            headers.get("x-request-id").is_some_and(|v| !v.is_empty()),
-            "a {status} response without x-request-id: {text}"
+            r.header("x-request-id").is_some_and(|v| !v.is_empty()),
+            "a {} response without x-request-id: {}",
+            r.status,
+            r.text
         );
-        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "a 500: {text}");
-        Resp {
-            status,
-            headers,
-            text,
-        }
+        assert_ne!(
+            r.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a 500: {}",
+            r.text
+        );
+        r
     }
 
     /// A signed request (path below `/api/v1`, with its query string). A non-empty body is
