@@ -1,22 +1,17 @@
-//! # widget-sessions: the HTTP service
+//! # The HTTP adapter
 //!
-//! The axum API of SPEC §2–§3 (create-or-reuse, get, list, cancel, launch links, health,
-//! readiness, metrics, OpenAPI), application authentication (§6), configuration (§7), and
-//! the composition root that wires every adapter: in-memory or Postgres stores, the Transak
-//! gateway, and — for zero-configuration runs — an in-process Transak emulator.
+//! The axum API of the widget-session service: routes ([`router`]), authentication as an
+//! extractor that calls the application use case ([`auth::Signed`]), one error type rendered
+//! as `application/problem+json` ([`http::error::ApiError`]), the OpenAPI document generated
+//! from the handlers ([`http::openapi`]), and the HTTP metrics and request ids
+//! ([`observability`]).
 //!
-//! The binary (`widget-sessions`) is in `main.rs`; [`http::router`] is what the end-to-end
-//! tests spawn on port 0.
+//! Handlers are thin: extract, call a use case, map the result. The `widget-sessions` binary
+//! (the `server` crate) composes the use cases with their adapters and serves [`router`].
 
-pub mod admin;
 pub mod auth;
-pub mod client;
-pub mod compose;
-pub mod config;
 pub mod http;
 pub mod observability;
-pub mod security;
-pub mod server;
 pub mod state;
 
 pub use http::router;

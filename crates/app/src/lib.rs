@@ -15,8 +15,16 @@
 //!    failure stores nothing and never blocks the key;
 //! 4. a claim whose owner died is taken over once its lease expires.
 
+mod applications;
+mod credential_cache;
 mod retention;
 
+pub use applications::{
+    API_KEY_PREFIX, API_SECRET_PREFIX, AdminError, Applications, AuthError, Authenticated,
+    BootstrapEntry, IssuedCredentials, KeyReport, MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS,
+    MIN_CREDENTIAL_LEN, SignedRequest, timestamp_acceptable,
+};
+pub use credential_cache::{CredentialCache, Credentials};
 pub use retention::Retention;
 
 use std::sync::Arc;

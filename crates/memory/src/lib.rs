@@ -364,6 +364,32 @@ impl ApplicationStore for MemoryApplicationStore {
         Ok(row.record.application.clone())
     }
 
+    async fn list_records(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let mut records: Vec<ApplicationRecord> =
+            lock(&self.inner).iter().map(|r| r.record.clone()).collect();
+        records.sort_by(|a, b| a.application.name.cmp(&b.application.name));
+        Ok(records)
+    }
+
+    async fn reseal(
+        &self,
+        id: ApplicationId,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let mut rows = lock(&self.inner);
+        match rows
+            .iter_mut()
+            .find(|r| r.record.application.id == id && r.record.secret == *current)
+        {
+            Some(row) => {
+                row.record.secret = resealed;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn set_status(
         &self,
         id: ApplicationId,

@@ -60,8 +60,8 @@ impl fmt::Debug for ApiKeyDigest {
     }
 }
 
-/// An application's HMAC secret, encrypted at rest (AEAD). Only the composition root holds
-/// the key that opens it.
+/// A secret encrypted at rest (AEAD) by a [`SecretSealer`](crate::SecretSealer): an
+/// application's HMAC secret, a webhook endpoint's signing secret, the upstream token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedSecret {
     /// Which at-rest key sealed it (for key rotation).
@@ -187,6 +187,26 @@ pub trait ApplicationStore: Send + Sync {
         secret: EncryptedSecret,
         now: DateTime<Utc>,
     ) -> Result<Application, ApplicationError>;
+
+    /// Every application with its sealed secret, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn list_records(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
+
+    /// Replaces an application's sealed secret with the same secret sealed anew (key
+    /// rotation), only if the stored one is still `current`. Returns whether it was replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn reseal(
+        &self,
+        id: ApplicationId,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError>;
 
     /// Enables or disables an application.
     ///

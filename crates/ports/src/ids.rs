@@ -19,6 +19,10 @@ pub trait IdGenerator: Send + Sync {
     fn launch_token(&self, application: ApplicationId) -> LaunchToken;
     /// A new claim token (identifies one attempt to mint a session for a reuse key).
     fn claim_token(&self) -> ClaimToken;
+    /// A new application id (UUID v7).
+    fn application_id(&self) -> ApplicationId;
+    /// 32 bytes from a cryptographically secure source, for credentials and secrets.
+    fn secret_bytes(&self) -> [u8; 32];
 }
 
 /// The secret in a launch link (`/w/{token}`): the owning application's id (so the lookup is
@@ -118,6 +122,16 @@ impl IdGenerator for RandomIds {
 
     fn claim_token(&self) -> ClaimToken {
         ClaimToken(Uuid::now_v7())
+    }
+
+    fn application_id(&self) -> ApplicationId {
+        ApplicationId::from_uuid(Uuid::now_v7())
+    }
+
+    fn secret_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`ApplicationStore`]: the partner applications and their credentials;
 //! - [`AccessTokenStore`]: the one Transak access token all instances share;
 //! - [`WidgetGateway`]: Transak's *Create Widget URL*;
+//! - [`SecretSealer`]: secrets at rest, sealed with the configured keys;
 //! - [`Clock`] and [`IdGenerator`]: time and randomness, injected so tests control them;
 //! - [`SessionService`]: the use cases, as the HTTP layer sees them.
 //!
@@ -24,6 +25,7 @@ mod application_store;
 mod clock;
 mod gateway;
 mod ids;
+mod sealer;
 mod service;
 mod session_store;
 mod token_store;
@@ -35,6 +37,7 @@ pub use application_store::{
 pub use clock::{Clock, SystemClock};
 pub use gateway::{GatewayError, WidgetGateway, WidgetRequest, WidgetUrl};
 pub use ids::{ClaimToken, IdGenerator, LaunchToken, LaunchTokenDigest, RandomIds};
+pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
     CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome, ListError,
     SessionPage, SessionService, SessionView,
@@ -53,6 +56,8 @@ pub use clock::MockClock;
 pub use gateway::MockWidgetGateway;
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::MockIdGenerator;
+#[cfg(any(test, feature = "test-util"))]
+pub use sealer::MockSecretSealer;
 #[cfg(any(test, feature = "test-util"))]
 pub use service::MockSessionService;
 #[cfg(any(test, feature = "test-util"))]

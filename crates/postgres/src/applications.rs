@@ -139,6 +139,44 @@ impl ApplicationStore for PgApplicationStore {
         .collect()
     }
 
+    #[instrument(skip_all)]
+    async fn list_records(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        sqlx::query_as!(
+            AppRow,
+            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at
+               from applications order by name"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(AppRow::record)
+        .collect()
+    }
+
+    #[instrument(skip_all, fields(application = %id))]
+    async fn reseal(
+        &self,
+        id: ApplicationId,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query!(
+            r#"update applications set secret_key_id = $4, secret_sealed = $5
+               where id = $1 and secret_key_id = $2 and secret_sealed = $3"#,
+            id.as_uuid(),
+            current.key_id,
+            current.sealed,
+            resealed.key_id,
+            resealed.sealed
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     #[instrument(skip_all, fields(application = %id))]
     async fn rotate(
         &self,

@@ -302,6 +302,26 @@ impl From<ports::StoreError> for ApiError {
     }
 }
 
+impl From<app::AuthError> for ApiError {
+    fn from(e: app::AuthError) -> Self {
+        use app::AuthError;
+        match e {
+            AuthError::Malformed(m) => {
+                ApiError::unauthorized("malformed_authorization", format!("Authorization: {m}"))
+            }
+            e @ AuthError::StaleTimestamp { .. } => {
+                ApiError::unauthorized("stale_timestamp", e.to_string())
+            }
+            e @ AuthError::InvalidCredentials => {
+                ApiError::unauthorized("invalid_credentials", e.to_string())
+            }
+            AuthError::Disabled => ApiError::Disabled,
+            e @ AuthError::Sealing { .. } => ApiError::Internal(e.to_string()),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ports::CreateError> for ApiError {
     fn from(e: ports::CreateError) -> Self {
         match e {

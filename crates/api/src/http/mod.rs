@@ -24,11 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             &format!("{}/{{id}}/cancel", sessions::BASE),
             post(sessions::cancel),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+        );
 
     let (set_request_id, propagate_request_id) = observability::request_id_layers();
     Router::new()

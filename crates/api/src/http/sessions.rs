@@ -1,7 +1,5 @@
 //! `/api/v1/travel-rule/widget-sessions`: create-or-reuse, get, list, cancel.
 
-use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Authenticated;
+use crate::auth::Signed;
 use crate::http::error::{ApiError, Problem};
 use crate::observability;
 use crate::state::AppState;
@@ -255,9 +253,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Extension(Authenticated(app)): Extension<Authenticated>,
     headers: HeaderMap,
-    body: Bytes,
+    Signed {
+        application: app,
+        body,
+        ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType);
@@ -301,8 +302,10 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(Authenticated(app)): Extension<Authenticated>,
     Path(id): Path<String>,
+    Signed {
+        application: app, ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
     let id: SessionId = id.parse().map_err(|_| ApiError::session_not_found())?;
     let view = state
@@ -406,8 +409,10 @@ impl ListParams {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(Authenticated(app)): Extension<Authenticated>,
     RawQuery(query): RawQuery,
+    Signed {
+        application: app, ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
     let (p, mut errors) = ListParams::read(query.as_deref().unwrap_or(""));
     let uuid = |field: &str, v: &str, errors: &mut Vec<FieldError>| match Uuid::try_parse(v) {
@@ -519,8 +524,10 @@ pub async fn list(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Extension(Authenticated(app)): Extension<Authenticated>,
     Path(id): Path<String>,
+    Signed {
+        application: app, ..
+    }: Signed,
 ) -> Result<Response, ApiError> {
     let id: SessionId = id.parse().map_err(|_| ApiError::session_not_found())?;
     let now = state.0.clock.now();

@@ -3,13 +3,14 @@
 //! `cargo run` (no arguments) serves with zero configuration: in-memory store, in-process
 //! Transak emulator, and a demo application whose credentials are printed once.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
-use api::admin::{self, Action};
-use api::config::{Config, VARIABLES};
-use api::observability::{LogFormat, init_tracing};
-use api::{client, server};
 use clap::{Parser, Subcommand};
+use server::admin::{self, Action};
+use server::config::{self, Config};
+use server::telemetry::{LogFormat, init_tracing};
+use server::{request, serve};
 
 #[derive(Parser)]
 #[command(
@@ -58,7 +59,11 @@ enum Command {
         action: AppsCommand,
     },
     /// List the configuration variables with their defaults.
-    Env,
+    Env {
+        /// Print README's Markdown table instead.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +98,12 @@ enum AppsCommand {
     },
 }
 
+/// Writes to standard output; a closed pipe (`… | head`) ends the output quietly.
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -108,12 +119,21 @@ fn main() -> ExitCode {
     runtime.block_on(run(cli.command.unwrap_or(Command::Serve)))
 }
 
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
 async fn run(command: Command) -> ExitCode {
     match command {
-        Command::Env => {
-            for (name, meaning, default) in VARIABLES {
-                println!("{name:<42} {meaning} (default: {default})");
-            }
+        Command::Env { markdown } => {
+            print(&if markdown {
+                config::markdown_table()
+            } else {
+                config::listing()
+            });
             ExitCode::SUCCESS
         }
         Command::Request {
@@ -123,39 +143,47 @@ async fn run(command: Command) -> ExitCode {
             api_key,
             api_secret,
             url,
-            print,
+            print: print_only,
         } => {
-            let req = client::sign(
-                &url,
-                &method,
-                &path,
-                body.as_deref().unwrap_or(""),
-                &api_key,
-                &api_secret,
-            );
-            if print {
-                println!("{}", client::curl_command(&req));
+            if print_only {
+                let req = request::sign(
+                    &url,
+                    &method,
+                    &path,
+                    body.as_deref().unwrap_or(""),
+                    &api_key,
+                    &api_secret,
+                );
+                print(&format!("{}\n", request::curl_command(&req)));
                 return ExitCode::SUCCESS;
             }
-            match client::send(&req).await {
-                Ok(0) => ExitCode::SUCCESS,
-                Ok(_) => ExitCode::FAILURE,
+            let mut out = std::io::stdout().lock();
+            match request::send(
+                &url,
+                &api_key,
+                &api_secret,
+                &method,
+                &path,
+                body.as_deref(),
+                &mut out,
+            )
+            .await
+            {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
-                    eprintln!("could not reach {url}: {e}. Is the service running (cargo run)?");
+                    eprintln!("{e}");
                     ExitCode::FAILURE
                 }
             }
         }
         Command::Serve => {
-            let config = match Config::from_env() {
+            let config = match load_config() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             init_tracing(config.log_format);
-            match server::serve(config).await {
+            match serve::serve(config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "widget-sessions stopped");
@@ -165,12 +193,9 @@ async fn run(command: Command) -> ExitCode {
             }
         }
         Command::Apps { action } => {
-            let config = match Config::from_env() {
+            let config = match load_config() {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             init_tracing(LogFormat::Pretty);
             let action = match action {
@@ -195,6 +220,34 @@ async fn run(command: Command) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The variables the command line reads are in the one list of variables.
+    #[test]
+    fn every_variable_of_the_command_line_is_listed() {
+        let cli = Cli::command();
+        let mut names = Vec::new();
+        for sub in cli.get_subcommands() {
+            for arg in sub.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    names.push(env.to_string_lossy().into_owned());
+                }
+            }
+        }
+        assert!(names.contains(&"WIDGET_SESSIONS_API_SECRET".to_string()));
+        for name in names {
+            assert!(
+                config::VARIABLES.iter().any(|v| v.name == name),
+                "{name} is read by the command line but not listed"
+            );
         }
     }
 }

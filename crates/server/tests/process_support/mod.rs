@@ -305,7 +305,7 @@ impl Instance {
     /// A request signed with the [`APP_KEY`] / [`APP_SECRET`] (path below `/api/v1`, with
     /// its query string). A non-empty body is sent as `application/json`.
     pub fn signed(&self, method: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
-        let req = api::client::sign(&self.base, method, path, body, APP_KEY, APP_SECRET);
+        let req = server::request::sign(&self.base, method, path, body, APP_KEY, APP_SECRET);
         let mut builder = self
             .client
             .request(Method::from_bytes(req.method.as_bytes()).unwrap(), &req.url)

@@ -489,7 +489,8 @@ async fn malformed_bodies_are_problems(store: Store) {
         r#"{"currency": "BTC", "currency": "BTC"}"#,
         "",
     ] {
-        let req = api::client::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
+        let req =
+            server::request::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
         let r = app
             .send(
                 app.client
@@ -525,7 +526,7 @@ async fn malformed_bodies_are_problems(store: Store) {
 
     // Wrong content type: 415.
     let body = btc_address(&user()).to_string();
-    let req = api::client::sign(
+    let req = server::request::sign(
         &app.base,
         "POST",
         SESSIONS,
@@ -587,7 +588,7 @@ async fn malformed_bodies_are_problems(store: Store) {
 /// Content-Length for an in-memory body); returns what the server answered, as text.
 async fn chunked_post(app: &TestApp, body: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let req = api::client::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
+    let req = server::request::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
     let host = app.base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let mut request = format!(
@@ -845,7 +846,8 @@ async fn authentication_failures_are_401_with_a_challenge(store: Store) {
 
     // Missing headers.
     assert_unauthorized(&app.send(app.client.get(&url)).await, "missing_credentials");
-    let good = api::security::authorization_header(a.secret.as_bytes(), now_ms(), "GET", path, b"");
+    let good =
+        client::signing::authorization_header(a.secret.as_bytes(), now_ms(), "GET", path, b"");
     assert_unauthorized(
         &app.send(app.client.get(&url).header("authorization", &good))
             .await,
@@ -895,7 +897,7 @@ async fn authentication_failures_are_401_with_a_challenge(store: Store) {
 
     // Stale (and future) timestamps, correctly signed.
     for skew in [-6 * 60_000, 6 * 60_000] {
-        let auth = api::security::authorization_header(
+        let auth = client::signing::authorization_header(
             a.secret.as_bytes(),
             now_ms() + skew,
             "GET",
@@ -913,7 +915,7 @@ async fn authentication_failures_are_401_with_a_challenge(store: Store) {
         assert_unauthorized(&r, "stale_timestamp");
     }
     // Four minutes off is still fine.
-    let auth = api::security::authorization_header(
+    let auth = client::signing::authorization_header(
         a.secret.as_bytes(),
         now_ms() - 4 * 60_000,
         "GET",
@@ -931,7 +933,7 @@ async fn authentication_failures_are_401_with_a_challenge(store: Store) {
 
     // A wrong signature and an unknown key are indistinguishable.
     let wrong_secret =
-        api::security::authorization_header(b"not-the-secret-at-all", now_ms(), "GET", path, b"");
+        client::signing::authorization_header(b"not-the-secret-at-all", now_ms(), "GET", path, b"");
     let r1 = app
         .send(
             app.client
@@ -975,14 +977,14 @@ async fn signatures_cover_method_path_query_and_body(store: Store) {
             .header("authorization", auth)
     };
     let sig = |method: &str, path: &str, body: &[u8]| {
-        api::security::authorization_header(a.secret.as_bytes(), now_ms(), method, path, body)
+        client::signing::authorization_header(a.secret.as_bytes(), now_ms(), method, path, body)
     };
 
     // GET with an empty body signs `{}`: both spellings verify.
     let query = format!("{SESSIONS}?userId={u}");
     assert_eq!(
-        api::security::authorization_header(a.secret.as_bytes(), 1, "GET", &query, b""),
-        api::security::authorization_header(a.secret.as_bytes(), 1, "GET", &query, b"{}")
+        client::signing::authorization_header(a.secret.as_bytes(), 1, "GET", &query, b""),
+        client::signing::authorization_header(a.secret.as_bytes(), 1, "GET", &query, b"{}")
     );
     app.send(get(&query, sig("GET", &query, b"{}")))
         .await
@@ -1048,18 +1050,10 @@ async fn signatures_cover_method_path_query_and_body(store: Store) {
 async fn a_disabled_application_is_refused(store: Store) {
     let app = TestApp::spawn(store, &[]).await;
     let c = app_c();
-    let record = app
-        .state
-        .0
-        .applications
-        .find_by_name(c.name)
-        .await
-        .unwrap()
-        .unwrap();
     app.state
         .0
         .applications
-        .set_status(record.application.id, ports::ApplicationStatus::Disabled)
+        .set_enabled(c.name, false)
         .await
         .unwrap();
     let r = app.create(&c, &btc_address(&user())).await;

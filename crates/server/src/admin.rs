@@ -1,12 +1,13 @@
-//! `apps …`: create, list, rotate, disable and enable applications in the database.
+//! `apps …`: create, list, rotate, disable and enable applications in the database, through
+//! the application use cases.
 
-use domain::ApplicationId;
-use ports::{ApiKeyDigest, ApplicationStatus, Clock, NewApplication, SystemClock};
-use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+use ports::SystemClock;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::compose;
 use crate::config::Config;
-use crate::security;
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -52,17 +53,19 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
         );
     }
     let stores = compose::stores(config).await.map_err(|e| e.to_string())?;
-    let sealer = compose::sealer(config).map_err(|e| e.to_string())?;
-    let apps = stores.applications;
-    let clock = SystemClock;
-    let find = |name: String| {
-        let apps = apps.clone();
-        async move {
-            apps.find_by_name(&name)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no application named {name:?}"))
-        }
+    let keyring = compose::keyring(config).map_err(|e| e.to_string())?;
+    let apps = compose::applications(
+        stores.applications,
+        Arc::new(keyring),
+        Arc::new(SystemClock),
+    );
+    let show = |what: &str, issued: &app::IssuedCredentials| {
+        println!(
+            "{what} application {:?} ({})",
+            issued.application.name, issued.application.id
+        );
+        println!("api key:    {}", issued.api_key);
+        println!("api secret: {}", issued.api_secret.expose_secret());
     };
     match action {
         Action::Create {
@@ -70,23 +73,11 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             api_key,
             api_secret,
         } => {
-            let api_key = api_key.unwrap_or_else(security::generate_api_key);
-            let secret = api_secret
-                .map(secrecy::SecretString::from)
-                .unwrap_or_else(security::generate_api_secret);
-            let app = apps
-                .create(NewApplication {
-                    id: ApplicationId::from_uuid(uuid::Uuid::now_v7()),
-                    name,
-                    api_key: ApiKeyDigest::of(&api_key),
-                    secret: sealer.seal(&secret),
-                    now: clock.now(),
-                })
+            let issued = apps
+                .create(&name, api_key, api_secret.map(SecretString::from))
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("created application {:?} ({})", app.name, app.id);
-            println!("api key:    {api_key}");
-            println!("api secret: {}", secret.expose_secret());
+            show("created", &issued);
             println!("(the secret is stored sealed and cannot be shown again)");
         }
         Action::List => {
@@ -107,40 +98,27 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             }
         }
         Action::Rotate { name } => {
-            let record = find(name).await?;
-            let api_key = security::generate_api_key();
-            let secret = security::generate_api_secret();
-            apps.rotate(
-                record.application.id,
-                ApiKeyDigest::of(&api_key),
-                sealer.seal(&secret),
-                clock.now(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let issued = apps.rotate(&name).await.map_err(|e| e.to_string())?;
+            show("rotated", &issued);
             println!(
-                "rotated {:?}; the old credentials stop working (within 10 s on running instances)",
-                record.application.name
+                "the old credentials stop working (within {} s on running instances)",
+                app::CredentialCache::TTL.as_secs()
             );
-            println!("api key:    {api_key}");
-            println!("api secret: {}", secret.expose_secret());
         }
         Action::Disable { name } => {
-            let record = find(name).await?;
-            apps.set_status(record.application.id, ApplicationStatus::Disabled)
+            apps.set_enabled(&name, false)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
-                "disabled {:?} (effective within 10 s on running instances)",
-                record.application.name
+                "disabled {name:?} (effective within {} s on running instances)",
+                app::CredentialCache::TTL.as_secs()
             );
         }
         Action::Enable { name } => {
-            let record = find(name).await?;
-            apps.set_status(record.application.id, ApplicationStatus::Active)
+            apps.set_enabled(&name, true)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("enabled {:?}", record.application.name);
+            println!("enabled {name:?}");
         }
     }
     Ok(())

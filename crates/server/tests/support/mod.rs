@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use api::compose;
-use api::config::Config;
 use api::state::AppState;
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use server::compose;
+use server::config::Config;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use transak_emulator::Emulator;
@@ -122,7 +122,7 @@ impl Http {
     /// A signed request (path below `/api/v1`, with its query string). A non-empty body is
     /// sent as `application/json`.
     pub async fn signed(&self, who: &Creds, method: &str, path: &str, body: &str) -> Resp {
-        let req = api::client::sign(&self.base, method, path, body, &who.key, &who.secret);
+        let req = server::request::sign(&self.base, method, path, body, &who.key, &who.secret);
         let mut builder = self
             .client
             .request(Method::from_bytes(req.method.as_bytes()).unwrap(), &req.url)
@@ -257,6 +257,8 @@ impl TestApp {
                     base64::engine::general_purpose::STANDARD.encode(key),
                 );
                 vars.insert("WIDGET_SESSIONS_DB_MAX_CONNECTIONS".into(), "8".into());
+                // With a database, the in-process emulator must be asked for.
+                vars.insert("TRANSAK_ENVIRONMENT".into(), "emulator".into());
                 Some(db)
             }
         };

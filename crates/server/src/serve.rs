@@ -5,9 +5,10 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
+use api::router;
+
 use crate::compose::{self, Runtime, StartupError};
 use crate::config::Config;
-use crate::http::router;
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,312 @@
+//! The typed async client.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+use uuid::Uuid;
+
+use crate::error::{ApiProblem, Error, ProblemBody, ProblemCode};
+use crate::signing;
+use crate::types::{CreateSession, ListSessions, Session, SessionPage};
+
+/// The session resources, below `/api/v1`.
+const SESSIONS: &str = "/travel-rule/widget-sessions";
+
+/// A signed, typed client of one service for one application.
+///
+/// Cheap to clone (the connection pool is shared). `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    api_key: String,
+    secret: SecretString,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An answer read as it came, for [`Client::send`].
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Client {
+    /// A client of the service at `base_url` (e.g. `https://sessions.example.com`), for the
+    /// application with these credentials. Requests time out after 30 s and redirects are
+    /// not followed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when `base_url` is not an http(s) URL;
+    /// [`Error::Transport`] when the HTTP client cannot be built.
+    pub fn new(
+        base_url: &str,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(Error::Transport)?;
+        Self::with_http_client(http, base_url, api_key, api_secret)
+    }
+
+    /// Like [`Client::new`] with an HTTP client of your own (proxies, timeouts, TLS roots).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when `base_url` is not an http(s) URL.
+    pub fn with_http_client(
+        http: reqwest::Client,
+        base_url: &str,
+        api_key: impl Into<String>,
+        api_secret: impl Into<String>,
+    ) -> Result<Self, Error> {
+        let base = Url::parse(base_url.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| Error::InvalidArgument(format!("{base_url:?} is not an http(s) URL")))?;
+        Ok(Self {
+            http,
+            base,
+            api_key: api_key.into(),
+            secret: SecretString::from(api_secret.into()),
+        })
+    }
+
+    /// The full URL of a path below `/api/v1`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}/api/v1{}",
+            self.base.as_str().trim_end_matches('/'),
+            signing::signed_path(path_and_query)
+        )
+    }
+
+    /// The headers that sign a request now: `api-key` and `Authorization`.
+    pub fn sign(&self, method: &str, path_and_query: &str, body: &[u8]) -> signing::SignedHeaders {
+        signing::sign(
+            &self.api_key,
+            self.secret.expose_secret().as_bytes(),
+            signing::now_unix_ms(),
+            method,
+            path_and_query,
+            body,
+        )
+    }
+
+    /// Signs and sends any request to a path below `/api/v1` (with its query string) and
+    /// returns the answer as it came, whatever its status. A body is sent as
+    /// `application/json`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] when the service cannot be reached;
+    /// [`Error::InvalidArgument`] for a method that is not a method.
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<RawResponse, Error> {
+        let method_upper = method.to_ascii_uppercase();
+        let m = reqwest::Method::from_bytes(method_upper.as_bytes())
+            .map_err(|_| Error::InvalidArgument(format!("{method:?} is not an HTTP method")))?;
+        let bytes = body.unwrap_or_default();
+        let signed = self.sign(&method_upper, path_and_query, bytes);
+        let mut request = self
+            .http
+            .request(m, self.url(path_and_query))
+            .header("api-key", signed.api_key)
+            .header(AUTHORIZATION, signed.authorization);
+        if let Some(b) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(b.to_vec());
+        }
+        let response = request.send().await.map_err(Error::Transport)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(Error::Transport)?.to_vec();
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, Error> {
+        let raw = self.send(method, path_and_query, body.as_deref()).await?;
+        read(raw)
+    }
+
+    /// Creates a session for the request, or returns the application's session for the same
+    /// key (`reused` tells which).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] with [`ProblemCode::ValidationFailed`] (every problem listed),
+    /// [`ProblemCode::UpstreamUnavailable`], … — see [`ProblemCode`].
+    pub async fn create_session(&self, request: &CreateSession) -> Result<Session, Error> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Error::InvalidArgument(format!("the request cannot be sent: {e}")))?;
+        self.call("POST", SESSIONS, Some(body)).await
+    }
+
+    /// One of the application's sessions.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::SessionNotFound`] for unknown ids and other applications' sessions.
+    pub async fn get_session(&self, id: Uuid) -> Result<Session, Error> {
+        self.call("GET", &format!("{SESSIONS}/{id}"), None).await
+    }
+
+    /// A page of the application's sessions, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::ValidationFailed`] for invalid parameters.
+    pub async fn list_sessions(&self, query: &ListSessions) -> Result<SessionPage, Error> {
+        let q = query.query();
+        let path = if q.is_empty() {
+            SESSIONS.to_string()
+        } else {
+            format!("{SESSIONS}?{q}")
+        };
+        self.call("GET", &path, None).await
+    }
+
+    /// Cancels an ACTIVE session (idempotent); its link stops working.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::SessionNotFound`], [`ProblemCode::SessionNotActive`].
+    pub async fn cancel_session(&self, id: Uuid) -> Result<Session, Error> {
+        self.call("POST", &format!("{SESSIONS}/{id}/cancel"), None)
+            .await
+    }
+}
+
+/// Reads an answer: the typed body on success, the problem document otherwise.
+fn read<T: DeserializeOwned>(raw: RawResponse) -> Result<T, Error> {
+    if (200..300).contains(&raw.status) {
+        return serde_json::from_slice(&raw.body).map_err(|e| Error::UnexpectedResponse {
+            status: raw.status,
+            reason: format!("the body is not what this client expects: {e}"),
+        });
+    }
+    Err(problem(raw))
+}
+
+fn problem(raw: RawResponse) -> Error {
+    let header = |name| {
+        raw.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header(RETRY_AFTER.as_str())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let request_id = header("x-request-id");
+    match serde_json::from_slice::<ProblemBody>(&raw.body) {
+        Ok(body) => Error::Api(Box::new(ApiProblem {
+            status: raw.status,
+            code: ProblemCode::parse(&body.code),
+            title: body.title,
+            detail: body.detail,
+            errors: body.errors,
+            retry_after,
+            request_id,
+        })),
+        Err(_) => Error::UnexpectedResponse {
+            status: raw.status,
+            reason: "the answer is not a problem document".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> RawResponse {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, reqwest::header::HeaderValue::from_static(v));
+        }
+        RawResponse {
+            status,
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn problems_become_typed_errors() {
+        let e = read::<Session>(raw(
+            400,
+            r#"{"type":"t","title":"The request is invalid","status":400,"detail":"d",
+                "code":"validation_failed","errors":[{"field":"userId","code":"invalid_uuid","message":"m"}]}"#,
+            &[("x-request-id", "r-1")],
+        ))
+        .unwrap_err();
+        let p = e.problem().unwrap();
+        assert_eq!(p.code, ProblemCode::ValidationFailed);
+        assert_eq!(p.errors[0].code, "invalid_uuid");
+        assert_eq!(p.request_id.as_deref(), Some("r-1"));
+        assert!(!e.is_retryable());
+
+        let e = read::<Session>(raw(
+            503,
+            r#"{"code":"upstream_unavailable","detail":"down"}"#,
+            &[("retry-after", "3")],
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), Some(&ProblemCode::UpstreamUnavailable));
+        assert_eq!(
+            e.problem().unwrap().retry_after,
+            Some(Duration::from_secs(3))
+        );
+        assert!(e.is_retryable());
+
+        let e = read::<Session>(raw(502, "<html>", &[])).unwrap_err();
+        assert!(matches!(e, Error::UnexpectedResponse { status: 502, .. }));
+    }
+
+    #[test]
+    fn urls_are_below_api_v1_and_debug_hides_the_secret() {
+        let c = Client::new("http://127.0.0.1:8080/", "wsk_k", "wss_very_secret").unwrap();
+        assert_eq!(
+            c.url("/travel-rule/widget-sessions?limit=1"),
+            "http://127.0.0.1:8080/api/v1/travel-rule/widget-sessions?limit=1"
+        );
+        assert_eq!(c.url("/api/v1/x"), "http://127.0.0.1:8080/api/v1/x");
+        assert!(!format!("{c:?}").contains("very_secret"));
+        assert!(Client::new("ftp://x", "k", "s").is_err());
+        assert!(Client::new("not a url", "k", "s").is_err());
+    }
+}

@@ -1,0 +1,356 @@
+//! The API's JSON, as a partner's backend sends and reads it.
+//!
+//! Answers are read leniently: members this version does not know are ignored and unknown
+//! enum values come back as an `Unknown` variant, so a newer service never breaks an older
+//! client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who a session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A user (`userId`).
+    User(Uuid),
+    /// A business (`businessId`).
+    Business(Uuid),
+}
+
+/// The counterparty of a create request: exactly one of an address, a payment hash or an
+/// invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CounterpartyInput {
+    /// An on-chain address (`counterpartyAddress`).
+    Address(String),
+    /// A Lightning payment hash, 64 hex digits (`paymentHash`).
+    PaymentHash(String),
+    /// A bolt11 invoice, optionally prefixed `lightning:` (`invoice`).
+    Invoice(String),
+}
+
+/// `POST /api/v1/travel-rule/widget-sessions`: create a session, or reuse the
+/// application's session for the same key.
+///
+/// ```
+/// use widget_sessions_client::{CreateSession, CounterpartyInput, Subject};
+/// let request = CreateSession::new(
+///     Subject::User("7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44".parse().unwrap()),
+///     "BTC", "BTC",
+///     CounterpartyInput::Address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into()),
+/// )
+/// .force_verify_ownership(true);
+/// let json = serde_json::to_value(&request).unwrap();
+/// assert_eq!(json["userId"], "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44");
+/// assert_eq!(json["counterpartyAddress"], "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
+/// assert_eq!(json["forceVerifyOwnership"], true);
+/// assert!(json.get("txHash").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSession {
+    /// The customer.
+    pub subject: Subject,
+    /// Ledger currency, e.g. `BTC`, `USDC`.
+    pub currency: String,
+    /// The currency's network, e.g. `BTC`, `ETH`.
+    pub network: String,
+    /// The counterparty.
+    pub counterparty: CounterpartyInput,
+    /// Ask for ownership verification (upgrade-only once stored).
+    pub force_verify_ownership: bool,
+    /// The on-chain hash of the held deposit this session resolves.
+    pub tx_hash: Option<String>,
+}
+
+impl CreateSession {
+    /// A request with `forceVerifyOwnership` false and no `txHash`.
+    pub fn new(
+        subject: Subject,
+        currency: impl Into<String>,
+        network: impl Into<String>,
+        counterparty: CounterpartyInput,
+    ) -> Self {
+        Self {
+            subject,
+            currency: currency.into(),
+            network: network.into(),
+            counterparty,
+            force_verify_ownership: false,
+            tx_hash: None,
+        }
+    }
+
+    /// Sets `forceVerifyOwnership`.
+    #[must_use]
+    pub fn force_verify_ownership(mut self, yes: bool) -> Self {
+        self.force_verify_ownership = yes;
+        self
+    }
+
+    /// Sets `txHash`.
+    #[must_use]
+    pub fn tx_hash(mut self, hash: impl Into<String>) -> Self {
+        self.tx_hash = Some(hash.into());
+        self
+    }
+}
+
+impl Serialize for CreateSession {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            user_id: Option<Uuid>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            business_id: Option<Uuid>,
+            currency: &'a str,
+            network: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            counterparty_address: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            payment_hash: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            invoice: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            force_verify_ownership: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tx_hash: Option<&'a str>,
+        }
+        let (user_id, business_id) = match self.subject {
+            Subject::User(u) => (Some(u), None),
+            Subject::Business(b) => (None, Some(b)),
+        };
+        let (mut address, mut hash, mut invoice) = (None, None, None);
+        match &self.counterparty {
+            CounterpartyInput::Address(a) => address = Some(a.as_str()),
+            CounterpartyInput::PaymentHash(h) => hash = Some(h.as_str()),
+            CounterpartyInput::Invoice(i) => invoice = Some(i.as_str()),
+        }
+        Wire {
+            user_id,
+            business_id,
+            currency: &self.currency,
+            network: &self.network,
+            counterparty_address: address,
+            payment_hash: hash,
+            invoice,
+            force_verify_ownership: self.force_verify_ownership,
+            tx_hash: self.tx_hash.as_deref(),
+        }
+        .serialize(s)
+    }
+}
+
+/// A session's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionStatus {
+    /// Usable.
+    Active,
+    /// Its launch link was opened.
+    Consumed,
+    /// Its lifetime ran out.
+    Expired,
+    /// The application cancelled it.
+    Cancelled,
+    /// A status this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl SessionStatus {
+    /// The name the API uses.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "ACTIVE",
+            SessionStatus::Consumed => "CONSUMED",
+            SessionStatus::Expired => "EXPIRED",
+            SessionStatus::Cancelled => "CANCELLED",
+            SessionStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// What a bolt11 invoice said.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceInfo {
+    /// The invoice's creation time.
+    pub created_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it had expired when the answer was made.
+    pub expired: bool,
+    /// The amount it asks for, if any.
+    #[serde(default)]
+    pub amount_msat: Option<u64>,
+}
+
+/// The counterparty of a stored session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Counterparty {
+    /// An on-chain address, in normal form.
+    Address {
+        /// The address.
+        address: String,
+    },
+    /// A Lightning payment.
+    Lightning {
+        /// 64 lowercase hex digits.
+        #[serde(rename = "paymentHash")]
+        payment_hash: String,
+        /// Present when the session was made from an invoice.
+        #[serde(default)]
+        invoice: Option<InvoiceInfo>,
+    },
+    /// A kind this client version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// The customer's order in the widget, as Transak last reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// Transak's order id.
+    pub id: String,
+    /// The order's status, e.g. `PROCESSING`, `COMPLETED`, `FAILED`.
+    pub status: String,
+    /// The upstream event that reported it, e.g. `ORDER_COMPLETED`.
+    pub event_id: String,
+    /// When this service recorded it.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A widget session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// The session id (UUID v7).
+    pub id: Uuid,
+    /// Status when the answer was made.
+    pub status: SessionStatus,
+    /// The launch link; only in create-or-reuse answers.
+    #[serde(default)]
+    pub widget_url: Option<String>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Whether an existing session was returned; only in create-or-reuse answers.
+    #[serde(default)]
+    pub reused: Option<bool>,
+    /// The stored (upgrade-only) flag.
+    pub force_verify_ownership: bool,
+    /// The user, for a user's session.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    /// The business, for a business's session.
+    #[serde(default)]
+    pub business_id: Option<Uuid>,
+    /// Currency, uppercase.
+    pub currency: String,
+    /// Network, uppercase.
+    pub network: String,
+    /// The counterparty.
+    pub counterparty: Counterparty,
+    /// The held deposit's hash, if any.
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    /// When the launch link was opened.
+    #[serde(default)]
+    pub consumed_at: Option<DateTime<Utc>>,
+    /// When it was cancelled.
+    #[serde(default)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// The customer's order, once Transak reported one.
+    #[serde(default)]
+    pub order: Option<Order>,
+}
+
+/// A page of sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPage {
+    /// Newest first.
+    pub data: Vec<Session>,
+    /// Pass to [`ListSessions::cursor`] for the next page; `None` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/travel-rule/widget-sessions`: which sessions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListSessions {
+    /// Only this customer's sessions.
+    pub subject: Option<Subject>,
+    /// Only sessions in this status.
+    pub status: Option<SessionStatus>,
+    /// Page size, 1 to 100 (the service's default is 20).
+    pub limit: Option<u32>,
+    /// The previous page's `nextCursor`.
+    pub cursor: Option<String>,
+}
+
+impl ListSessions {
+    /// The query string (without `?`), parameters in a fixed order.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        match self.subject {
+            Some(Subject::User(u)) => {
+                q.append_pair("userId", &u.to_string());
+            }
+            Some(Subject::Business(b)) => {
+                q.append_pair("businessId", &b.to_string());
+            }
+            None => {}
+        }
+        if let Some(s) = self.status {
+            q.append_pair("status", s.as_str());
+        }
+        if let Some(l) = self.limit {
+            q.append_pair("limit", &l.to_string());
+        }
+        if let Some(c) = &self.cursor {
+            q.append_pair("cursor", c);
+        }
+        q.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_read_leniently() {
+        let json = serde_json::json!({
+            "id": "0193a1b2-0000-7000-8000-000000000001", "status": "SOMETHING_NEW",
+            "expiresAt": "2026-11-21T15:09:00Z", "createdAt": "2026-11-21T15:04:00Z",
+            "forceVerifyOwnership": false, "userId": "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44",
+            "currency": "BTC", "network": "BTC",
+            "counterparty": {"type": "CARRIER_PIGEON"}, "txHash": null, "aNewMember": 1
+        });
+        let s: Session = serde_json::from_value(json).unwrap();
+        assert_eq!(s.status, SessionStatus::Unknown);
+        assert_eq!(s.counterparty, Counterparty::Unknown);
+        assert_eq!(s.order, None);
+    }
+
+    #[test]
+    fn list_queries_name_every_parameter() {
+        let q = ListSessions {
+            subject: Some(Subject::Business(Uuid::nil())),
+            status: Some(SessionStatus::Active),
+            limit: Some(5),
+            cursor: Some("a+b".into()),
+        };
+        assert_eq!(
+            q.query(),
+            "businessId=00000000-0000-0000-0000-000000000000&status=ACTIVE&limit=5&cursor=a%2Bb"
+        );
+        assert_eq!(ListSessions::default().query(), "");
+    }
+}

@@ -1,0 +1,745 @@
+//! Configuration: environment variables (and optionally a `KEY=VALUE` file), validated at
+//! start-up. Every problem is reported at once, each with what to set.
+//!
+//! [`VARIABLES`] is the one list of every variable the binary reads: [`Config::from_vars`]
+//! reads through it (reading a variable that is not listed is itself a configuration
+//! problem, so a test fails), `widget-sessions env` prints it, and README's table is
+//! generated from it (`widget-sessions env --markdown`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::{BitcoinNetwork, LedgerTable, ReusePolicy, Rules};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::telemetry::LogFormat;
+
+/// Which part of the binary reads a variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `serve` (and the admin subcommands, which share the database settings).
+    Service,
+    /// The `request` subcommand.
+    Request,
+}
+
+/// One configuration variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Var {
+    /// Its name.
+    pub name: &'static str,
+    /// What it sets.
+    pub meaning: &'static str,
+    /// Its default, in words.
+    pub default: &'static str,
+    /// A secret: it may also be given as a file, `{name}_FILE`, and is never printed.
+    pub secret: bool,
+    /// Who reads it.
+    pub scope: Scope,
+}
+
+const fn var(name: &'static str, meaning: &'static str, default: &'static str) -> Var {
+    Var {
+        name,
+        meaning,
+        default,
+        secret: false,
+        scope: Scope::Service,
+    }
+}
+
+const fn secret(name: &'static str, meaning: &'static str, default: &'static str) -> Var {
+    Var {
+        secret: true,
+        ..var(name, meaning, default)
+    }
+}
+
+const fn request(name: &'static str, meaning: &'static str, default: &'static str) -> Var {
+    Var {
+        scope: Scope::Request,
+        ..var(name, meaning, default)
+    }
+}
+
+/// Every variable the binary reads.
+pub const VARIABLES: &[Var] = &[
+    var(
+        "WIDGET_SESSIONS_LISTEN",
+        "listen address",
+        "`127.0.0.1:8080`",
+    ),
+    var(
+        "WIDGET_SESSIONS_PUBLIC_URL",
+        "base of launch links",
+        "`http://` + listen address",
+    ),
+    secret(
+        "DATABASE_URL",
+        "Postgres; migrations run at start-up",
+        "unset: in-memory store",
+    ),
+    var(
+        "TRANSAK_ENVIRONMENT",
+        "`staging`, `production` or `emulator`",
+        "`emulator` (in-process) when nothing else is set; required otherwise",
+    ),
+    var(
+        "TRANSAK_API_KEY",
+        "partner API key",
+        "required for staging/production",
+    ),
+    secret(
+        "TRANSAK_API_SECRET",
+        "partner API secret",
+        "required for staging/production",
+    ),
+    var(
+        "TRANSAK_REFERRER_DOMAIN",
+        "`referrerDomain` sent with every widget",
+        "required for staging/production",
+    ),
+    var(
+        "TRANSAK_GATEWAY_URL",
+        "base of Create Widget URL (both URLs set with `emulator`: an external emulator)",
+        "per environment",
+    ),
+    var(
+        "TRANSAK_API_URL",
+        "base of Refresh Access Token",
+        "per environment",
+    ),
+    var(
+        "TRANSAK_WIDGET_PARAMS",
+        "extra `widgetParams`, a JSON object, e.g. `{\"themeColor\":\"000000\"}`",
+        "`{}`",
+    ),
+    var(
+        "TRANSAK_TIMEOUT_MS",
+        "timeout of one upstream attempt",
+        "`5000`",
+    ),
+    var(
+        "TRANSAK_MAX_RETRIES",
+        "upstream retries after the first attempt (connection errors, 5xx)",
+        "`2`",
+    ),
+    var(
+        "WIDGET_SESSIONS_APPS_FILE",
+        "JSON array of `{\"name\", \"apiKey\", \"apiSecret\"}` applications to create or keep at start-up",
+        "unset",
+    ),
+    secret(
+        "WIDGET_SESSIONS_SECRET_KEY",
+        "32 random bytes, base64: seals secrets at rest",
+        "generated for in-memory runs; required with Postgres",
+    ),
+    var(
+        "WIDGET_SESSIONS_SESSION_TTL_SECS",
+        "session lifetime, 1 to 300",
+        "`300`",
+    ),
+    var(
+        "WIDGET_SESSIONS_REUSE_MIN_REMAINING_SECS",
+        "least remaining life for reuse",
+        "`60`",
+    ),
+    var(
+        "WIDGET_SESSIONS_RATE_LIMIT",
+        "requests per second per application per instance (burst twice that); `0` disables",
+        "`100`",
+    ),
+    var(
+        "WIDGET_SESSIONS_RETENTION_DAYS",
+        "ended sessions older than this are purged",
+        "`90`",
+    ),
+    var(
+        "WIDGET_SESSIONS_BITCOIN_NETWORK",
+        "`mainnet`, `testnet`, `signet` or `regtest` (invoice and address checks)",
+        "`mainnet`",
+    ),
+    var(
+        "WIDGET_SESSIONS_LEDGER",
+        "the ledger table, `CURRENCY:NETWORK,…`",
+        "`BTC:BTC,ETH:ETH,POL:POLYGON,SOL:SOL,BNB:BSC,TRX:TRON,USDC:ETH,USDT:ETH`",
+    ),
+    var(
+        "WIDGET_SESSIONS_CLAIM_LEASE_SECS",
+        "how long a minting request holds its key (must outlast the worst upstream call)",
+        "`30`",
+    ),
+    var(
+        "WIDGET_SESSIONS_CLAIM_WAIT_SECS",
+        "how long an identical request waits for a mint in progress before `503`",
+        "`25`",
+    ),
+    var(
+        "WIDGET_SESSIONS_DB_MAX_CONNECTIONS",
+        "database connections per instance",
+        "`16`",
+    ),
+    var(
+        "WIDGET_SESSIONS_LOG_FORMAT",
+        "`json`, `pretty` or `auto` (JSON when standard output is not a terminal)",
+        "`auto`",
+    ),
+    var(
+        "RUST_LOG",
+        "log filter, e.g. `debug` or `info,widget_sessions=debug`",
+        "`info,sqlx=warn,tower_http=info`",
+    ),
+    var(
+        "WIDGET_SESSIONS_CONFIG_FILE",
+        "a `KEY=VALUE` file read first; the environment wins",
+        "unset",
+    ),
+    request(
+        "WIDGET_SESSIONS_URL",
+        "`request`: the service's base URL",
+        "`http://127.0.0.1:8080`",
+    ),
+    request(
+        "WIDGET_SESSIONS_API_KEY",
+        "`request`: the application's API key",
+        "none (or `--api-key`)",
+    ),
+    Var {
+        secret: true,
+        ..request(
+            "WIDGET_SESSIONS_API_SECRET",
+            "`request`: the application's API secret",
+            "none (or `--api-secret`)",
+        )
+    },
+];
+
+/// The standalone emulator's default partner credentials (`transak-emulator`'s
+/// `DEFAULT_API_KEY` and `DEFAULT_API_SECRET`), used for an external emulator when none are
+/// configured.
+const EMULATOR_API_KEY: &str = "emulator-api-key";
+const EMULATOR_API_SECRET: &str = "emulator-api-secret";
+
+/// Where the upstream is.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// Start a Transak emulator inside this process (zero-configuration runs).
+    InProcessEmulator,
+    /// A Transak environment (or an external emulator) over HTTP.
+    Remote(Box<RemoteUpstream>),
+}
+
+/// A Transak environment reached over HTTP.
+#[derive(Debug, Clone)]
+pub struct RemoteUpstream {
+    /// staging, production or emulator.
+    pub environment: transak::Environment,
+    /// Partner API key.
+    pub api_key: String,
+    /// Partner API secret.
+    pub api_secret: SecretString,
+    /// `referrerDomain` sent with every widget.
+    pub referrer_domain: String,
+    /// Override of the Create Widget URL base.
+    pub gateway_url: Option<Url>,
+    /// Override of the Refresh Token base.
+    pub api_url: Option<Url>,
+    /// Extra widget params (`TRANSAK_WIDGET_PARAMS`, a JSON object).
+    pub extra_widget_params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Base of launch links (`{public_url}/w/{token}`), without a trailing slash.
+    pub public_url: Url,
+    /// Postgres; `None` runs on the in-memory store.
+    pub database_url: Option<SecretString>,
+    /// The upstream.
+    pub upstream: Upstream,
+    /// Applications to create (or keep) at start-up.
+    pub apps_file: Option<PathBuf>,
+    /// The at-rest key (base64 of 32 bytes); `None` only for in-memory runs (a key is
+    /// generated).
+    pub secret_key: Option<SecretString>,
+    /// TTL and least remaining life for reuse.
+    pub policy: ReusePolicy,
+    /// Requests per second per application per instance (burst twice that); 0 disables.
+    pub rate_limit: u32,
+    /// Ended sessions older than this are purged.
+    pub retention: Duration,
+    /// Ledger table and bitcoin network.
+    pub rules: Rules,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Most database connections per instance.
+    pub db_max_connections: u32,
+    /// Claim protocol tuning (lease, wait).
+    pub claims: app::ClaimSettings,
+    /// Per-attempt upstream timeout.
+    pub upstream_timeout: Duration,
+    /// Upstream retries after the first attempt.
+    pub upstream_retries: u32,
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables through [`VARIABLES`], collecting problems.
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: RefCell<Vec<String>>,
+    read: RefCell<Vec<&'static str>>,
+}
+
+impl Reader<'_> {
+    fn problem(&self, p: impl Into<String>) {
+        self.problems.borrow_mut().push(p.into());
+    }
+
+    /// The trimmed, non-empty value of a listed variable; for a secret, `{name}_FILE` names a
+    /// file holding it instead.
+    fn get(&self, name: &str) -> Option<String> {
+        let Some(var) = VARIABLES.iter().find(|v| v.name == name) else {
+            self.problem(format!(
+                "{name} is read but not listed among the variables (a bug in this build)"
+            ));
+            return None;
+        };
+        self.read.borrow_mut().push(var.name);
+        let direct = self
+            .vars
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if !var.secret {
+            return direct;
+        }
+        let file_var = format!("{name}_FILE");
+        let file = self
+            .vars
+            .get(&file_var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        match (direct, file) {
+            (Some(_), Some(_)) => {
+                self.problem(format!("set {name} or {file_var}, not both"));
+                None
+            }
+            (Some(v), None) => Some(v),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text.trim().to_string()).filter(|v| !v.is_empty()),
+                Err(e) => {
+                    self.problem(format!("{file_var}={path:?} cannot be read: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    fn number(&self, name: &str, default: u64) -> u64 {
+        match self.get(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                self.problem(format!("{name}={v:?} must be a whole number"));
+                default
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment (and `WIDGET_SESSIONS_CONFIG_FILE`, if set).
+    ///
+    /// # Errors
+    ///
+    /// Every problem, with what to set.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&process_vars()?)
+    }
+
+    /// Builds the configuration from a map of variables.
+    ///
+    /// # Errors
+    ///
+    /// Every problem, with what to set.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::read(vars).0
+    }
+
+    /// The configuration, and the names of the variables that were read.
+    fn read(vars: &HashMap<String, String>) -> (Result<Self, ConfigError>, Vec<&'static str>) {
+        let r = Reader {
+            vars,
+            problems: RefCell::new(Vec::new()),
+            read: RefCell::new(Vec::new()),
+        };
+        let config = Self::build(&r);
+        (config, r.read.into_inner())
+    }
+
+    fn build(r: &Reader<'_>) -> Result<Self, ConfigError> {
+        let default_listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let listen = match r.get("WIDGET_SESSIONS_LISTEN") {
+            None => default_listen,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_LISTEN={v:?} is not an address; use HOST:PORT, e.g. 0.0.0.0:8080"
+                ));
+                default_listen
+            }),
+        };
+        let public_url = match r.get("WIDGET_SESSIONS_PUBLIC_URL") {
+            None => Url::parse(&format!("http://{listen}")).ok(),
+            Some(v) => match Url::parse(&v) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.query().is_none() =>
+                {
+                    Some(u)
+                }
+                _ => {
+                    r.problem(format!(
+                        "WIDGET_SESSIONS_PUBLIC_URL={v:?} must be an http(s) URL without a query, e.g. https://sessions.example.com"
+                    ));
+                    None
+                }
+            },
+        };
+
+        let database_url = r.get("DATABASE_URL");
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            r.problem("DATABASE_URL must be a postgres:// or postgresql:// URL");
+        }
+        let secret_key = r.get("WIDGET_SESSIONS_SECRET_KEY");
+        if database_url.is_some() && secret_key.is_none() {
+            r.problem(
+                "WIDGET_SESSIONS_SECRET_KEY is required with DATABASE_URL (secrets are sealed with it); \
+                 generate one with `openssl rand -base64 32` and keep it safe",
+            );
+        }
+        if let Some(key) = &secret_key
+            && let Err(e) = keyring::Keyring::check_key(key)
+        {
+            r.problem(format!("WIDGET_SESSIONS_SECRET_KEY {e}"));
+        }
+
+        let upstream = upstream(r, database_url.is_some());
+
+        let ttl = r.number("WIDGET_SESSIONS_SESSION_TTL_SECS", 300);
+        let min_remaining = r.number("WIDGET_SESSIONS_REUSE_MIN_REMAINING_SECS", 60);
+        let policy = ReusePolicy::new(Duration::from_secs(ttl), Duration::from_secs(min_remaining))
+            .unwrap_or_else(|e| {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_SESSION_TTL_SECS / WIDGET_SESSIONS_REUSE_MIN_REMAINING_SECS: {e}"
+                ));
+                ReusePolicy::default()
+            });
+        let rate_limit =
+            u32::try_from(r.number("WIDGET_SESSIONS_RATE_LIMIT", 100)).unwrap_or_else(|_| {
+                r.problem("WIDGET_SESSIONS_RATE_LIMIT is too large");
+                100
+            });
+        let retention_days = r.number("WIDGET_SESSIONS_RETENTION_DAYS", 90);
+        if retention_days == 0 || retention_days > 36_500 {
+            r.problem("WIDGET_SESSIONS_RETENTION_DAYS must be between 1 and 36500");
+        }
+        let db_max_connections = u32::try_from(r.number("WIDGET_SESSIONS_DB_MAX_CONNECTIONS", 16))
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .unwrap_or_else(|| {
+                r.problem("WIDGET_SESSIONS_DB_MAX_CONNECTIONS must be between 1 and 1000");
+                16
+            });
+
+        let lease = r.number("WIDGET_SESSIONS_CLAIM_LEASE_SECS", 30);
+        let wait = r.number("WIDGET_SESSIONS_CLAIM_WAIT_SECS", 25);
+        let timeout_ms = r.number("TRANSAK_TIMEOUT_MS", 5000);
+        let retries = r.number("TRANSAK_MAX_RETRIES", 2);
+        if !(100..=300_000).contains(&timeout_ms) {
+            r.problem("TRANSAK_TIMEOUT_MS must be between 100 and 300000");
+        }
+        if retries > 10 {
+            r.problem("TRANSAK_MAX_RETRIES must be at most 10");
+        }
+        if wait == 0 || wait > 300 {
+            r.problem("WIDGET_SESSIONS_CLAIM_WAIT_SECS must be between 1 and 300");
+        }
+        // A live minter must never lose its claim: the lease has to outlast the worst mint
+        // (every attempt timing out, plus backoff of at most 2 s per retry).
+        let worst_mint_ms = timeout_ms.saturating_mul(retries + 1) + 2_000 * retries;
+        if lease.saturating_mul(1000) <= worst_mint_ms || lease > 3600 {
+            r.problem(format!(
+                "WIDGET_SESSIONS_CLAIM_LEASE_SECS={lease} must exceed the worst upstream call ({} s: TRANSAK_TIMEOUT_MS × (TRANSAK_MAX_RETRIES + 1) + backoff) and be at most 3600",
+                worst_mint_ms.div_ceil(1000)
+            ));
+        }
+
+        let bitcoin = match r.get("WIDGET_SESSIONS_BITCOIN_NETWORK") {
+            None => BitcoinNetwork::Mainnet,
+            Some(v) => v.parse().unwrap_or_else(|e| {
+                r.problem(format!("WIDGET_SESSIONS_BITCOIN_NETWORK: {e}"));
+                BitcoinNetwork::Mainnet
+            }),
+        };
+        let ledger = match r.get("WIDGET_SESSIONS_LEDGER") {
+            None => LedgerTable::default(),
+            Some(v) => v.parse().unwrap_or_else(|e| {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_LEDGER: {e} (expected CURRENCY:NETWORK pairs, e.g. BTC:BTC,USDC:ETH)"
+                ));
+                LedgerTable::default()
+            }),
+        };
+        let log_format = match r.get("WIDGET_SESSIONS_LOG_FORMAT").as_deref() {
+            None | Some("auto") => LogFormat::Auto,
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_LOG_FORMAT={other:?} must be json, pretty or auto"
+                ));
+                LogFormat::Auto
+            }
+        };
+        let apps_file = r.get("WIDGET_SESSIONS_APPS_FILE").map(PathBuf::from);
+
+        let problems = r.problems.borrow().clone();
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        let Some(public_url) = public_url else {
+            return Err(ConfigError(vec![
+                "WIDGET_SESSIONS_PUBLIC_URL is invalid".into(),
+            ]));
+        };
+        Ok(Config {
+            listen,
+            public_url,
+            database_url: database_url.map(SecretString::from),
+            upstream,
+            apps_file,
+            secret_key: secret_key.map(SecretString::from),
+            policy,
+            rate_limit,
+            retention: Duration::from_secs(retention_days * 86_400),
+            rules: Rules::new(ledger, bitcoin),
+            log_format,
+            db_max_connections,
+            claims: app::ClaimSettings {
+                lease: Duration::from_secs(lease),
+                wait: Duration::from_secs(wait),
+                ..app::ClaimSettings::default()
+            },
+            upstream_timeout: Duration::from_millis(timeout_ms),
+            upstream_retries: u32::try_from(retries).unwrap_or(2),
+        })
+    }
+
+    /// The public base without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+/// The process environment over the `WIDGET_SESSIONS_CONFIG_FILE`, if one is set.
+///
+/// # Errors
+///
+/// The file cannot be read or parsed.
+pub fn process_vars() -> Result<HashMap<String, String>, ConfigError> {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    if let Ok(path) = std::env::var("WIDGET_SESSIONS_CONFIG_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(vec![format!(
+                "WIDGET_SESSIONS_CONFIG_FILE={path} cannot be read: {e}"
+            )])
+        })?;
+        vars.extend(parse_env_file(&text).map_err(|e| ConfigError(vec![format!("{path}: {e}")]))?);
+    }
+    vars.extend(std::env::vars());
+    Ok(vars)
+}
+
+const ENVIRONMENTS: &str = "staging, production or emulator";
+
+fn upstream(r: &Reader<'_>, with_database: bool) -> Upstream {
+    let key = r.get("TRANSAK_API_KEY");
+    let secret = r.get("TRANSAK_API_SECRET");
+    let referrer = r.get("TRANSAK_REFERRER_DOMAIN");
+    let gateway_url = r.get("TRANSAK_GATEWAY_URL");
+    let api_url = r.get("TRANSAK_API_URL");
+    let extras = match r.get("TRANSAK_WIDGET_PARAMS") {
+        None => serde_json::Map::new(),
+        Some(v) => match serde_json::from_str::<serde_json::Value>(&v) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => {
+                r.problem(
+                    "TRANSAK_WIDGET_PARAMS must be a JSON object, e.g. {\"themeColor\":\"000000\"}",
+                );
+                serde_json::Map::new()
+            }
+        },
+    };
+    let environment = match r.get("TRANSAK_ENVIRONMENT") {
+        Some(v) => match v.parse::<transak::Environment>() {
+            Ok(e) => e,
+            Err(_) => {
+                r.problem(format!("TRANSAK_ENVIRONMENT={v:?} must be {ENVIRONMENTS}"));
+                return Upstream::InProcessEmulator;
+            }
+        },
+        None if key.is_some() || secret.is_some() || gateway_url.is_some() || api_url.is_some() => {
+            r.problem(format!(
+                "TRANSAK_ENVIRONMENT must be set ({ENVIRONMENTS}) when Transak credentials or URLs are given"
+            ));
+            return Upstream::InProcessEmulator;
+        }
+        None if with_database => {
+            r.problem(
+                "DATABASE_URL is set but Transak is not configured: set TRANSAK_ENVIRONMENT=staging or \
+                 production with TRANSAK_API_KEY, TRANSAK_API_SECRET and TRANSAK_REFERRER_DOMAIN \
+                 (or TRANSAK_ENVIRONMENT=emulator to use the emulator on purpose)",
+            );
+            return Upstream::InProcessEmulator;
+        }
+        None => transak::Environment::Emulator,
+    };
+    if environment == transak::Environment::Emulator && gateway_url.is_none() && api_url.is_none() {
+        if !cfg!(feature = "emulator") {
+            r.problem(
+                "this build has no in-process Transak emulator (built without the `emulator` feature): \
+                 set TRANSAK_ENVIRONMENT=staging or production with credentials, or point \
+                 TRANSAK_GATEWAY_URL and TRANSAK_API_URL at a standalone emulator",
+            );
+        }
+        return Upstream::InProcessEmulator;
+    }
+    let require = |name: &str, v: Option<String>| {
+        v.unwrap_or_else(|| {
+            r.problem(format!(
+                "{name} is required with TRANSAK_ENVIRONMENT={environment}"
+            ));
+            String::new()
+        })
+    };
+    let (key, secret, referrer) = if environment == transak::Environment::Emulator {
+        (
+            key.unwrap_or_else(|| EMULATOR_API_KEY.to_string()),
+            secret.unwrap_or_else(|| EMULATOR_API_SECRET.to_string()),
+            referrer.unwrap_or_else(|| "localhost".to_string()),
+        )
+    } else {
+        (
+            require("TRANSAK_API_KEY", key),
+            require("TRANSAK_API_SECRET", secret),
+            require("TRANSAK_REFERRER_DOMAIN", referrer),
+        )
+    };
+    if environment == transak::Environment::Emulator && (gateway_url.is_none() || api_url.is_none())
+    {
+        r.problem(
+            "TRANSAK_GATEWAY_URL and TRANSAK_API_URL must both be set to use an external emulator (or neither, for the in-process one)",
+        );
+    }
+    let parse_url = |name: &str, v: Option<String>| {
+        v.and_then(|v| match Url::parse(&v) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                r.problem(format!("{name}={v:?} is not a URL: {e}"));
+                None
+            }
+        })
+    };
+    Upstream::Remote(Box::new(RemoteUpstream {
+        environment,
+        api_key: key,
+        api_secret: SecretString::from(secret),
+        referrer_domain: referrer,
+        gateway_url: parse_url("TRANSAK_GATEWAY_URL", gateway_url),
+        api_url: parse_url("TRANSAK_API_URL", api_url),
+        extra_widget_params: extras,
+    }))
+}
+
+/// Parses a `KEY=VALUE` file: blank lines and `#` comments ignored, optional `export `
+/// prefix, values optionally in single or double quotes.
+fn parse_env_file(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: expected KEY=VALUE", n + 1))?;
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// `widget-sessions env`: one line per variable.
+pub fn listing() -> String {
+    let mut out = String::new();
+    for v in VARIABLES {
+        let file = if v.secret {
+            format!(" (or {}_FILE)", v.name)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{:<42} {}{file} (default: {})\n",
+            v.name,
+            v.meaning.replace('`', ""),
+            v.default.replace('`', "")
+        ));
+    }
+    out
+}
+
+/// `widget-sessions env --markdown`: README's table of variables.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| variable | meaning | default |\n|---|---|---|\n");
+    for v in VARIABLES {
+        let name = if v.secret {
+            format!("`{0}` (or `{0}_FILE`)", v.name)
+        } else {
+            format!("`{}`", v.name)
+        };
+        out.push_str(&format!("| {name} | {} | {} |\n", v.meaning, v.default));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! # widget-sessions: the program
+//!
+//! The binary of the travel-rule widget-session service (`main.rs`) and what it is made of:
+//! configuration from the environment ([`config`]), the composition root that wires every
+//! adapter ([`compose`]), serving until a signal ([`serve`]), the admin subcommands
+//! ([`admin`]), the `request` subcommand that signs and sends a request ([`request`]), and
+//! logging ([`telemetry`]).
+//!
+//! The in-process Transak emulator of the zero-configuration run is linked only with the
+//! default `emulator` feature.
+
+pub mod admin;
+pub mod compose;
+pub mod config;
+pub mod request;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,276 @@
+//! Logs: the process-wide `tracing` subscriber.
+//!
+//! [`init_tracing`] writes JSON lines in production and human-readable lines on a terminal;
+//! [`init_test_tracing`] does the same for tests, only when `TEST_LOG` is set.
+
+use std::io::IsTerminal;
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The log filter when `RUST_LOG` is unset (or invalid).
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// How log lines are written to standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One JSON object per line (events flattened, with the current span and the span
+    /// list): for production log collectors.
+    Json,
+    /// One human-readable line per event, coloured on a terminal.
+    Pretty,
+    /// [`LogFormat::Json`] when standard output is not a terminal, [`LogFormat::Pretty`]
+    /// otherwise.
+    #[default]
+    Auto,
+}
+
+impl LogFormat {
+    /// Whether this format writes JSON, given whether standard output is a terminal.
+    fn is_json(self, stdout_is_terminal: bool) -> bool {
+        match self {
+            Self::Json => true,
+            Self::Pretty => false,
+            Self::Auto => !stdout_is_terminal,
+        }
+    }
+}
+
+/// Installs the process-wide `tracing` subscriber writing to standard output in `format`.
+///
+/// The filter comes from `RUST_LOG` (e.g. `debug,hyper=info`); when it is unset, empty or
+/// invalid, [`DEFAULT_LOG_FILTER`] is used (an invalid `RUST_LOG` is reported as a warning
+/// once logging works).
+///
+/// Calling it again, or after another subscriber was installed, does nothing.
+pub fn init_tracing(format: LogFormat) {
+    let (filter, invalid) = log_filter(std::env::var("RUST_LOG").ok());
+    let is_terminal = std::io::stdout().is_terminal();
+    let installed = subscriber(
+        format.is_json(is_terminal),
+        is_terminal,
+        filter,
+        std::io::stdout,
+    )
+    .try_init()
+    .is_ok();
+    if let (true, Some(problem)) = (installed, invalid) {
+        tracing::warn!("{problem}");
+    }
+}
+
+/// Installs a subscriber that writes through the test harness (so output is captured per
+/// test), only when the environment variable `TEST_LOG` is set: tests are quiet by default.
+///
+/// The filter is `RUST_LOG` or [`DEFAULT_LOG_FILTER`]. Safe to call from every test.
+///
+/// ```sh
+/// TEST_LOG=1 RUST_LOG=debug cargo test -p widget-sessions some_test -- --nocapture
+/// ```
+pub fn init_test_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let (filter, _) = log_filter(std::env::var("RUST_LOG").ok());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// The filter for `rust_log` (the value of `RUST_LOG`), with a description of the problem
+/// when the value was invalid and the default was used instead.
+fn log_filter(rust_log: Option<String>) -> (EnvFilter, Option<String>) {
+    match rust_log {
+        Some(directives) if !directives.trim().is_empty() => {
+            match EnvFilter::try_new(&directives) {
+                Ok(filter) => (filter, None),
+                Err(err) => (
+                    EnvFilter::new(DEFAULT_LOG_FILTER),
+                    Some(format!(
+                        "RUST_LOG={directives:?} is invalid ({err}); using {DEFAULT_LOG_FILTER:?}"
+                    )),
+                ),
+            }
+        }
+        _ => (EnvFilter::new(DEFAULT_LOG_FILTER), None),
+    }
+}
+
+/// The formatting subscriber: JSON or one human-readable line per event.
+fn subscriber<W>(
+    json: bool,
+    ansi: bool,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    if json {
+        Box::new(builder.json().flatten_event(true).finish())
+    } else {
+        Box::new(builder.with_ansi(ansi).finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use api::observability::{REQUEST_ID_HEADER, request_id_layers, trace_layer, track_http};
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::response::Response;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// One route, the layers in the order the service uses.
+    fn app() -> Router {
+        let (set_request_id, propagate_request_id) = request_id_layers();
+        Router::new()
+            .route("/x/{id}", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(track_http))
+            .layer(propagate_request_id)
+            .layer(trace_layer())
+            .layer(set_request_id)
+    }
+
+    async fn call(app: Router, method: &str, uri: &str, request_id: Option<&str>) -> Response {
+        let mut request = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID_HEADER, id);
+        }
+        app.oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// A `MakeWriter` collecting everything written.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    /// Calls `uri` with the subscriber `json` on this thread; returns what it logged and the
+    /// response's request id.
+    async fn logged(json: bool, uri: &str, request_id: Option<&str>) -> (Vec<String>, String) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _guard = tracing::subscriber::set_default(subscriber(
+            json,
+            false,
+            EnvFilter::new(DEFAULT_LOG_FILTER),
+            move || writer.clone(),
+        ));
+        let response = call(app(), "GET", uri, request_id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()[REQUEST_ID_HEADER].to_str().unwrap();
+        (captured.lines(), id.to_owned())
+    }
+
+    #[tokio::test]
+    async fn json_logs_one_line_per_response_with_route_request_id_status_and_latency() {
+        let (lines, id) = logged(true, "/x/launch-s3cr3t?token=q-s3cr3t", None).await;
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "finished processing request");
+        assert_eq!(line["status"], 200);
+        assert!(line["latency"].as_str().unwrap().ends_with(" ms"), "{line}");
+        assert_eq!(line["span"]["name"], "http_request");
+        assert_eq!(line["span"]["method"], "GET");
+        assert_eq!(line["span"]["route"], "/x/{id}");
+        // The id assigned to the request is the one logged and sent back.
+        uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(line["span"]["request_id"], id.as_str());
+        assert!(!lines[0].contains("s3cr3t"), "{}", lines[0]);
+    }
+
+    #[tokio::test]
+    async fn human_readable_logs_carry_the_same_fields() {
+        let (lines, _) = logged(false, "/x/launch-s3cr3t", Some("req-text-1")).await;
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let line = &lines[0];
+        for part in [
+            " INFO ",
+            "route=/x/{id}",
+            "request_id=req-text-1",
+            "method=GET",
+            "status=200",
+            "finished processing request",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+        assert!(!line.contains("s3cr3t"), "{line}");
+        assert!(
+            !line.contains('\u{1b}'),
+            "no colours when ansi is off: {line}"
+        );
+    }
+
+    #[test]
+    fn auto_is_json_unless_stdout_is_a_terminal() {
+        assert!(LogFormat::Auto.is_json(false));
+        assert!(!LogFormat::Auto.is_json(true));
+        assert!(LogFormat::Json.is_json(true));
+        assert!(!LogFormat::Pretty.is_json(false));
+        assert_eq!(LogFormat::default(), LogFormat::Auto);
+    }
+
+    #[test]
+    fn rust_log_overrides_the_default_filter_and_an_invalid_one_is_reported() {
+        let (filter, problem) = log_filter(None);
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.is_none());
+        let (filter, problem) = log_filter(Some("  ".to_owned()));
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.is_none());
+
+        let (filter, problem) = log_filter(Some("debug,hyper=warn".to_owned()));
+        assert!(filter.to_string().contains("hyper=warn"), "{filter}");
+        assert!(problem.is_none());
+
+        let (filter, problem) = log_filter(Some("info,sqlx=loud".to_owned()));
+        assert_eq!(
+            filter.to_string(),
+            EnvFilter::new(DEFAULT_LOG_FILTER).to_string()
+        );
+        assert!(problem.unwrap().contains("sqlx=loud"));
+    }
+}
