@@ -19,7 +19,7 @@ fmt:
 
 # Benchmarks (release build); figures go into docs/benchmarks.md.
 bench:
-    cargo bench -p widget-sessions-domain --bench domain
+    cargo bench -p widget-sessions-api --bench parse
 
 # API docs for the domain crate, opened in a browser.
 doc:

@@ -1,4 +1,4 @@
-//! Arbitrary bytes as a create-session body: `domain::parse_json` must never panic, must
+//! Arbitrary bytes as a create-session body: the API's `parse_json` must never panic, must
 //! report at least one problem when it refuses, and an accepted request must have a
 //! well-defined reuse key — under the default rules (bitcoin mainnet) and with regtest.
 
@@ -6,7 +6,8 @@
 
 use std::sync::LazyLock;
 
-use domain::{BitcoinNetwork, Counterparty, Rules, parse_json};
+use api::http::request::parse_json;
+use domain::{BitcoinNetwork, Counterparty, Rules};
 use libfuzzer_sys::fuzz_target;
 
 static MAINNET: LazyLock<Rules> = LazyLock::new(Rules::default);

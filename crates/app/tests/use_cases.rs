@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use app::{ClaimSettings, Dependencies, Sessions};
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::{
-    ApplicationId, ReusePolicy, Rules, Session, SessionId, SessionStatus, ValidRequest, parse_json,
-};
+use domain::{ApplicationId, ReusePolicy, Session, SessionId, SessionStatus, ValidRequest};
 use ports::*;
 use uuid::Uuid;
 
@@ -26,15 +24,7 @@ fn sid(n: u128) -> SessionId {
 }
 
 fn request(flag: bool) -> ValidRequest {
-    parse_json(
-        format!(
-            r#"{{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"ETH","network":"ETH",
-            "counterpartyAddress":"0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359","forceVerifyOwnership":{flag}}}"#
-        )
-        .as_bytes(),
-        &Rules::default(),
-    )
-    .unwrap()
+    testkit::fixtures::request(0x7f0c2a52_8f7e_4c3e_9a61_2f1d7e1b9c44, flag)
 }
 
 fn stored(id: SessionId, flag: bool, created: DateTime<Utc>) -> StoredSession {

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 /// The stable, machine-readable code of a validation problem.
 ///
 /// Serialised (and shown by [`ErrorCode::as_str`]) in `snake_case`, e.g.
@@ -18,8 +16,7 @@ use serde::Serialize;
 /// assert_eq!(ErrorCode::CurrencyNetworkMismatch.as_str(), "currency_network_mismatch");
 /// assert_eq!(ErrorCode::ALL.len(), 20);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ErrorCode {
     /// The body is not a JSON object (syntax error, truncated, wrong top-level type).
@@ -127,7 +124,7 @@ impl fmt::Display for ErrorCode {
 /// `field` is the camelCase name of the request member (`"currency"`), or, for rules over a
 /// group of members, the members joined by `|` (`"userId|businessId"`). Problems with the
 /// body as a whole use the empty string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// The member the problem is about.
     pub field: String,
@@ -168,8 +165,7 @@ impl fmt::Display for FieldError {
 /// assert_eq!(errors.len(), 1);
 /// assert!(errors.has("currency", ErrorCode::Required));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationErrors(Vec<FieldError>);
 
 impl ValidationErrors {
@@ -263,12 +259,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_unique_and_serialise_as_their_spelling() {
+    fn codes_are_unique_and_display_as_their_spelling() {
         let mut seen = std::collections::HashSet::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "duplicate {code}");
-            let json = serde_json::to_string(&code).unwrap();
-            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(code.to_string(), code.as_str());
         }
     }
 

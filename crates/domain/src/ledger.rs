@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{ErrorCode, Problem};
 
 /// A blockchain network the service can validate addresses and transaction hashes for.
@@ -18,8 +16,7 @@ use crate::error::{ErrorCode, Problem};
 /// assert_eq!(Network::Polygon.as_str(), "POLYGON");
 /// assert!("DOGE".parse::<Network>().is_err());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Network {
     /// Bitcoin (on-chain and Lightning).
     Btc,
@@ -106,7 +103,7 @@ impl FromStr for Network {
         Network::ALL
             .into_iter()
             .find(|n| n.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnsupportedNetwork(truncate_for_message(s)))
+            .ok_or_else(|| UnsupportedNetwork(quote_for_message(s)))
     }
 }
 
@@ -120,8 +117,7 @@ impl FromStr for Network {
 /// assert_eq!(Currency::parse("usdc").unwrap().as_str(), "USDC");
 /// assert!(Currency::parse("US DC").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency(String);
 
 /// A string that cannot be a currency code.
@@ -143,7 +139,7 @@ impl Currency {
     pub fn parse(s: &str) -> Result<Self, MalformedCurrency> {
         if s.is_empty() || s.len() > Self::MAX_LEN || !s.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            return Err(MalformedCurrency(truncate_for_message(s)));
+            return Err(MalformedCurrency(quote_for_message(s)));
         }
         Ok(Self(s.to_ascii_uppercase()))
     }
@@ -157,13 +153,6 @@ impl Currency {
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Currency {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Currency::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -406,8 +395,7 @@ impl fmt::Display for Asset {
 /// assert_eq!("signet".parse::<BitcoinNetwork>().unwrap(), BitcoinNetwork::Signet);
 /// assert_eq!(BitcoinNetwork::default(), BitcoinNetwork::Mainnet);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BitcoinNetwork {
     /// Bitcoin mainnet: `bc1…`, `1…`, `3…`, invoices `lnbc…`.
     #[default]
@@ -472,7 +460,7 @@ impl FromStr for BitcoinNetwork {
         ]
         .into_iter()
         .find(|n| n.as_str().eq_ignore_ascii_case(s.trim()))
-        .ok_or_else(|| UnknownBitcoinNetwork(truncate_for_message(s)))
+        .ok_or_else(|| UnknownBitcoinNetwork(quote_for_message(s)))
     }
 }
 
@@ -525,7 +513,7 @@ impl Rules {
 
 /// Shortens user input quoted back in an error message, so a megabyte of garbage does not
 /// become a megabyte of error.
-pub(crate) fn truncate_for_message(s: &str) -> String {
+pub fn quote_for_message(s: &str) -> String {
     const MAX: usize = 64;
     if s.chars().count() <= MAX {
         s.to_string()

@@ -4,32 +4,37 @@
 //! any team: no I/O, no async runtime, no reads of the system clock (every time-dependent
 //! rule takes `now` as an argument; `chrono` is built without its `clock` feature).
 //!
-//! - **Request validation** ([`parse_json`], [`RawCreateSessionRequest::parse`]): every
-//!   problem of a request at once, each a [`FieldError`] with a stable [`ErrorCode`].
 //! - **Values that carry their rules**: [`Asset`] (currency on its ledger network),
 //!   [`CounterpartyAddress`] (per-network address checks with checksums), [`TxHash`],
-//!   [`PaymentHash`], [`Invoice`] (bolt11, signature-checked), [`Subject`].
+//!   [`PaymentHash`], [`Invoice`] (bolt11, signature-checked), [`Subject`]. Each parser
+//!   returns a typed error with a stable [`ErrorCode`] and a sentence; [`Problem::at`] names
+//!   the field it came from.
+//! - **What a session is scoped to** ([`SessionScope::new`]: the rules between the parts —
+//!   the address's network is the asset's, Lightning only for BTC on BTC, no txHash with
+//!   Lightning) and a request that passed every rule ([`ValidRequest`]).
 //! - **The reuse key** ([`ReuseKey`]): a canonical, versioned encoding of a session's scope.
-//! - **The session lifecycle** ([`Session`], [`SessionStatus`], [`ReusePolicy`]).
+//! - **The session lifecycle** ([`Session`], [`SessionStatus`]) and **the reuse rule**
+//!   ([`ReusePolicy::decide`]), which the service's stores run.
+//!
+//! The HTTP request format (JSON member names, "exactly one of" rules over members, every
+//! problem of a body at once) is the service's edge, not part of this crate.
 //!
 //! ```
-//! use domain::{parse_json, ErrorCode, Rules};
+//! use domain::*;
 //!
 //! let rules = Rules::default(); // SPEC ledger table, bitcoin mainnet
-//! let ok = parse_json(br#"{
-//!     "businessId": "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44",
-//!     "currency": "btc", "network": "btc",
-//!     "counterpartyAddress": "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4"
-//! }"#, &rules).unwrap();
-//! assert_eq!(ok.scope().counterparty().identifier(), "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
+//! let asset = Asset::new("btc", "btc", rules.ledger()).unwrap();
+//! let address = CounterpartyAddress::parse(
+//!     asset.network(), "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", rules.bitcoin_network()).unwrap();
+//! assert_eq!(address.as_str(), "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
+//! let subject = Subject::Business("7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44".parse().unwrap());
+//! let scope = SessionScope::new(subject, asset, Counterparty::Address(address), None).unwrap();
+//! assert_eq!(scope.counterparty().identifier(), "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4");
 //!
-//! let bad = parse_json(br#"{"userId": "nope", "currency": "USDC", "network": "POLYGON",
-//!     "counterpartyAddress": "0xFb6916095ca1df60bB79Ce92cE3Ea74c37c5d359"}"#, &rules).unwrap_err();
-//! assert_eq!(bad.codes(), vec![
-//!     ErrorCode::InvalidUuid,
-//!     ErrorCode::CurrencyNetworkMismatch,
-//!     ErrorCode::InvalidAddressChecksum,
-//! ]);
+//! let bad = CounterpartyAddress::parse(
+//!     Network::Eth, "0xFb6916095ca1df60bB79Ce92cE3Ea74c37c5d359", rules.bitcoin_network()).unwrap_err();
+//! assert_eq!(bad.code(), ErrorCode::InvalidAddressChecksum);
+//! assert_eq!(bad.at("counterpartyAddress").field, "counterpartyAddress");
 //! ```
 
 mod address;
@@ -47,13 +52,10 @@ pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
     Asset, AssetError, BitcoinNetwork, Currency, LedgerError, LedgerTable, MalformedCurrency,
-    Network, NetworkFamily, Rules, UnknownBitcoinNetwork, UnsupportedNetwork,
+    Network, NetworkFamily, Rules, UnknownBitcoinNetwork, UnsupportedNetwork, quote_for_message,
 };
 pub use lightning::{InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, PaymentHash};
-pub use request::{
-    Counterparty, LightningPayment, RawCreateSessionRequest, ScopeError, SessionScope,
-    ValidRequest, fields, parse_json,
-};
+pub use request::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use reuse_key::{ReuseKey, ReuseKeyDigest};
 pub use session::{
     CancelOutcome, MintReason, NotActive, PolicyError, ReuseDecision, ReusePolicy, Session,

@@ -32,12 +32,16 @@ use crate::request::{Counterparty, SessionScope};
 /// different otherwise (in particular with and without a txHash).
 ///
 /// ```
-/// use domain::{parse_json, Rules};
+/// use domain::*;
 /// let rules = Rules::default();
-/// let a = parse_json(br#"{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"ETH","network":"ETH",
-///     "counterpartyAddress":"0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359"}"#, &rules).unwrap();
-/// let b = parse_json(br#"{"userId":"7F0C2A52-8F7E-4C3E-9A61-2F1D7E1B9C44","currency":"eth","network":"eth",
-///     "counterpartyAddress":"0xFB6916095CA1DF60BB79CE92CE3EA74C37C5D359"}"#, &rules).unwrap();
+/// let scope = |currency: &str, network: &str, address: &str| {
+///     let asset = Asset::new(currency, network, rules.ledger()).unwrap();
+///     let address = CounterpartyAddress::parse(asset.network(), address, rules.bitcoin_network()).unwrap();
+///     let user = Subject::User("7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44".parse().unwrap());
+///     SessionScope::new(user, asset, Counterparty::Address(address), None).unwrap()
+/// };
+/// let a = scope("ETH", "ETH", "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359");
+/// let b = scope("eth", "eth", "0xFB6916095CA1DF60BB79CE92CE3EA74C37C5D359");
 /// assert_eq!(a.reuse_key(), b.reuse_key());
 /// assert_eq!(a.reuse_key().digest().to_hex().len(), 64);
 /// ```
@@ -142,56 +146,94 @@ impl fmt::Debug for ReuseKeyDigest {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Rules, parse_json};
+    use uuid::Uuid;
 
-    fn key(json: &str) -> String {
-        parse_json(json.as_bytes(), &Rules::default())
+    use crate::*;
+
+    enum Cp<'a> {
+        Address(&'a str),
+        Hash(&'a str),
+    }
+
+    /// The reuse key of a scope built from its parts' texts.
+    fn scope_key(
+        subject: Subject,
+        currency: &str,
+        network: &str,
+        cp: Cp<'_>,
+        tx: Option<&str>,
+    ) -> ReuseKey {
+        let rules = Rules::default();
+        let asset = Asset::new(currency, network, rules.ledger()).unwrap();
+        let counterparty = match cp {
+            Cp::Address(a) => Counterparty::Address(
+                CounterpartyAddress::parse(asset.network(), a, rules.bitcoin_network()).unwrap(),
+            ),
+            Cp::Hash(h) => Counterparty::Lightning(LightningPayment {
+                payment_hash: PaymentHash::parse(h).unwrap(),
+                invoice: None,
+            }),
+        };
+        let tx = tx.map(|t| TxHash::parse(asset.network(), t).unwrap());
+        SessionScope::new(subject, asset, counterparty, tx)
             .unwrap()
             .reuse_key()
-            .digest()
-            .to_hex()
     }
+
+    fn user(s: &str) -> Subject {
+        Subject::User(Uuid::parse_str(s).unwrap())
+    }
+
+    fn business(s: &str) -> Subject {
+        Subject::Business(Uuid::parse_str(s).unwrap())
+    }
+
+    const USER: &str = "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44";
+    const HASH: &str = "0001020304050607080900010203040506070809000102030405060708090102";
 
     /// If this test fails, the persisted reuse keys of every stored session no longer match
     /// new requests. Do not update the digests: bump `ReuseKey::VERSION` and migrate.
     #[test]
     fn golden_digests_never_change() {
-        let user = r#""userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44""#;
-        let cases = [
-            (
-                format!(
-                    r#"{{{user},"currency":"BTC","network":"BTC","counterpartyAddress":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}}"#
-                ),
+        let tx = format!("0x{}", "ab".repeat(32));
+        let got = [
+            scope_key(
+                user(USER),
+                "BTC",
+                "BTC",
+                Cp::Address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),
+                None,
+            ),
+            scope_key(user(USER), "BTC", "BTC", Cp::Hash(HASH), None),
+            scope_key(
+                business(USER),
+                "USDT",
+                "ETH",
+                Cp::Address("0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359"),
+                Some(&tx),
+            ),
+        ]
+        .map(|k| k.digest().to_hex());
+        assert_eq!(
+            got,
+            [
                 "e6774351975035d838708c558397140bdfe7c3ce00760cc979c3843171c568cb",
-            ),
-            (
-                format!(
-                    r#"{{{user},"currency":"BTC","network":"BTC","paymentHash":"0001020304050607080900010203040506070809000102030405060708090102"}}"#
-                ),
                 "f4730562b01817be49fa211381f06b3c98aca0cc84999f0aba19c70b15728c80",
-            ),
-            (
-                format!(
-                    r#"{{"businessId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"USDT","network":"ETH","counterpartyAddress":"0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359","txHash":"0x{}"}}"#,
-                    "ab".repeat(32)
-                ),
                 "77f857cbe5818132cd96df47d69202344fdbf7a800ecb0497bfd942ade706464",
-            ),
-        ];
-        let got: Vec<String> = cases.iter().map(|(json, _)| key(json)).collect();
-        let want: Vec<&str> = cases.iter().map(|(_, d)| *d).collect();
-        assert_eq!(got, want);
+            ]
+        );
     }
 
     /// The bytes follow the table in the module documentation, byte for byte.
     #[test]
     fn encoding_matches_the_documented_layout() {
-        let key = parse_json(
-            br#"{"businessId":"00000000-0000-0000-0000-000000000007","currency":"usdt","network":"eth","counterpartyAddress":"0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359","txHash":"0xABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"}"#,
-            &Rules::default(),
-        )
-        .unwrap()
-        .reuse_key();
+        let key = scope_key(
+            business("00000000-0000-0000-0000-000000000007"),
+            "usdt",
+            "eth",
+            Cp::Address("0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359"),
+            Some("0xABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"),
+        );
         let mut want = b"wsrk\x01B".to_vec();
         want.extend_from_slice(&[0; 15]);
         want.push(7);
@@ -204,20 +246,18 @@ mod tests {
         want.extend_from_slice(format!("0x{}", "ab".repeat(32)).as_bytes());
         assert_eq!(key.as_bytes(), want.as_slice());
 
-        let lightning = parse_json(
-            br#"{"userId":"00000000-0000-0000-0000-000000000007","currency":"BTC","network":"BTC","paymentHash":"0001020304050607080900010203040506070809000102030405060708090102"}"#,
-            &Rules::default(),
-        )
-        .unwrap()
-        .reuse_key();
+        let lightning = scope_key(
+            user("00000000-0000-0000-0000-000000000007"),
+            "BTC",
+            "BTC",
+            Cp::Hash(HASH),
+            None,
+        );
         let mut want = b"wsrk\x01U".to_vec();
         want.extend_from_slice(&[0; 15]);
         want.push(7);
         want.extend_from_slice(b"\x03BTC\x03BTCL");
-        want.extend_from_slice(
-            &hex::decode("0001020304050607080900010203040506070809000102030405060708090102")
-                .unwrap(),
-        );
+        want.extend_from_slice(&hex::decode(HASH).unwrap());
         want.push(b'-');
         assert_eq!(lightning.as_bytes(), want.as_slice());
     }

@@ -16,14 +16,12 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApplicationId, SessionId};
 use crate::request::{SessionScope, ValidRequest};
 
 /// Where a session stands at a given instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionStatus {
     /// Usable: not consumed, not cancelled, not expired.
     Active,
@@ -114,8 +112,14 @@ pub struct SessionParts {
 /// use chrono::{DateTime, TimeDelta};
 /// use domain::*;
 /// let rules = Rules::default();
-/// let req = parse_json(br#"{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"BTC","network":"BTC",
-///     "paymentHash":"0001020304050607080900010203040506070809000102030405060708090102"}"#, &rules).unwrap();
+/// let payment = LightningPayment { payment_hash: PaymentHash::from_bytes([7; 32]), invoice: None };
+/// let scope = SessionScope::new(
+///     Subject::User(uuid::Uuid::nil()),
+///     Asset::new("BTC", "BTC", rules.ledger()).unwrap(),
+///     Counterparty::Lightning(payment),
+///     None,
+/// ).unwrap();
+/// let req = ValidRequest::new(scope, false);
 /// let policy = ReusePolicy::default();
 /// let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
 /// let mut s = Session::new(SessionId::from_uuid(uuid::Uuid::nil()), ApplicationId::from_uuid(uuid::Uuid::nil()), req, t0, &policy);

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::{ApplicationId, ReusePolicy, Rules, Session, SessionId, ValidRequest, parse_json};
+use domain::{
+    ApplicationId, Asset, Counterparty, CounterpartyAddress, ReusePolicy, Rules, Session,
+    SessionId, SessionScope, Subject, ValidRequest,
+};
 use ports::{
     ClaimToken, LaunchToken, NewSession, ReuseOutcome, ReuseQuery, SessionStore, StoredSession,
     WidgetUrl,
@@ -37,17 +40,22 @@ pub fn claim(n: u128) -> ClaimToken {
 
 /// A valid request for subject `user` (each user gives a distinct reuse key).
 pub fn request(user: u128, force_verify_ownership: bool) -> ValidRequest {
-    parse_json(
-        format!(
-            r#"{{"userId":"{}","currency":"ETH","network":"ETH",
-            "counterpartyAddress":"0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-            "forceVerifyOwnership":{force_verify_ownership}}}"#,
-            Uuid::from_u128(user)
-        )
-        .as_bytes(),
-        &Rules::default(),
+    let rules = Rules::default();
+    let asset = Asset::new("ETH", "ETH", rules.ledger()).unwrap();
+    let address = CounterpartyAddress::parse(
+        asset.network(),
+        "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+        rules.bitcoin_network(),
     )
-    .unwrap()
+    .unwrap();
+    let scope = SessionScope::new(
+        Subject::User(Uuid::from_u128(user)),
+        asset,
+        Counterparty::Address(address),
+        None,
+    )
+    .unwrap();
+    ValidRequest::new(scope, force_verify_ownership)
 }
 
 /// Launch token `n` of `app`.

@@ -4,6 +4,7 @@ pub mod error;
 pub mod health;
 pub mod launch;
 pub mod openapi;
+pub mod request;
 pub mod sessions;
 
 use axum::Router;

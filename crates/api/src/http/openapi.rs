@@ -7,9 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{FieldProblem, Problem};
 use crate::http::health::{Checks, Health, Readiness};
-use crate::http::sessions::{
-    CounterpartyBody, CreateSessionBody, InvoiceInfo, SessionBody, SessionList, Status,
-};
+use crate::http::request::CreateSessionBody;
+use crate::http::sessions::{CounterpartyBody, InvoiceInfo, SessionBody, SessionList, Status};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -36,7 +35,7 @@ Errors are application/problem+json documents with a stable `code`.",
         CreateSessionBody, SessionBody, SessionList, Status, CounterpartyBody, InvoiceInfo,
         Problem, FieldProblem, Health, Readiness, Checks
     )),
-    modifiers(&Security),
+    modifiers(&Security, &ClosedBodies),
     tags(
         (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
         (name = "launch", description = "The public single-use launch link"),
@@ -64,6 +63,29 @@ impl Modify for Security {
                 "HMAC <unix-ms>:<hex HMAC-SHA256(secret, unix-ms + METHOD + path below /api/v1 with query + md5hex(body or \"{}\"))>",
             ))),
         );
+    }
+}
+
+/// Request bodies refuse members they do not name (`additionalProperties: false`); the
+/// reader in [`crate::http::request`] reports them as `unknown_field`.
+struct ClosedBodies;
+
+/// The request bodies that refuse unknown members.
+const CLOSED_BODIES: &[&str] = &["CreateSessionBody"];
+
+impl Modify for ClosedBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in CLOSED_BODIES {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
     }
 }
 

@@ -14,43 +14,12 @@ use uuid::Uuid;
 
 use crate::auth::Signed;
 use crate::http::error::{ApiError, Problem};
+use crate::http::request::{self, CreateSessionBody};
 use crate::observability;
 use crate::state::AppState;
 
 /// The base path of the session resources.
 pub const BASE: &str = "/api/v1/travel-rule/widget-sessions";
-
-/// The create-or-reuse request body (documentation form; the service validates it with the
-/// `domain` crate, which reports every problem at once).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(example = json!({"userId": "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44", "currency": "BTC", "network": "BTC", "counterpartyAddress": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}))]
-pub struct CreateSessionBody {
-    /// The user the session is for. Exactly one of `userId` / `businessId`.
-    pub user_id: Option<Uuid>,
-    /// The business the session is for. Exactly one of `userId` / `businessId`.
-    pub business_id: Option<Uuid>,
-    /// Ledger currency, any case (BTC, ETH, POL, SOL, BNB, TRX, USDC, USDT by default).
-    #[schema(min_length = 1, max_length = 16, pattern = "^[A-Za-z0-9]+$")]
-    pub currency: String,
-    /// The currency's network, any case (BTC, ETH, POLYGON, SOL, BSC, TRON).
-    #[schema(min_length = 1)]
-    pub network: String,
-    /// On-chain counterparty address, valid for the network. Exactly one of
-    /// `counterpartyAddress` / `paymentHash` / `invoice`.
-    pub counterparty_address: Option<String>,
-    /// Lightning payment hash, 64 hex characters (BTC/BTC only).
-    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
-    pub payment_hash: Option<String>,
-    /// bolt11 invoice, optionally prefixed `lightning:` (BTC/BTC only).
-    pub invoice: Option<String>,
-    /// Whether ownership of the counterparty must be verified. Stored with the session and
-    /// upgrade-only: `true` raises it on reuse, `false` never lowers it. Default false.
-    /// (Kept by this service; SPEC §5 sends no such parameter to Transak.)
-    pub force_verify_ownership: Option<bool>,
-    /// On-chain hash of the held deposit this session resolves (not with Lightning).
-    pub tx_hash: Option<String>,
-}
 
 /// A session's status.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -263,7 +232,7 @@ pub async fn create(
     if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let request = domain::parse_json(&body, &state.0.rules).map_err(ApiError::Validation)?;
+    let request = request::parse_json(&body, &state.0.rules).map_err(ApiError::Validation)?;
     let outcome = state.0.sessions.create_or_reuse(app, request).await?;
     let now = state.0.clock.now();
     let mut body = SessionBody::of(&outcome.session, now);
@@ -429,7 +398,7 @@ pub async fn list(
     let subject = match (p.user_id.as_deref(), p.business_id.as_deref()) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
-                domain::fields::SUBJECT,
+                request::fields::SUBJECT,
                 ErrorCode::ExactlyOneSubject,
                 "filter by userId or businessId, not both",
             ));

@@ -1,11 +1,12 @@
-//! Benchmarks of the domain crate's two hot paths.
+//! Benchmarks of request parsing, the CPU-bound part of the create path.
 //!
-//! - `parse_json`: validating a full, valid create-session body, once per counterparty kind
+//! - `parse_json`: reading and validating a full, valid create-session body (the edge's
+//!   parser over the domain crate's value rules), once per counterparty kind
 //!   (BTC bech32 address, ETH EIP-55 address with a txHash, BTC payment hash, BTC bolt11
 //!   invoice).
 //! - Invoice decoding: [`domain::Invoice::decode`] against a bare
 //!   `str::parse::<lightning_invoice::Bolt11Invoice>()` over the same set of mainnet invoices
-//!   (every `valid` entry with currency `bc` in `tests/vectors/bolt11.json`), to see what the
+//!   (every `valid` entry with currency `bc` in the domain crate's `tests/vectors/bolt11.json`), to see what the
 //!   crate's own checks add on top of the library.
 //!
 //! Criterion runs its groups first. Then, when run as a benchmark (`cargo bench`), `main`
@@ -18,8 +19,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use api::http::request::parse_json;
 use criterion::{Criterion, Throughput, criterion_group};
-use domain::{BitcoinNetwork, Invoice, Rules, parse_json};
+use domain::{BitcoinNetwork, Invoice, Rules};
 use lightning_invoice::Bolt11Invoice;
 
 const USER: &str = "7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44";
@@ -34,7 +36,10 @@ const ROUND_TARGET: Duration = Duration::from_millis(40);
 
 /// The mainnet (`bc`) invoices of the published BOLT 11 examples.
 fn mainnet_invoices() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/bolt11.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../domain/tests/vectors/bolt11.json"
+    );
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => panic!("cannot read {path}: {e}"),
