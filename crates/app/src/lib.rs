@@ -115,10 +115,6 @@ impl Sessions {
         SessionView { session, status }
     }
 
-    fn must_live_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + to_delta(self.policy.min_remaining())
-    }
-
     /// Mints upstream under a held claim, then fulfils it. `Ok(None)` means the claim was
     /// lost meanwhile (the minted link was abandoned) and the caller should look again.
     async fn mint(
@@ -226,7 +222,7 @@ impl SessionService for Sessions {
                 application,
                 key,
                 now,
-                must_live_until: self.must_live_until(now),
+                policy: self.policy,
                 force_verify_ownership: request.force_verify_ownership(),
                 launch_token: launch_token.digest(),
                 claim,

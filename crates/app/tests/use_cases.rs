@@ -120,7 +120,7 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
             q.application == APP
                 && q.key == request(false).reuse_key().digest()
                 && q.now == t0()
-                && q.must_live_until == t0() + TimeDelta::seconds(60)
+                && q.policy == ReusePolicy::default()
                 && !q.force_verify_ownership
                 && q.launch_token == token().digest()
                 && q.claim == CLAIM
@@ -161,12 +161,12 @@ async fn reuse_asks_the_store_to_upgrade_the_flag() {
 }
 
 #[tokio::test]
-async fn the_configured_min_remaining_sets_the_reuse_threshold() {
+async fn the_configured_policy_is_the_one_the_store_applies() {
     let mut m = Mocks::new();
     m.store
         .expect_reuse_or_claim()
         .times(1)
-        .withf(|q| q.must_live_until == t0() + TimeDelta::seconds(30))
+        .withf(|q| q.policy.must_live_until(q.now) == t0() + TimeDelta::seconds(30))
         .returning(|_| Ok(ReuseOutcome::Reused(Box::new(stored(sid(9), false, t0())))));
     let policy = ReusePolicy::new(Duration::from_secs(120), Duration::from_secs(30)).unwrap();
     assert!(

@@ -375,8 +375,29 @@ impl ReusePolicy {
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
+    /// The least expiry a session must have to be reused at `now`: `now` plus the least
+    /// remaining life. A session is reusable at `now` when it is ACTIVE and
+    /// `expires_at >= must_live_until(now)` (to the microsecond).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{DateTime, TimeDelta};
+    /// use domain::ReusePolicy;
+    /// let p = ReusePolicy::new(Duration::from_secs(300), Duration::from_secs(60)).unwrap();
+    /// let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    /// assert_eq!(p.must_live_until(now), now + TimeDelta::seconds(60));
+    /// ```
+    pub fn must_live_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        // min_remaining ≤ ttl ≤ 300 s: the conversion cannot fail; saturate rather than panic.
+        let min = TimeDelta::from_std(self.min_remaining).unwrap_or(TimeDelta::seconds(300));
+        now.checked_add_signed(min)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     /// Whether `candidate` (the session stored under the request's reuse key, if any) may
-    /// serve a request asking for `requested_flag` at `now`.
+    /// serve a request asking for `requested_flag` at `now`. This is the rule the service's
+    /// stores apply on every create request: the in-memory store calls it, and the Postgres
+    /// store's `session_reusable` SQL function is checked against it by a property test.
     pub fn decide(
         &self,
         candidate: Option<&Session>,
@@ -390,7 +411,7 @@ impl ReusePolicy {
             SessionStatus::Consumed => ReuseDecision::MintNew(MintReason::Consumed),
             SessionStatus::Cancelled => ReuseDecision::MintNew(MintReason::Cancelled),
             SessionStatus::Expired => ReuseDecision::MintNew(MintReason::Expired),
-            SessionStatus::Active if candidate.remaining_at(now) < self.min_remaining => {
+            SessionStatus::Active if candidate.expires_at() < self.must_live_until(now) => {
                 ReuseDecision::MintNew(MintReason::TooLittleLifeLeft)
             }
             SessionStatus::Active => ReuseDecision::Reuse {

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, ReuseKeyDigest, SessionEnd, SessionId, SessionStatus};
+use domain::{ApplicationId, ReuseDecision, ReuseKeyDigest, SessionEnd, SessionId, SessionStatus};
 use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
     ApplicationStatus, ApplicationStore, ClaimToken, EncryptedSecret, FulfilError, LaunchResult,
@@ -87,11 +87,13 @@ impl SessionStore for MemorySessionStore {
         if slot.claim.is_none()
             && let Some(id) = slot.session
             && let Some(row) = inner.rows.get_mut(&(q.application, id))
-            && row.session.status_at(q.now) == SessionStatus::Active
-            && row.session.expires_at() >= q.must_live_until
+            && let ReuseDecision::Reuse { upgrade_flag } =
+                q.policy
+                    .decide(Some(&row.session), q.force_verify_ownership, q.now)
         {
-            row.session
-                .request_force_verify_ownership(q.force_verify_ownership);
+            if upgrade_flag {
+                row.session.request_force_verify_ownership(true);
+            }
             inner.tokens.insert((q.application, q.launch_token), id);
             return Ok(ReuseOutcome::Reused(Box::new(row.clone())));
         }

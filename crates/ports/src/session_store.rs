@@ -7,8 +7,8 @@
 //! is minting that session upstream right now, under a lease. The protocol:
 //!
 //! 1. [`SessionStore::reuse_or_claim`] — one atomic step, one round trip: if the slot is
-//!    bound to a session that is reusable (ACTIVE and living until at least
-//!    `must_live_until`), record a new launch token for it, apply the flag upgrade, and return
+//!    bound to a session that is reusable ([`ReusePolicy::decide`](domain::ReusePolicy::decide):
+//!    ACTIVE and living long enough), record a new launch token for it, apply the flag upgrade, and return
 //!    it. Otherwise, if the slot is free — vacant, bound to a session that is not reusable,
 //!    or pending under a lapsed lease — claim it for the caller. Otherwise say why not.
 //! 2. If the slot is pending under someone else's unexpired lease, that caller is minting:
@@ -25,7 +25,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, ReuseKeyDigest, Session, SessionId, SessionStatus, Subject};
+use domain::{
+    ApplicationId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
+};
 
 use crate::gateway::WidgetUrl;
 use crate::ids::{ClaimToken, LaunchTokenDigest};
@@ -63,9 +65,9 @@ pub struct ReuseQuery {
     pub key: ReuseKeyDigest,
     /// Now.
     pub now: DateTime<Utc>,
-    /// A bound session is reusable only if it is ACTIVE and `expires_at >= must_live_until`
-    /// (now + the policy's minimum remaining life).
-    pub must_live_until: DateTime<Utc>,
+    /// The reuse rule: the bound session is reused when
+    /// [`ReusePolicy::decide`](domain::ReusePolicy::decide) says so.
+    pub policy: ReusePolicy,
     /// The requested `forceVerifyOwnership`: when `true` and the stored flag is `false`, the
     /// stored flag becomes `true` (never the other way).
     pub force_verify_ownership: bool,

@@ -81,8 +81,7 @@ impl SessionStore for PgSessionStore {
                    from sessions s
                    where s.application_id = $1
                      and s.id = (select session_id from slot where claim is null)
-                     and s.consumed_at is null and s.cancelled_at is null
-                     and s.expires_at > $3 and s.expires_at >= $4
+                     and session_reusable(s.consumed_at, s.cancelled_at, s.expires_at, $3, $4)
                ), upgraded as (
                    update sessions s set force_verify_ownership = true
                    where $5 and s.application_id = $1
@@ -125,7 +124,7 @@ impl SessionStore for PgSessionStore {
             q.application.as_uuid(),
             q.key.as_bytes().as_slice(),
             q.now,
-            q.must_live_until,
+            q.policy.must_live_until(q.now),
             q.force_verify_ownership,
             q.launch_token.0.as_slice(),
             q.claim.0,
@@ -279,58 +278,54 @@ impl SessionStore for PgSessionStore {
         // (the maximal uuid stands for "no cursor"; session ids are v7, never all ones), so a
         // page starts where the previous one ended instead of re-reading it.
         let rows = match q.subject {
-            Some(subject) => sqlx::query_as!(
-                SessionRow,
-                r#"select application_id, id, subject_kind, subject_id, currency, network,
+            Some(subject) => {
+                sqlx::query_as!(
+                    SessionRow,
+                    r#"select application_id, id, subject_kind, subject_id, currency, network,
                           counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
                           invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
                           created_at, expires_at, consumed_at, cancelled_at
                    from sessions
                    where application_id = $1 and subject_kind = $2 and subject_id = $3
                      and id < coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
-                     and (case $5::text
-                            when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $6
-                            when 'CONSUMED' then consumed_at is not null
-                            when 'CANCELLED' then cancelled_at is not null
-                            when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $6
-                            else true end)
+                     and ($5::text is null
+                          or session_status(consumed_at, cancelled_at, expires_at, $6) = $5)
                    order by id desc
                    limit $7"#,
-                q.application.as_uuid(),
-                subject.kind(),
-                subject.id(),
-                before,
-                status,
-                q.now,
-                limit
-            )
-            .fetch_all(&self.pool)
-            .await,
-            None => sqlx::query_as!(
-                SessionRow,
-                r#"select application_id, id, subject_kind, subject_id, currency, network,
+                    q.application.as_uuid(),
+                    subject.kind(),
+                    subject.id(),
+                    before,
+                    status,
+                    q.now,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query_as!(
+                    SessionRow,
+                    r#"select application_id, id, subject_kind, subject_id, currency, network,
                           counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
                           invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
                           created_at, expires_at, consumed_at, cancelled_at
                    from sessions
                    where application_id = $1
                      and id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
-                     and (case $3::text
-                            when 'ACTIVE' then consumed_at is null and cancelled_at is null and expires_at > $4
-                            when 'CONSUMED' then consumed_at is not null
-                            when 'CANCELLED' then cancelled_at is not null
-                            when 'EXPIRED' then consumed_at is null and cancelled_at is null and expires_at <= $4
-                            else true end)
+                     and ($3::text is null
+                          or session_status(consumed_at, cancelled_at, expires_at, $4) = $3)
                    order by id desc
                    limit $5"#,
-                q.application.as_uuid(),
-                before,
-                status,
-                q.now,
-                limit
-            )
-            .fetch_all(&self.pool)
-            .await,
+                    q.application.as_uuid(),
+                    before,
+                    status,
+                    q.now,
+                    limit
+                )
+                .fetch_all(&self.pool)
+                .await
+            }
         }
         .map_err(store_error)?;
         let mut items = rows
@@ -356,7 +351,7 @@ impl SessionStore for PgSessionStore {
         let cancelled = sqlx::query_scalar!(
             r#"update sessions set cancelled_at = $3
                where application_id = $1 and id = $2
-                 and consumed_at is null and cancelled_at is null and expires_at > $3
+                 and session_active(consumed_at, cancelled_at, expires_at, $3)
                returning id"#,
             application.as_uuid(),
             id.as_uuid(),
@@ -394,7 +389,7 @@ impl SessionStore for PgSessionStore {
                ), upd as (
                    update sessions s set consumed_at = $3
                    where $4 and s.application_id = $1 and s.id = (select session_id from tok)
-                     and s.consumed_at is null and s.cancelled_at is null and s.expires_at > $3
+                     and session_active(s.consumed_at, s.cancelled_at, s.expires_at, $3)
                    returning s.id
                )
                select tok.session_id, exists(select 1 from upd) as "consumed!"

@@ -537,7 +537,7 @@ async fn a_claim_commits_without_waiting_for_the_flush_and_a_reuse_waits() {
             .bind(q.application.as_uuid())
             .bind(q.key.as_bytes().as_slice())
             .bind(q.now)
-            .bind(q.must_live_until)
+            .bind(q.policy.must_live_until(q.now))
             .bind(q.force_verify_ownership)
             .bind(q.launch_token.0.as_slice())
             .bind(q.claim.0)

@@ -5,8 +5,9 @@
 pub mod session_store {
     use std::collections::HashSet;
     use std::sync::Arc;
+    use std::time::Duration;
 
-    use chrono::{DateTime, TimeDelta, Utc};
+    use chrono::{DateTime, Utc};
     use domain::{ApplicationId, SessionStatus, Subject, ValidRequest};
     use ports::*;
     use uuid::Uuid;
@@ -35,6 +36,137 @@ pub mod session_store {
         let mut q = reuse_query(app, r, now, token_n);
         q.claim = claim(c);
         store.reuse_or_claim(&q).await.unwrap()
+    }
+
+    /// How a generated session ended before the reuse question, if it did.
+    #[derive(Debug, Clone, Copy)]
+    enum End {
+        Active,
+        Consumed(i64),
+        Cancelled(i64),
+    }
+
+    /// One generated case of [`reuse_or_claim_applies_the_domains_rule`].
+    #[derive(Debug, Clone)]
+    struct ReuseCase {
+        bound: bool,
+        stored_flag: bool,
+        requested_flag: bool,
+        end: End,
+        min_remaining_micros: u64,
+        now_micros: i64,
+    }
+
+    fn reuse_cases() -> impl proptest::strategy::Strategy<Value = ReuseCase> {
+        use proptest::prelude::*;
+        let ttl = 300_000_000i64;
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![
+                Just(End::Active),
+                (0..ttl / 1_000_000).prop_map(End::Consumed),
+                (0..ttl / 1_000_000).prop_map(End::Cancelled),
+            ],
+            prop_oneof![Just(0u64), Just(60_000_000), 0..=ttl as u64],
+        )
+            .prop_flat_map(move |(bound, stored, requested, end, min)| {
+                // Instants around the two boundaries (the reuse threshold and expiry) to the
+                // microsecond, and anywhere from before creation to after expiry.
+                let threshold = ttl - min as i64;
+                let now = prop_oneof![
+                    (threshold - 2..=threshold + 2),
+                    (ttl - 2..=ttl + 2),
+                    (-5_000_000..=ttl + 5_000_000),
+                ];
+                (
+                    Just(bound),
+                    Just(stored),
+                    Just(requested),
+                    Just(end),
+                    Just(min),
+                    now,
+                )
+            })
+            .prop_map(
+                |(bound, stored_flag, requested_flag, end, min, now)| ReuseCase {
+                    bound,
+                    stored_flag,
+                    requested_flag,
+                    end,
+                    min_remaining_micros: min,
+                    now_micros: now,
+                },
+            )
+    }
+
+    /// The store's reuse decision is the domain's: for random sessions (active, consumed,
+    /// cancelled, expired, with little or much life left), stored and requested flags,
+    /// instants and policies, `reuse_or_claim` reuses exactly when
+    /// [`domain::ReusePolicy::decide`] says so, with the flag it says, and claims otherwise.
+    pub async fn reuse_or_claim_applies_the_domains_rule(store: Store) {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::{Config, TestRunner};
+
+        let mut runner = TestRunner::new(Config {
+            cases: 96,
+            ..Config::default()
+        });
+        let strategy = reuse_cases();
+        for n in 0..96u32 {
+            let case = strategy.new_tree(&mut runner).unwrap().current();
+            let user = 10_000 + u128::from(n);
+            let id = sid(10_000 + u128::from(n));
+            let stored_request = request(user, case.stored_flag);
+            let asked = request(user, case.requested_flag);
+            // Distinct launch tokens per case (tokens are unique per application).
+            let (minted_token, asked_token) = (2 * n as u8 + 3, 2 * n as u8 + 4);
+            let candidate = if case.bound {
+                mint(&store, APP_A, id, &stored_request, t0(), minted_token).await;
+                match case.end {
+                    End::Active => {}
+                    End::Consumed(s) => {
+                        let r = store
+                            .launch(APP_A, &token(APP_A, minted_token).digest(), at(s), true)
+                            .await
+                            .unwrap();
+                        assert!(matches!(r, LaunchResult::Opened(_)), "{case:?}");
+                    }
+                    End::Cancelled(s) => {
+                        let r = store.cancel(APP_A, id, at(s)).await.unwrap();
+                        assert!(matches!(r, StoreCancel::Cancelled(_)), "{case:?}");
+                    }
+                }
+                Some(store.get(APP_A, id).await.unwrap().unwrap().session)
+            } else {
+                None
+            };
+            let policy = min_remaining(Duration::from_micros(case.min_remaining_micros));
+            let now = t0() + chrono::TimeDelta::microseconds(case.now_micros);
+            let mut q = reuse_query(APP_A, &asked, now, asked_token);
+            q.policy = policy;
+            let outcome = store.reuse_or_claim(&q).await.unwrap();
+            match policy.decide(candidate.as_ref(), case.requested_flag, now) {
+                domain::ReuseDecision::Reuse { .. } => {
+                    let s = match outcome {
+                        ReuseOutcome::Reused(s) => s.session,
+                        other => panic!("{case:?}: the domain reuses, the store said {other:?}"),
+                    };
+                    assert_eq!(s.id(), id, "{case:?}");
+                    assert_eq!(
+                        s.force_verify_ownership(),
+                        case.stored_flag || case.requested_flag,
+                        "{case:?}"
+                    );
+                }
+                domain::ReuseDecision::MintNew(reason) => assert_eq!(
+                    outcome,
+                    ReuseOutcome::Claimed,
+                    "{case:?}: the domain mints ({reason:?})"
+                ),
+            }
+        }
     }
 
     /// A vacant key is claimed; while the lease holds, others are told to wait; the same key
@@ -200,7 +332,7 @@ pub mod session_store {
         store.release(APP_A, &key, claim(9)).await.unwrap();
         // Bound to session 1 again: reusable for a caller content with 40 s of life...
         let mut q = reuse_query(APP_A, &r, at(251), 4);
-        q.must_live_until = at(291);
+        q.policy = min_remaining(Duration::from_secs(40));
         assert_eq!(
             reused(store.reuse_or_claim(&q).await.unwrap()).session.id(),
             sid(1)
@@ -228,18 +360,18 @@ pub mod session_store {
         );
     }
 
-    /// Reusable means ACTIVE and `expires_at >= must_live_until`, to the microsecond.
+    /// Reusable means ACTIVE and `expires_at >= now + min_remaining`, to the microsecond.
     pub async fn reuse_needs_enough_life_left(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
         mint(&store, APP_A, sid(1), &r, t0(), 1).await;
         let mut q = reuse_query(APP_A, &r, at(100), 2);
-        q.must_live_until = at(300);
+        q.policy = min_remaining(Duration::from_secs(200));
         assert_eq!(
             reused(store.reuse_or_claim(&q).await.unwrap()).session.id(),
             sid(1)
         );
-        q.must_live_until = at(300) + TimeDelta::microseconds(1);
+        q.policy = min_remaining(Duration::from_secs(200) + Duration::from_micros(1));
         assert_eq!(
             store.reuse_or_claim(&q).await.unwrap(),
             ReuseOutcome::Claimed
@@ -247,7 +379,7 @@ pub mod session_store {
         store.release(APP_A, &key, q.claim).await.unwrap();
         // Past expiry, even with no minimum remaining life.
         let mut q = reuse_query(APP_A, &r, at(300), 3);
-        q.must_live_until = at(300);
+        q.policy = min_remaining(Duration::ZERO);
         assert_eq!(
             store.reuse_or_claim(&q).await.unwrap(),
             ReuseOutcome::Claimed

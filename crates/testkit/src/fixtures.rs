@@ -58,6 +58,11 @@ pub fn request(user: u128, force_verify_ownership: bool) -> ValidRequest {
     ValidRequest::new(scope, force_verify_ownership)
 }
 
+/// The default 300 s TTL with this least remaining life for reuse.
+pub fn min_remaining(min_remaining: std::time::Duration) -> ReusePolicy {
+    ReusePolicy::new(ReusePolicy::DEFAULT_TTL, min_remaining).unwrap()
+}
+
 /// Launch token `n` of `app`.
 pub fn token(app: ApplicationId, n: u8) -> LaunchToken {
     LaunchToken::from_parts(app, [n; 32])
@@ -94,7 +99,7 @@ pub fn reuse_query(
         application: app,
         key: request.reuse_key().digest(),
         now,
-        must_live_until: now + TimeDelta::seconds(60),
+        policy: ReusePolicy::default(),
         force_verify_ownership: request.force_verify_ownership(),
         launch_token: token(app, token_n).digest(),
         claim: claim(u128::from(token_n)),

@@ -29,6 +29,7 @@ macro_rules! session_store_conformance {
             release_restores_the_previous_binding,
             release_of_a_vacant_claim_makes_the_key_vacant_again,
             reuse_needs_enough_life_left,
+            reuse_or_claim_applies_the_domains_rule,
             ended_sessions_are_not_reused_and_the_slot_is_rebound,
             flag_upgrades_are_upgrade_only,
             concurrent_flag_upgrades_never_lose_true,
