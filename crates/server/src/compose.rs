@@ -142,7 +142,18 @@ pub fn applications(
 ///
 /// See [`StartupError`].
 pub async fn build(config: &Config) -> Result<Runtime, StartupError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with another clock (tests move time forward instead of sleeping).
+///
+/// # Errors
+///
+/// See [`StartupError`].
+pub async fn build_with_clock(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Runtime, StartupError> {
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let stores = stores(config).await?;
     let sealer: Arc<dyn SecretSealer> = Arc::new(keyring(config)?);

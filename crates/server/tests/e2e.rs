@@ -1,8 +1,8 @@
 //! End-to-end: the real router on a real socket, the in-process Transak emulator upstream,
 //! every SPEC rule over HTTP, on the in-memory store and on Postgres.
 //!
-//! Each test body is an `async fn(Store)`; the `e2e!` macro runs it once per store
-//! (`memory::name` and `postgres::name`). A body spawns its own instance with
+//! Each test body is an `async fn(Store)`; the `e2e!` macro runs those about storage once
+//! per store (`memory::name` and `postgres::name`) and those about the HTTP edge once. A body spawns its own instance with
 //! [`TestApp::spawn`], so tests that need other settings (short TTL, rate limit) say so.
 //! `postgres_only::*` runs two API instances on one database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -1236,7 +1236,7 @@ async fn sessions_expire(store: Store) {
         .expect(200);
 
     // Less than the least remaining life: still ACTIVE, but not reused any more.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    app.clock.advance(Duration::from_millis(1_200));
     let s2b = app.create_ok(&app.a, &k2, 201).await;
     assert_ne!(s2b["id"], s2["id"]);
     assert_eq!(
@@ -1246,11 +1246,8 @@ async fn sessions_expire(store: Store) {
         "ACTIVE"
     );
 
-    // Past expiresAt.
-    let left = time(&s1["expiresAt"]) - utc_now() + chrono::TimeDelta::milliseconds(150);
-    if let Ok(left) = left.to_std() {
-        tokio::time::sleep(left).await;
-    }
+    // Past expiresAt (2 s after creation).
+    app.clock.advance(Duration::from_millis(900));
     let id1 = s1["id"].as_str().unwrap();
     let got = app.get_session(&app.a, id1).await;
     got.expect(200);
@@ -1998,13 +1995,21 @@ async fn nothing_secret_is_stored_in_clear(app: TestApp) {
 // Every body on both stores
 // ----------------------------------------------------------------------------------------
 
+/// `both: [...]` run once per store (`memory::name`, `postgres::name`); `once: [...]` are
+/// about the HTTP edge, not about storage, and run on the in-memory store only.
 macro_rules! e2e {
-    ($($name:ident),* $(,)?) => {
+    (both: [$($name:ident),* $(,)?], once: [$($single:ident),* $(,)?] $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::Store::Memory).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $single() {
+                    super::$single(super::Store::Memory).await;
                 }
             )*
         }
@@ -2020,36 +2025,40 @@ macro_rules! e2e {
 }
 
 e2e! {
-    create_returns_the_session_and_reuses_it,
-    create_for_a_business_with_lightning_and_tx_hashes,
-    validation_reports_each_problem_with_its_field,
-    validation_reports_every_problem_at_once,
-    malformed_bodies_are_problems,
-    reuse_key_treats_an_invoice_as_its_payment_hash,
-    reuse_key_normalises_addresses,
-    reuse_key_scopes_the_tx_hash,
-    force_verify_ownership_is_upgrade_only,
-    applications_never_see_each_other,
-    authentication_failures_are_401_with_a_challenge,
-    signatures_cover_method_path_query_and_body,
-    a_disabled_application_is_refused,
-    a_launch_link_opens_once,
-    every_link_of_a_reused_session_opens_it_once,
-    cancel_is_idempotent_and_ends_the_link,
-    sessions_expire,
-    list_pages_newest_first_and_filters,
-    list_rejects_invalid_parameters,
-    concurrent_identical_creates_mint_once,
-    operational_endpoints,
-    unknown_routes_and_methods_are_problems,
-    the_rate_limit_answers_429,
-    an_upstream_outage_is_503_and_stores_nothing,
-    an_upstream_rejection_is_502,
-    a_revoked_upstream_token_is_replaced_once,
-    a_launch_link_opens_once_under_concurrency,
-    launch_and_cancel_race_to_one_outcome,
-    every_ledger_pair_mints_upstream,
-    readiness_reports_an_unusable_upstream,
+    both: [
+        create_returns_the_session_and_reuses_it,
+        create_for_a_business_with_lightning_and_tx_hashes,
+        reuse_key_treats_an_invoice_as_its_payment_hash,
+        reuse_key_normalises_addresses,
+        reuse_key_scopes_the_tx_hash,
+        force_verify_ownership_is_upgrade_only,
+        applications_never_see_each_other,
+        a_disabled_application_is_refused,
+        a_launch_link_opens_once,
+        every_link_of_a_reused_session_opens_it_once,
+        cancel_is_idempotent_and_ends_the_link,
+        sessions_expire,
+        list_pages_newest_first_and_filters,
+        concurrent_identical_creates_mint_once,
+        an_upstream_outage_is_503_and_stores_nothing,
+        a_revoked_upstream_token_is_replaced_once,
+        a_launch_link_opens_once_under_concurrency,
+        launch_and_cancel_race_to_one_outcome,
+        every_ledger_pair_mints_upstream,
+        operational_endpoints,
+    ],
+    once: [
+        validation_reports_each_problem_with_its_field,
+        validation_reports_every_problem_at_once,
+        malformed_bodies_are_problems,
+        authentication_failures_are_401_with_a_challenge,
+        signatures_cover_method_path_query_and_body,
+        list_rejects_invalid_parameters,
+        unknown_routes_and_methods_are_problems,
+        the_rate_limit_answers_429,
+        an_upstream_rejection_is_502,
+        readiness_reports_an_unusable_upstream,
+    ],
 }
 
 mod postgres_only {

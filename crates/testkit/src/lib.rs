@@ -1,6 +1,7 @@
 //! # Test support (dev-only)
 //!
 //! - [`fixtures`]: requests, sessions, tokens and instants for tests.
+//! - [`clock::TestClock`]: real time that a test moves forward instead of sleeping.
 //! - [`conformance`]: the conformance suites of the store ports. Every adapter runs the same
 //!   test bodies through [`session_store_conformance!`], [`token_store_conformance!`] and
 //!   [`application_store_conformance!`], each test on a fresh store from the factory it is
@@ -8,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed expectation panics
 
+pub mod clock;
 pub mod conformance;
 pub mod fakes;
 pub mod fixtures;

@@ -9,9 +9,10 @@
 //! `KEEP_PROOF_LOGS` is set (the path is printed then).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-#[path = "../common/resp.rs"]
-mod resp;
-pub use resp::Resp;
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::http::Http;
+pub use common::resp::Resp;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use transak_emulator::{Emulator, EmulatorConfig};
@@ -193,12 +194,17 @@ impl Deployment {
 pub struct Instance {
     /// Its name in messages.
     pub name: String,
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
-    /// A client that does not follow redirects.
-    pub client: reqwest::Client,
+    /// How to call it.
+    pub http: Http,
     child: Child,
     log: PathBuf,
+}
+
+impl std::ops::Deref for Instance {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl Instance {
@@ -231,8 +237,10 @@ impl Instance {
             .unwrap();
         let mut instance = Self {
             name: name.to_string(),
-            base: format!("http://{listen}"),
-            client,
+            http: Http {
+                base: format!("http://{listen}"),
+                client,
+            },
             child,
             log: log.to_path_buf(),
         };
@@ -293,30 +301,19 @@ impl Instance {
         out
     }
 
-    /// Sends a request and reads the whole response.
+    /// Sends a request and reads the whole response (the process's log tail on failure).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
-        let response = request
-            .send()
+        self.http
+            .try_send(request)
             .await
-            .unwrap_or_else(|e| panic!("{}: request failed: {e}\n{}", self.name, self.log_tail()));
-        Resp::read(response).await
+            .unwrap_or_else(|e| panic!("{}: request failed: {e}\n{}", self.name, self.log_tail()))
     }
 
     /// A request signed with the [`APP_KEY`] / [`APP_SECRET`] (path below `/api/v1`, with
     /// its query string). A non-empty body is sent as `application/json`.
     pub fn signed(&self, method: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
-        let req = server::request::sign(&self.base, method, path, body, APP_KEY, APP_SECRET);
-        let mut builder = self
-            .client
-            .request(Method::from_bytes(req.method.as_bytes()).unwrap(), &req.url)
-            .header("api-key", &req.api_key)
-            .header("authorization", &req.authorization);
-        if !body.is_empty() {
-            builder = builder
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        builder
+        self.http
+            .signed_request(APP_KEY, APP_SECRET, method, path, body)
     }
 
     /// `POST` create-or-reuse.

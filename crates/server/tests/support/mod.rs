@@ -2,20 +2,22 @@
 //! emulator as its upstream, on the in-memory store or on a fresh Postgres database.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-#[path = "../common/resp.rs"]
-mod resp;
-pub use resp::Resp;
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::http::Http;
+pub use common::resp::Resp;
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use api::state::AppState;
 use base64::Engine as _;
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::compose;
 use server::config::Config;
+use testkit::clock::TestClock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use transak_emulator::Emulator;
@@ -90,50 +92,12 @@ impl Drop for TempFile {
     }
 }
 
-/// The cloneable client part of a [`TestApp`].
-#[derive(Clone)]
-pub struct Http {
-    /// `http://127.0.0.1:<port>`, also the public base of launch links.
-    pub base: String,
-    /// A client that does not follow redirects.
-    pub client: reqwest::Client,
-}
-
+/// Requests of the session API, signed as one of the applications.
 impl Http {
-    /// Sends a request and reads the response. Every response of this service carries an
-    /// `x-request-id` and none is ever a `500`.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
-        let r = Resp::read(request.send().await.unwrap()).await;
-        assert!(
-            r.header("x-request-id").is_some_and(|v| !v.is_empty()),
-            "a {} response without x-request-id: {}",
-            r.status,
-            r.text
-        );
-        assert_ne!(
-            r.status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "a 500: {}",
-            r.text
-        );
-        r
-    }
-
-    /// A signed request (path below `/api/v1`, with its query string). A non-empty body is
-    /// sent as `application/json`.
+    /// A signed request (path below `/api/v1`, with its query string).
     pub async fn signed(&self, who: &Creds, method: &str, path: &str, body: &str) -> Resp {
-        let req = server::request::sign(&self.base, method, path, body, &who.key, &who.secret);
-        let mut builder = self
-            .client
-            .request(Method::from_bytes(req.method.as_bytes()).unwrap(), &req.url)
-            .header("api-key", &req.api_key)
-            .header("authorization", &req.authorization);
-        if !body.is_empty() {
-            builder = builder
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        self.send(builder).await
+        self.send(self.signed_request(&who.key, &who.secret, method, path, body))
+            .await
     }
 
     /// `POST` create-or-reuse.
@@ -169,25 +133,6 @@ impl Http {
         };
         self.signed(who, "GET", &path, "").await
     }
-
-    /// An unsigned `GET` of an absolute URL or a path on this instance.
-    pub async fn get(&self, url: &str) -> Resp {
-        self.send(self.client.get(self.absolute(url))).await
-    }
-
-    /// An unsigned `HEAD`.
-    pub async fn head(&self, url: &str) -> Resp {
-        self.send(self.client.head(self.absolute(url))).await
-    }
-
-    /// A URL on this instance for a path, or the URL itself.
-    pub fn absolute(&self, url: &str) -> String {
-        if url.starts_with("http://") || url.starts_with("https://") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        }
-    }
 }
 
 /// A running instance.
@@ -208,6 +153,8 @@ pub struct TestApp {
     pub vars: HashMap<String, String>,
     /// The test database (Postgres runs only), to inspect what is stored.
     pub database: Option<testkit::pg::TestDatabase>,
+    /// The instance's clock: real time, moved forward by tests instead of sleeping.
+    pub clock: Arc<TestClock>,
     server: JoinHandle<()>,
     _apps_file: TempFile,
 }
@@ -228,6 +175,7 @@ impl Drop for TestApp {
 impl TestApp {
     /// Spawns an instance on `store` with the defaults plus `extra` variables.
     pub async fn spawn(store: Store, extra: &[(&str, &str)]) -> TestApp {
+        server::telemetry::init_test_tracing();
         // Bind first: the public base of launch links is the bound address.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -266,9 +214,11 @@ impl TestApp {
             vars.insert((*k).to_string(), (*v).to_string());
         }
 
-        let (http, state, server, emulator) = serve(listener, base, &vars).await;
+        let clock = Arc::new(TestClock::new());
+        let (http, state, server, emulator) = serve(listener, base, &vars, clock.clone()).await;
         TestApp {
             http,
+            clock,
             emulator: emulator.expect("the zero-config upstream is the in-process emulator"),
             state,
             store,
@@ -293,7 +243,8 @@ impl TestApp {
         vars.insert("TRANSAK_ENVIRONMENT".into(), "emulator".into());
         vars.insert("TRANSAK_GATEWAY_URL".into(), self.emulator.base_url());
         vars.insert("TRANSAK_API_URL".into(), self.emulator.base_url());
-        let (http, state, server, emulator) = serve(listener, base, &vars).await;
+        let (http, state, server, emulator) =
+            serve(listener, base, &vars, self.clock.clone()).await;
         assert!(
             emulator.is_none(),
             "the second instance uses the first one's emulator"
@@ -334,9 +285,10 @@ async fn serve(
     listener: TcpListener,
     base: String,
     vars: &HashMap<String, String>,
+    clock: Arc<TestClock>,
 ) -> (Http, AppState, JoinHandle<()>, Option<Emulator>) {
     let config = Config::from_vars(vars).unwrap_or_else(|e| panic!("{e}"));
-    let runtime = compose::build(&config)
+    let runtime = compose::build_with_clock(&config, clock)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -348,11 +300,7 @@ async fn serve(
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    (Http { base, client }, state, server, runtime.emulator)
+    (Http::new(base), state, server, runtime.emulator)
 }
 
 /// Asserts a problem document: status, content type, `code`, `type`, and non-empty `title`

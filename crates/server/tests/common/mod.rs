@@ -1,0 +1,5 @@
+//! What both test harnesses share.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod resp;
