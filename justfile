@@ -35,12 +35,10 @@ db-dev:
     psql "${DATABASE_URL%/*}/postgres" -v ON_ERROR_STOP=1 -q -c "drop database if exists ${DATABASE_URL##*/}" -c "create database ${DATABASE_URL##*/}"
     for f in migrations/*.sql; do psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f "$f"; done
 
-# Regenerate sqlx's offline query data after changing a query (DATABASE_URL must name a
-# database with the migrations applied: `just db-dev`). Commit crates/postgres/.sqlx.
+# Regenerate sqlx's offline query data after changing a query or adding a migration (uses a
+# scratch database on DATABASE_URL's server, or 127.0.0.1:5432). Commit crates/postgres/.sqlx.
 sqlx-prepare:
-    rm -rf crates/postgres/.sqlx && mkdir -p crates/postgres/.sqlx
-    touch crates/postgres/src/lib.rs
-    SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$PWD/crates/postgres/.sqlx" cargo check -p widget-sessions-postgres
+    bash scripts/sqlx-prepare.sh
 
 # A real browser (headless Chromium) opens a launch link, then opens it again.
 e2e-browser:
@@ -56,8 +54,8 @@ fuzz:
 schemathesis:
     bash scripts/schemathesis.sh
 
-# HTTP benchmark of the service (issue 6): release build, Postgres (DATABASE_URL's server or
+# HTTP benchmark of the service: release build, Postgres (DATABASE_URL's server or
 # 127.0.0.1:5432, database widget_sessions_bench), wrk + pgbench; about 10 minutes.
-# Figures go into docs/benchmarks.md ("HTTP service (issue 6)"). Knobs: see scripts/bench.sh.
+# Figures go into docs/benchmarks.md ("HTTP service"). Knobs: see scripts/bench.sh.
 bench-http:
     bash scripts/bench.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarises one `scripts/bench.sh` run (results.jsonl + meta.json) as Markdown: medians of
-the runs, ratios computed within each run, the targets of issue 6, and sanity checks."""
+the runs, ratios computed within each run, the targets, and sanity checks."""
 
 import json
 import os
@@ -175,7 +175,7 @@ def main() -> int:
     p()
 
     # --- targets ----------------------------------------------------------------------
-    p("## Targets (issue 6)")
+    p("## Targets")
     p()
     p("| target | measured | met |")
     p("|---|---|---|")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# HTTP benchmark of the widget-sessions service (issue 6): `just bench-http`.
+# HTTP benchmark of the widget-sessions service: `just bench-http`.
 #
-# What it does (docs/benchmarks.md, "HTTP service (issue 6)", explains the figures):
+# What it does (docs/benchmarks.md, "HTTP service", explains the figures):
 #   1. builds widget-sessions and transak-emulator in release;
 #   2. starts the emulator (0 ms latency) and the service against Postgres, in a fresh
 #      database `widget_sessions_bench` (dropped and re-created) on $DATABASE_URL's server,
@@ -101,7 +101,7 @@ sql() { psql "$DB_URL" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 # adds rows (analyze_db), as autovacuum would have within a minute. Without it, the service's
 # long-lived connections keep the reuse statement's generic plan from when the tables were
 # nearly empty, and that plan reads every session of the application on each reuse
-# (docs/benchmarks.md, "HTTP service (issue 6)").
+# (docs/benchmarks.md, "HTTP service").
 AUTOVACUUM=$(sql -c "show autovacuum")
 [[ $AUTOVACUUM == on ]] || log "note: autovacuum is off on this server; the bench runs ANALYZE after each create phase"
 analyze_db() { sql -c "analyze sessions" -c "analyze reuse_slots" -c "analyze launch_tokens"; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded cargo-fuzz runs of every fuzz target in fuzz/ (issue "Hostile input").
+# Bounded cargo-fuzz runs of every fuzz target in fuzz/.
 #
 #     bash scripts/fuzz.sh                    # or: just fuzz — every target, 60 s each
 #     FUZZ_SECONDS=600 bash scripts/fuzz.sh parse_request

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Property-based API testing with schemathesis against the live service's OpenAPI document
-# (issue "Hostile input"). Bounded; run from anywhere:
+# Property-based API testing with schemathesis against the live service's OpenAPI document.
+# Bounded; run from anywhere:
 #
 #     bash scripts/schemathesis.sh            # or: just schemathesis
 #

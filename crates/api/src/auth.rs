@@ -1,5 +1,5 @@
 //! Authentication, as an extractor: [`Signed`] reads the `api-key` and `Authorization`
-//! headers and the body, and calls [`app::Applications::authenticate`] (SPEC §6). A handler
+//! headers and the body, and calls [`app::Applications::authenticate`] (contract §6). A handler
 //! that takes a [`Signed`] only runs for an authenticated, enabled, not rate-limited
 //! application.
 

@@ -158,7 +158,7 @@ impl fmt::Display for Currency {
 
 /// Which currency lives on which network: the data behind [`Asset`].
 ///
-/// The default is SPEC §4's table; deployments override it from configuration with
+/// The default is contract §4's table; deployments override it from configuration with
 /// [`LedgerTable::from_str`] (`"BTC:BTC,ETH:ETH,…"`).
 ///
 /// ```
@@ -194,7 +194,7 @@ pub enum LedgerError {
 }
 
 impl LedgerTable {
-    /// SPEC §4's table.
+    /// contract §4's table.
     pub const SPEC_DEFAULT: [(&'static str, Network); 8] = [
         ("BTC", Network::Btc),
         ("ETH", Network::Eth),
@@ -378,7 +378,7 @@ impl Asset {
 
     /// Whether this is bitcoin on the bitcoin network (the only asset Lightning serves).
     pub fn is_btc_on_btc(&self) -> bool {
-        self.currency.as_str() == "BTC" && self.network == Network::Btc
+        lightning_serves(&self.currency, self.network)
     }
 }
 
@@ -509,6 +509,18 @@ impl Rules {
     pub fn bitcoin_network(&self) -> BitcoinNetwork {
         self.bitcoin_network
     }
+}
+
+/// Whether Lightning serves this currency on this network: bitcoin on the bitcoin network
+/// only. Judged on the parts, so the rule applies even to a pair the ledger table refuses.
+///
+/// ```
+/// use domain::{Currency, Network, lightning_serves};
+/// assert!(lightning_serves(&Currency::parse("btc").unwrap(), Network::Btc));
+/// assert!(!lightning_serves(&Currency::parse("BTC").unwrap(), Network::Eth));
+/// ```
+pub fn lightning_serves(currency: &Currency, network: Network) -> bool {
+    currency.as_str() == "BTC" && network == Network::Btc
 }
 
 /// Shortens user input quoted back in an error message, so a megabyte of garbage does not

@@ -22,7 +22,7 @@
 //! ```
 //! use domain::*;
 //!
-//! let rules = Rules::default(); // SPEC ledger table, bitcoin mainnet
+//! let rules = Rules::default(); // the contract's ledger table, bitcoin mainnet
 //! let asset = Asset::new("btc", "btc", rules.ledger()).unwrap();
 //! let address = CounterpartyAddress::parse(
 //!     asset.network(), "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", rules.bitcoin_network()).unwrap();
@@ -52,7 +52,8 @@ pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
     Asset, AssetError, BitcoinNetwork, Currency, LedgerError, LedgerTable, MalformedCurrency,
-    Network, NetworkFamily, Rules, UnknownBitcoinNetwork, UnsupportedNetwork, quote_for_message,
+    Network, NetworkFamily, Rules, UnknownBitcoinNetwork, UnsupportedNetwork, lightning_serves,
+    quote_for_message,
 };
 pub use lightning::{InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, PaymentHash};
 pub use request::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};

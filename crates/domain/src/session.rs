@@ -339,9 +339,9 @@ pub enum ReuseDecision {
 impl ReusePolicy {
     /// The upper bound of a TTL: the upstream widget URL's own life.
     pub const MAX_TTL: Duration = Duration::from_secs(300);
-    /// SPEC default TTL.
+    /// The default TTL (contract §4).
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
-    /// SPEC default least remaining life for reuse.
+    /// The default least remaining life for reuse (contract §2).
     pub const DEFAULT_MIN_REMAINING: Duration = Duration::from_secs(60);
 
     /// A policy; the TTL must be within (0, 300 s] and `min_remaining` at most the TTL.

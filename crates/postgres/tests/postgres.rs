@@ -370,7 +370,7 @@ fn placeholder(pg_type: &str) -> &'static str {
     }
 }
 
-/// Finding 2 (docs/benchmarks.md): a pooled connection keeps the generic plan it made at
+/// docs/benchmarks.md, "Query plans": a pooled connection keeps the generic plan it made at
 /// first use. If that happened while the tables were empty or never analysed, a lookup whose
 /// plan depends on statistics may walk every session of an application for as long as the
 /// connection lives. So every per-request statement must find its rows by a full key even in

@@ -1,4 +1,4 @@
-//! The create-or-reuse request body (SPEC §2): one type that the service parses and the
+//! The create-or-reuse request body (contract §2): one type that the service parses and the
 //! OpenAPI document describes, and its conversion into the domain's [`ValidRequest`],
 //! reporting **every** problem of a body at once (malformed JSON aside), each with its
 //! member name and a stable code.
@@ -117,7 +117,7 @@ impl CreateSessionBody {
         }
     }
 
-    /// Applies every rule of SPEC §2/§4, reporting **every** problem at once.
+    /// Applies every rule of contract §2/§4, reporting **every** problem at once.
     pub fn validate(&self, rules: &Rules) -> Result<ValidRequest, ValidationErrors> {
         let mut errors = Vec::new();
 
@@ -160,7 +160,7 @@ impl CreateSessionBody {
         // Lightning serves BTC on BTC only; judged on the parsed parts so the problem is
         // reported even when the ledger table itself rejected the pair.
         let btc_on_btc = match (&currency, network) {
-            (Some(c), Some(n)) => Some(c.as_str() == "BTC" && n == Network::Btc),
+            (Some(c), Some(n)) => Some(domain::lightning_serves(c, n)),
             _ => None,
         };
 
