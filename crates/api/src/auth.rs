@@ -1,12 +1,15 @@
-//! Authentication, as an extractor: [`Signed`] reads the `api-key` and `Authorization`
-//! headers and the body, and calls [`app::Applications::authenticate`] (contract §6). A handler
-//! that takes a [`Signed`] only runs for an authenticated, enabled, not rate-limited
-//! application.
+//! Authentication, as extractors (contract §6). [`Authenticated`] reads the `api-key` and
+//! `Authorization` headers and the body, and calls [`app::Applications::authenticate`]; a
+//! handler that takes it only runs for an authenticated, enabled, not rate-limited
+//! application, and must hand the request's nonce to a use case that records it (the
+//! create path records it in its own statement: no extra round trip). [`Signed`] is the same
+//! with the replay check done: every other signed route takes it.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use domain::ApplicationId;
+use ports::RequestNonce;
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -14,13 +17,24 @@ use crate::state::AppState;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// An authenticated request: the calling application and the body the signature covered.
+/// An authenticated request whose signature is not yet recorded: the calling application,
+/// the request's nonce (to record) and the body the signature covered.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The calling application.
+    pub application: ApplicationId,
+    /// The request's signature, to be recorded once (replay protection).
+    pub nonce: RequestNonce,
+    /// The body, as signed.
+    pub body: Bytes,
+}
+
+/// An authenticated request seen for the first time (a replay is refused with `401
+/// replayed_request`): the calling application and the body the signature covered.
 #[derive(Debug, Clone)]
 pub struct Signed {
     /// The calling application.
     pub application: ApplicationId,
-    /// The proof of this request, for the replay check.
-    pub proof: app::Authenticated,
     /// The body, as signed.
     pub body: Bytes,
 }
@@ -38,6 +52,21 @@ fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> 
 }
 
 impl FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let a = Authenticated::from_request(request, state).await?;
+        if !state.0.sessions.remember_request(a.nonce).await? {
+            return Err(ApiError::replayed());
+        }
+        Ok(Signed {
+            application: a.application,
+            body: a.body,
+        })
+    }
+}
+
+impl FromRequest<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -78,9 +107,9 @@ impl FromRequest<AppState> for Signed {
             return Err(ApiError::RateLimited { retry_after: wait });
         }
         tracing::Span::current().record("application", tracing::field::display(application));
-        Ok(Signed {
+        Ok(Authenticated {
             application,
-            proof,
+            nonce: proof.nonce(),
             body,
         })
     }

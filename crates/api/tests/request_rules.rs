@@ -1,4 +1,4 @@
-//! Every rule of SPEC §2 and §4 of a create request, through the request parser, one test (or
+//! Every rule of contract §2 and §4 of a create request, through the request parser, one test (or
 //! more) per rule.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use client::signing::{self, AuthorizationError};
 use domain::ApplicationId;
 use ports::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, Clock, IdGenerator, NewApplication, SealContext, SealError, SecretSealer,
-    StoreError,
+    ApplicationStore, Clock, IdGenerator, NewApplication, RequestNonce, SealContext, SealError,
+    SecretSealer, StoreError,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tracing::{info, instrument};
@@ -58,6 +59,20 @@ pub struct Authenticated {
     pub signature: [u8; 32],
     /// The request's timestamp.
     pub unix_ms: i64,
+}
+
+impl Authenticated {
+    /// The request's signature as a replay-protection nonce: remembered until the request's
+    /// timestamp leaves the accepted window (5 minutes after it).
+    pub fn nonce(&self) -> RequestNonce {
+        let until = self.unix_ms.saturating_add(MAX_REQUEST_AGE_MS);
+        RequestNonce {
+            application: self.application,
+            signature: self.signature,
+            expires_at: DateTime::<Utc>::from_timestamp_millis(until)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
 }
 
 /// Why a request was not authenticated.
@@ -178,7 +193,7 @@ impl Applications {
         }
     }
 
-    /// Authenticates one signed request (SPEC §6): the timestamp is within 5 minutes back and
+    /// Authenticates one signed request (contract §6): the timestamp is within 5 minutes back and
     /// 30 seconds ahead, the key is known, the signature is right (compared in constant time)
     /// and the application is enabled. An unknown key costs the same HMAC as a known one.
     ///

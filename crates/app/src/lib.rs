@@ -10,8 +10,8 @@
 //!    or the slot is claimed if it is free;
 //! 2. a slot pending under someone else's unexpired claim → wait (bounded) and ask again; a
 //!    slot that changed while the store looked at it → ask again at once;
-//! 3. the claimer mints upstream, then `fulfil`s the claim (session, launch token and slot
-//!    binding written atomically) — or `release`s it if the mint failed, so an upstream
+//! 3. the claimer mints upstream, then `fulfil`s the claim (session and slot binding written
+//!    atomically) — or `release`s it if the mint failed, so an upstream
 //!    failure stores nothing and never blocks the key;
 //! 4. a claim whose owner died is taken over once its lease expires.
 
@@ -38,9 +38,9 @@ use domain::{
 };
 use ports::{
     CancelError, CancelOutcome, ClaimToken, Clock, CreateError, CreateOutcome, FulfilError,
-    GatewayError, IdGenerator, LaunchError, LaunchOutcome, LaunchResult, LaunchToken, ListError,
-    ListQuery, NewSession, ReuseOutcome, ReuseQuery, SessionPage, SessionService, SessionStore,
-    SessionView, StatusFilter, StoreCancel, StoreError, StoredSession, WidgetGateway,
+    GatewayError, IdGenerator, LaunchError, LaunchLinks, LaunchOutcome, LaunchResult, ListError,
+    ListQuery, NewSession, RequestNonce, ReuseOutcome, ReuseQuery, SessionPage, SessionService,
+    SessionStore, SessionView, StatusFilter, StoreCancel, StoreError, StoredSession, WidgetGateway,
     WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
@@ -79,6 +79,8 @@ pub struct Dependencies {
     pub clock: Arc<dyn Clock>,
     /// Randomness.
     pub ids: Arc<dyn IdGenerator>,
+    /// Launch tokens.
+    pub links: Arc<dyn LaunchLinks>,
 }
 
 /// The use cases. Cheap to clone; share one per process.
@@ -115,6 +117,22 @@ impl Sessions {
         SessionView { session, status }
     }
 
+    /// The answer of create-or-reuse: the session, and its launch token.
+    fn outcome(
+        &self,
+        application: ApplicationId,
+        session: Session,
+        reused: bool,
+        now: DateTime<Utc>,
+    ) -> CreateOutcome {
+        let launch_token = self.deps.links.issue(application, session.id());
+        CreateOutcome {
+            session: self.view(session, now),
+            reused,
+            launch_token,
+        }
+    }
+
     /// Mints upstream under a held claim, then fulfils it. `Ok(None)` means the claim was
     /// lost meanwhile (the minted link was abandoned) and the caller should look again.
     async fn mint(
@@ -123,7 +141,6 @@ impl Sessions {
         key: ReuseKeyDigest,
         request: &ValidRequest,
         claim: ClaimToken,
-        launch_token: &LaunchToken,
     ) -> Result<Option<StoredSession>, CreateError> {
         let session_id = self.deps.ids.session_id();
         // Taken before the upstream call, so the session never outlives the upstream link.
@@ -159,7 +176,6 @@ impl Sessions {
             session,
             key,
             widget_url: widget_url.clone(),
-            launch_token: launch_token.digest(),
         };
         match self.deps.store.fulfil(application, claim, new).await {
             Ok(stored) => {
@@ -211,12 +227,14 @@ impl SessionService for Sessions {
         &self,
         application: ApplicationId,
         request: ValidRequest,
+        nonce: RequestNonce,
     ) -> Result<CreateOutcome, CreateError> {
         let key = request.reuse_key().digest();
         let started = tokio::time::Instant::now();
+        // The nonce is recorded by the first look only: later looks are the same request.
+        let mut nonce = Some(nonce);
         loop {
             let now = self.deps.clock.now();
-            let launch_token = self.deps.ids.launch_token(application);
             let claim = self.deps.ids.claim_token();
             let query = ReuseQuery {
                 application,
@@ -224,7 +242,7 @@ impl SessionService for Sessions {
                 now,
                 policy: self.policy,
                 force_verify_ownership: request.force_verify_ownership(),
-                launch_token: launch_token.digest(),
+                nonce: nonce.take(),
                 claim,
                 lease_until: now + to_delta(self.claims.lease),
             };
@@ -232,26 +250,16 @@ impl SessionService for Sessions {
                 ReuseOutcome::Reused(stored) => {
                     let stored = *stored;
                     debug!(session_id = %stored.session.id(), "reused");
-                    return Ok(CreateOutcome {
-                        session: self.view(stored.session, now),
-                        reused: true,
-                        launch_token,
-                    });
+                    return Ok(self.outcome(application, stored.session, true, now));
                 }
+                ReuseOutcome::Replayed => return Err(CreateError::Replayed),
                 ReuseOutcome::Pending { .. } => Next::Wait,
                 ReuseOutcome::Changed => Next::LookAgain,
                 ReuseOutcome::Claimed => {
-                    match self
-                        .mint(application, key, &request, claim, &launch_token)
-                        .await?
-                    {
+                    match self.mint(application, key, &request, claim).await? {
                         Some(stored) => {
                             let now = self.deps.clock.now();
-                            return Ok(CreateOutcome {
-                                session: self.view(stored.session, now),
-                                reused: false,
-                                launch_token,
-                            });
+                            return Ok(self.outcome(application, stored.session, false, now));
                         }
                         None => Next::LookAgain,
                     }
@@ -266,6 +274,10 @@ impl SessionService for Sessions {
                 tokio::time::sleep(self.claims.poll_interval).await;
             }
         }
+    }
+
+    async fn remember_request(&self, nonce: RequestNonce) -> Result<bool, StoreError> {
+        self.deps.store.remember_request(&nonce).await
     }
 
     #[instrument(skip_all, fields(application = %application, session_id = %id))]
@@ -338,14 +350,15 @@ impl SessionService for Sessions {
 
     #[instrument(skip_all, fields(consume))]
     async fn launch(&self, token: &str, consume: bool) -> Result<LaunchOutcome, LaunchError> {
-        let Some(token) = LaunchToken::parse(token) else {
+        // A token this service did not issue never reaches the store.
+        let Some((application, id)) = self.deps.links.verify(token) else {
             return Ok(LaunchOutcome::Unknown);
         };
         let now = self.deps.clock.now();
         match self
             .deps
             .store
-            .launch(token.application(), &token.digest(), now, consume)
+            .launch(application, id, now, consume)
             .await?
         {
             LaunchResult::Opened(s) => {

@@ -1,11 +1,12 @@
-//! Retention: ended sessions older than the retention period are deleted, in bounded batches.
+//! Retention: ended sessions older than the retention period are deleted, in bounded batches,
+//! and the nonces of requests whose timestamp left the accepted window are forgotten.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use ports::{Clock, SessionStore, StoreError};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Deletes sessions that ended (consumed, cancelled or expired) more than `retention` ago,
 /// `batch` at a time so no single statement holds many rows locked.
@@ -39,8 +40,15 @@ impl Retention {
     ///
     /// The store's error; batches already purged stay purged.
     pub async fn run_once(&self) -> Result<u64, StoreError> {
-        let cutoff =
-            self.clock.now() - TimeDelta::from_std(self.retention).unwrap_or(TimeDelta::MAX);
+        let now = self.clock.now();
+        let forgotten = self.store.forget_requests(now).await?;
+        if forgotten > 0 {
+            debug!(
+                forgotten,
+                "retention: forgot the nonces of requests past their window"
+            );
+        }
+        let cutoff = now - TimeDelta::from_std(self.retention).unwrap_or(TimeDelta::MAX);
         let mut total = 0;
         loop {
             let n = self.store.purge(cutoff, self.batch).await?;

@@ -13,7 +13,10 @@ use domain::ReusePolicy;
 use memory::MemorySessionStore;
 use ports::*;
 use testkit::fakes::FakeGateway;
-use testkit::fixtures::{APP_A, request};
+use testkit::fixtures::{APP_A, links, nonce, request};
+
+/// The at-rest keys every instance shares.
+static LINKS: std::sync::LazyLock<Arc<dyn LaunchLinks>> = std::sync::LazyLock::new(links);
 
 fn service(
     store: Arc<dyn SessionStore>,
@@ -26,6 +29,7 @@ fn service(
             gateway,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            links: LINKS.clone(),
         },
         ReusePolicy::default(),
         ClaimSettings {
@@ -48,7 +52,7 @@ async fn sixty_four_identical_requests_on_two_instances_mint_once() {
     for n in 0..64 {
         let s = instances[n % 2].clone();
         tasks.push(tokio::spawn(async move {
-            s.create_or_reuse(APP_A, request(1, n % 3 == 0))
+            s.create_or_reuse(APP_A, request(1, n % 3 == 0), nonce(APP_A))
                 .await
                 .unwrap()
         }));
@@ -59,7 +63,7 @@ async fn sixty_four_identical_requests_on_two_instances_mint_once() {
     for t in tasks {
         let out = t.await.unwrap();
         ids.insert(out.session.session.id());
-        tokens.insert(out.launch_token.digest());
+        tokens.insert(out.launch_token.expose().to_string());
         if !out.reused {
             created += 1;
         }
@@ -67,7 +71,7 @@ async fn sixty_four_identical_requests_on_two_instances_mint_once() {
     assert_eq!(gateway.mints.load(Ordering::SeqCst), 1);
     assert_eq!(ids.len(), 1);
     assert_eq!(created, 1);
-    assert_eq!(tokens.len(), 64, "every caller gets its own link");
+    assert_eq!(tokens.len(), 1, "every caller gets the session's one link");
     // Some request asked for the flag: the stored flag is true.
     let id = *ids.iter().next().unwrap();
     assert!(
@@ -89,7 +93,7 @@ async fn distinct_keys_mint_separately() {
     let mut ids = HashSet::new();
     for user in 0..20 {
         ids.insert(
-            s.create_or_reuse(APP_A, request(user, false))
+            s.create_or_reuse(APP_A, request(user, false), nonce(APP_A))
                 .await
                 .unwrap()
                 .session
@@ -109,7 +113,7 @@ async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
     });
     let s = service(store.clone(), gateway.clone(), Duration::from_secs(30));
     let err = s
-        .create_or_reuse(APP_A, request(1, false))
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
         .await
         .unwrap_err();
     assert!(
@@ -117,7 +121,10 @@ async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
         "{err:?}"
     );
     assert!(store.is_empty());
-    let ok = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let ok = s
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
     assert!(!ok.reused);
     assert_eq!(store.len(), 1);
 }
@@ -133,12 +140,18 @@ async fn a_minter_that_died_blocks_its_key_only_until_its_lease_expires() {
     // The first request claims the key and hangs in the upstream call; then it "dies".
     let doomed = {
         let s = s.clone();
-        tokio::spawn(async move { s.create_or_reuse(APP_A, request(1, false)).await })
+        tokio::spawn(async move {
+            s.create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     doomed.abort();
     let started = std::time::Instant::now();
-    let out = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let out = s
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
     let waited = started.elapsed();
     assert!(!out.reused);
     assert!(
@@ -157,8 +170,14 @@ async fn launch_consumes_once_across_links_and_cancel_stops_links() {
         Arc::new(FakeGateway::new(Duration::ZERO)),
         Duration::from_secs(30),
     );
-    let first = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
-    let second = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let first = s
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
+    let second = s
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
     assert!(second.reused);
     assert_eq!(
         s.launch(second.launch_token.expose(), false).await.unwrap(),
@@ -176,7 +195,10 @@ async fn launch_consumes_once_across_links_and_cancel_stops_links() {
         LaunchOutcome::Gone(domain::SessionStatus::Consumed)
     );
     // A consumed session is not reused: the next request mints a new one.
-    let third = s.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let third = s
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
     assert!(!third.reused);
     assert_ne!(third.session.session.id(), first.session.session.id());
     assert!(matches!(
@@ -201,11 +223,11 @@ async fn retention_purges_old_ended_sessions_in_batches() {
     }
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
     for n in 1..=25u128 {
-        mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+        mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
     }
     // Created at t0, they expired at t0 + 300 s. One more is still young.
     let young = t0() + TimeDelta::days(91);
-    mint(&store, APP_A, sid(100), &request(100, false), young, 100).await;
+    mint(&store, APP_A, sid(100), &request(100, false), young).await;
     let now = t0() + TimeDelta::days(91);
     let retention = app::Retention::new(
         store.clone(),

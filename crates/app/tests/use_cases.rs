@@ -27,6 +27,14 @@ fn request(flag: bool) -> ValidRequest {
     testkit::fixtures::request(0x7f0c2a52_8f7e_4c3e_9a61_2f1d7e1b9c44, flag)
 }
 
+fn request_nonce() -> RequestNonce {
+    RequestNonce {
+        application: APP,
+        signature: [5; 32],
+        expires_at: t0() + TimeDelta::seconds(300),
+    }
+}
+
 fn stored(id: SessionId, flag: bool, created: DateTime<Utc>) -> StoredSession {
     StoredSession {
         session: Session::new(id, APP, request(flag), created, &ReusePolicy::default()),
@@ -36,8 +44,12 @@ fn stored(id: SessionId, flag: bool, created: DateTime<Utc>) -> StoredSession {
     }
 }
 
+/// The MAC of every token the mocked [`LaunchLinks`] issues and accepts.
+const MAC: [u8; 16] = [7; 16];
+
+/// The launch token of session 6.
 fn token() -> LaunchToken {
-    LaunchToken::from_parts(APP, [7; 32])
+    LaunchToken::from_parts(APP, sid(6), MAC)
 }
 
 struct Mocks {
@@ -45,6 +57,7 @@ struct Mocks {
     gateway: MockWidgetGateway,
     clock: MockClock,
     ids: MockIdGenerator,
+    links: MockLaunchLinks,
 }
 
 impl Mocks {
@@ -53,14 +66,22 @@ impl Mocks {
         clock.expect_now().return_const(t0());
         let mut ids = MockIdGenerator::new();
         ids.expect_session_id().return_const(sid(1));
-        ids.expect_launch_token()
-            .returning(|app| LaunchToken::from_parts(app, [7; 32]));
         ids.expect_claim_token().return_const(CLAIM);
+        let mut links = MockLaunchLinks::new();
+        links
+            .expect_issue()
+            .returning(|app, session| LaunchToken::from_parts(app, session, MAC));
+        links.expect_verify().returning(|text| {
+            LaunchToken::split(text)
+                .filter(|(_, _, mac)| *mac == MAC)
+                .map(|(app, session, _)| (app, session))
+        });
         Self {
             store: MockSessionStore::new(),
             gateway: MockWidgetGateway::new(),
             clock,
             ids,
+            links,
         }
     }
 
@@ -75,6 +96,7 @@ impl Mocks {
                 gateway: Arc::new(self.gateway),
                 clock: Arc::new(self.clock),
                 ids: Arc::new(self.ids),
+                links: Arc::new(self.links),
             },
             policy,
             ClaimSettings {
@@ -122,7 +144,7 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
                 && q.now == t0()
                 && q.policy == ReusePolicy::default()
                 && !q.force_verify_ownership
-                && q.launch_token == token().digest()
+                && q.nonce == Some(request_nonce())
                 && q.claim == CLAIM
                 && q.lease_until == t0() + TimeDelta::seconds(30)
         })
@@ -138,13 +160,17 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
     m.gateway.expect_create_widget_url().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert!(out.reused);
     assert_eq!(out.session.session.id(), sid(9));
     assert_eq!(out.session.status, SessionStatus::Active);
-    assert_eq!(out.launch_token.digest(), token().digest());
+    assert_eq!(
+        out.launch_token.expose(),
+        LaunchToken::from_parts(APP, sid(9), MAC).expose(),
+        "the session's own link"
+    );
 }
 
 #[tokio::test]
@@ -155,7 +181,11 @@ async fn reuse_asks_the_store_to_upgrade_the_flag() {
         .times(1)
         .withf(|q| q.force_verify_ownership)
         .returning(|_| Ok(ReuseOutcome::Reused(Box::new(stored(sid(9), true, t0())))));
-    let out = m.build().create_or_reuse(APP, request(true)).await.unwrap();
+    let out = m
+        .build()
+        .create_or_reuse(APP, request(true), request_nonce())
+        .await
+        .unwrap();
     assert!(out.reused);
     assert!(out.session.session.force_verify_ownership());
 }
@@ -171,7 +201,7 @@ async fn the_configured_policy_is_the_one_the_store_applies() {
     let policy = ReusePolicy::new(Duration::from_secs(120), Duration::from_secs(30)).unwrap();
     assert!(
         m.build_with(policy)
-            .create_or_reuse(APP, request(false))
+            .create_or_reuse(APP, request(false), request_nonce())
             .await
             .unwrap()
             .reused
@@ -203,7 +233,6 @@ async fn a_claimed_key_is_minted_and_fulfilled() {
             *app == APP
                 && *claim == CLAIM
                 && new.key == request(false).reuse_key().digest()
-                && new.launch_token == token().digest()
                 && new.session.id() == sid(1)
                 && new.session.created_at() == t0()
                 && new.session.expires_at() == t0() + TimeDelta::seconds(300)
@@ -218,7 +247,7 @@ async fn a_claimed_key_is_minted_and_fulfilled() {
     m.store.expect_release().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert!(!out.reused);
@@ -245,7 +274,7 @@ async fn a_slot_that_changed_under_the_store_is_asked_again_at_once() {
     m.store.expect_fulfil().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(77)));
@@ -272,7 +301,7 @@ async fn a_pending_claim_is_waited_for_and_its_session_returned() {
     let started = tokio::time::Instant::now();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(88)));
@@ -292,7 +321,7 @@ async fn waiting_is_bounded() {
     let started = tokio::time::Instant::now();
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert!(matches!(err, CreateError::Busy { .. }), "{err:?}");
@@ -321,7 +350,7 @@ async fn a_waiter_whose_claimer_died_takes_over_once_the_store_grants_the_claim(
     m.fulfil_ok();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert!(!out.reused);
@@ -357,7 +386,7 @@ async fn an_upstream_rejection_releases_the_claim_and_stores_nothing() {
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert_eq!(
@@ -389,7 +418,7 @@ async fn an_unavailable_upstream_releases_the_claim_and_stores_nothing() {
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert_eq!(
@@ -415,7 +444,7 @@ async fn a_release_failure_after_an_upstream_failure_still_reports_the_upstream_
         .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert_eq!(
@@ -442,7 +471,7 @@ async fn a_store_failure_after_a_mint_abandons_the_link_and_reports_the_failure(
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert_eq!(
@@ -474,7 +503,7 @@ async fn a_claim_lost_during_the_mint_looks_again_and_returns_the_new_owners_ses
     m.store.expect_release().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(99)));
@@ -489,7 +518,7 @@ async fn a_store_failure_on_the_hot_path_is_reported() {
         .returning(|_| Err(StoreError::Unavailable("down".into())));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false))
+        .create_or_reuse(APP, request(false), request_nonce())
         .await
         .unwrap_err();
     assert_eq!(
@@ -629,9 +658,7 @@ async fn launching_twice_redirects_once_then_is_gone() {
     m.store
         .expect_launch()
         .times(2)
-        .withf(|app, digest, now, consume| {
-            *app == APP && *digest == token().digest() && *now == t0() && *consume
-        })
+        .withf(|app, id, now, consume| *app == APP && *id == sid(6) && *now == t0() && *consume)
         .returning(move |_, _, now, _| {
             let mut s = stored(sid(6), false, t0() - TimeDelta::seconds(5));
             Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {

@@ -289,10 +289,23 @@ pub fn sign(
     }
 }
 
-/// Milliseconds since the Unix epoch, from the system clock (what [`sign`] needs for a live
-/// request).
+/// Milliseconds since the Unix epoch from the system clock, never the same twice in this
+/// process: a request signed in the same millisecond as the previous one gets the next
+/// millisecond. The server accepts a signature once, so two identical requests (same
+/// method, path and body) need different timestamps; this keeps them apart. (The server
+/// accepts timestamps up to 30 seconds ahead of its clock.)
 pub fn now_unix_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -472,6 +485,21 @@ mod tests {
             let parsed = parse_authorization(&header).unwrap();
             assert!(verify(secret, &parsed, "GET", "/ping", b""));
         }
+    }
+
+    #[test]
+    fn timestamps_never_repeat_even_across_threads() {
+        let handles: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1000).map(|_| now_unix_ms()).collect::<Vec<_>>()))
+            .collect();
+        let mut all: Vec<i64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
     }
 
     #[test]

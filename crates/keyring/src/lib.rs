@@ -6,6 +6,11 @@
 //! ([`SealContext`]) bound in as associated data, so a sealed secret copied into another row
 //! does not open.
 //!
+//! It also implements [`ports::LaunchLinks`]: a launch token is the application and session
+//! ids with 128 bits of HMAC-SHA256 under a key derived from the at-rest key (HKDF-SHA256),
+//! so nothing about it is stored, a session's link is always the same, and links issued
+//! under an older key still open after a rotation.
+//!
 //! Key ids are `k2-` and the first 8 hex digits of the key's SHA-256: stored with each sealed
 //! secret, they name the key without revealing it. Secrets sealed by earlier versions
 //! (`k1-` ids, bound to the key only) still open; [`SecretSealer::is_current`] says they must
@@ -18,7 +23,10 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use ports::{EncryptedSecret, SealContext, SealError, SecretSealer};
+use domain::{ApplicationId, SessionId};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use ports::{EncryptedSecret, LaunchLinks, LaunchToken, SealContext, SealError, SecretSealer};
 use rand::rngs::OsRng;
 use rand::{RngCore as _, TryRngCore as _};
 use secrecy::zeroize::Zeroizing;
@@ -30,6 +38,14 @@ const NONCE_LEN: usize = 12;
 
 /// Authentication tag length of ChaCha20-Poly1305.
 const TAG_LEN: usize = 16;
+
+/// HKDF `info` of the launch-link key.
+const LINK_KEY_INFO: &[u8] = b"widget-sessions launch-link key v1";
+
+/// Domain separation of the launch-link MAC.
+const LINK_MAC_DOMAIN: &[u8] = b"widget-sessions launch link v1\0";
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// The key-id prefix of the current format (key id and record bound in).
 const CURRENT: &str = "k2-";
@@ -64,6 +80,8 @@ pub enum KeyError {
 /// One at-rest key.
 struct AtRestKey {
     cipher: ChaCha20Poly1305,
+    /// The launch-link MAC key derived from it (HKDF-SHA256).
+    link_key: Zeroizing<[u8; 32]>,
     /// First 8 hex digits of the key's SHA-256.
     fingerprint: String,
 }
@@ -85,10 +103,27 @@ impl AtRestKey {
 
     fn from_bytes(key: &[u8; 32]) -> Self {
         let digest = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(key)));
+        let mut link_key = Zeroizing::new([0u8; 32]);
+        // HKDF-Expand of a uniformly random key: a 32-byte output never exceeds its limit.
+        let expanded = Hkdf::<Sha256>::new(None, key).expand(LINK_KEY_INFO, link_key.as_mut());
+        debug_assert!(expanded.is_ok());
         Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            link_key,
             fingerprint: hex::encode(&digest[..4]),
         }
+    }
+
+    /// The launch-link MAC of a session, before truncation.
+    fn link_mac(&self, application: ApplicationId, session: SessionId) -> HmacSha256 {
+        // HMAC takes keys of any length, so this never fails.
+        let Ok(mut mac) = <HmacSha256 as Mac>::new_from_slice(self.link_key.as_slice()) else {
+            unreachable!("HMAC-SHA256 accepts keys of any length")
+        };
+        mac.update(LINK_MAC_DOMAIN);
+        mac.update(application.as_uuid().as_bytes());
+        mac.update(session.as_uuid().as_bytes());
+        mac
     }
 
     fn id(&self) -> String {
@@ -97,7 +132,7 @@ impl AtRestKey {
 }
 
 /// The configured at-rest keys. `Debug` shows key ids only; the keys are wiped from memory
-/// with the cipher state when the keyring is dropped.
+/// with the cipher state (and the derived link keys) when the keyring is dropped.
 pub struct Keyring {
     current: AtRestKey,
     old: Vec<AtRestKey>,
@@ -232,6 +267,33 @@ impl SecretSealer for Keyring {
             .chain(&self.old)
             .map(AtRestKey::id)
             .collect()
+    }
+}
+
+impl LaunchLinks for Keyring {
+    fn issue(&self, application: ApplicationId, session: SessionId) -> LaunchToken {
+        let tag = self
+            .current
+            .link_mac(application, session)
+            .finalize()
+            .into_bytes();
+        let mut mac = [0u8; 16];
+        mac.copy_from_slice(&tag[..16]);
+        LaunchToken::from_parts(application, session, mac)
+    }
+
+    fn verify(&self, text: &str) -> Option<(ApplicationId, SessionId)> {
+        let (application, session, mac) = LaunchToken::split(text)?;
+        // Links issued under an older key still open after a rotation; each comparison is
+        // constant-time.
+        std::iter::once(&self.current)
+            .chain(&self.old)
+            .any(|k| {
+                k.link_mac(application, session)
+                    .verify_truncated_left(&mac)
+                    .is_ok()
+            })
+            .then_some((application, session))
     }
 }
 

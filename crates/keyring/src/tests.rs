@@ -1,4 +1,5 @@
 use domain::ApplicationId;
+use ports::{LaunchLinks, LaunchToken};
 use uuid::Uuid;
 
 use super::*;
@@ -257,4 +258,74 @@ fn debug_shows_only_the_key_ids() {
         format!("Keyring {{ key_ids: {:?}, .. }}", k.key_ids())
     );
     assert!(!debug.contains("AAECAw"));
+}
+
+fn ids(a: u128, s: u128) -> (ApplicationId, domain::SessionId) {
+    (
+        ApplicationId::from_uuid(Uuid::from_u128(a)),
+        domain::SessionId::from_uuid(Uuid::from_u128(s)),
+    )
+}
+
+#[test]
+fn a_launch_link_is_stable_and_opens_its_session() {
+    let k = keyring();
+    let (app, session) = ids(1, 2);
+    let a = k.issue(app, session);
+    let b = k.issue(app, session);
+    assert_eq!(a.expose(), b.expose(), "the same session has the same link");
+    assert_eq!(a.expose().len(), LaunchToken::TEXT_LEN);
+    assert_eq!(k.verify(a.expose()), Some((app, session)));
+    let (_, other) = ids(1, 3);
+    assert_ne!(k.issue(app, other).expose(), a.expose());
+}
+
+#[test]
+fn a_forged_or_altered_link_does_not_open() {
+    let k = keyring();
+    let (app, session) = ids(1, 2);
+    let token = k.issue(app, session);
+    // Another session's id under this session's MAC.
+    let (_, mac) = {
+        let (_, _, mac) = LaunchToken::split(token.expose()).unwrap();
+        (0, mac)
+    };
+    let (_, victim) = ids(1, 9);
+    assert_eq!(
+        k.verify(LaunchToken::from_parts(app, victim, mac).expose()),
+        None
+    );
+    // Another application's id.
+    let (thief, _) = ids(7, 0);
+    assert_eq!(
+        k.verify(LaunchToken::from_parts(thief, session, mac).expose()),
+        None
+    );
+    // Every single bit of the MAC matters.
+    for byte in 0..16 {
+        let mut altered = mac;
+        altered[byte] ^= 1;
+        assert_eq!(
+            k.verify(LaunchToken::from_parts(app, session, altered).expose()),
+            None
+        );
+    }
+    // Another key's link.
+    assert_eq!(Keyring::generate().verify(token.expose()), None);
+    // Garbage.
+    for text in ["", "x", &"A".repeat(64), &"!".repeat(64)] {
+        assert_eq!(k.verify(text), None);
+    }
+}
+
+#[test]
+fn links_issued_under_an_old_key_open_after_a_rotation() {
+    let (app, session) = ids(4, 5);
+    let before = Keyring::from_base64(KEY_B64, &[]).unwrap();
+    let old_link = before.issue(app, session);
+    let rotated = Keyring::from_base64(KEY2_B64, &[KEY_B64]).unwrap();
+    assert_eq!(rotated.verify(old_link.expose()), Some((app, session)));
+    assert_ne!(rotated.issue(app, session).expose(), old_link.expose());
+    let dropped = Keyring::from_base64(KEY2_B64, &[]).unwrap();
+    assert_eq!(dropped.verify(old_link.expose()), None);
 }

@@ -9,6 +9,7 @@
 //! atomic — the property the Postgres adapter gets from single statements.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use domain::{ApplicationId, ReuseDecision, ReuseKeyDigest, SessionEnd, SessionId
 use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
     ApplicationStatus, ApplicationStore, ClaimToken, EncryptedSecret, FulfilError, LaunchResult,
-    LaunchTokenDigest, ListQuery, NewApplication, NewSession, Page, ReuseOutcome, ReuseQuery,
+    ListQuery, NewApplication, NewSession, Page, RequestNonce, ReuseOutcome, ReuseQuery,
     SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession,
 };
 use secrecy::SecretString;
@@ -39,10 +40,24 @@ struct Slot {
 struct Sessions {
     rows: HashMap<(ApplicationId, SessionId), StoredSession>,
     slots: HashMap<(ApplicationId, ReuseKeyDigest), Slot>,
-    tokens: HashMap<(ApplicationId, LaunchTokenDigest), SessionId>,
+    /// Accepted requests' signatures, until their window ends.
+    nonces: HashMap<(ApplicationId, [u8; 32]), DateTime<Utc>>,
 }
 
-/// Sessions, slots and launch tokens in memory.
+impl Sessions {
+    /// Records a nonce; `false` if it was recorded before.
+    fn remember(&mut self, nonce: &RequestNonce) -> bool {
+        match self.nonces.entry((nonce.application, nonce.signature)) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
+                v.insert(nonce.expires_at);
+                true
+            }
+        }
+    }
+}
+
+/// Sessions, slots and accepted requests' signatures in memory.
 #[derive(Default)]
 pub struct MemorySessionStore {
     inner: Mutex<Sessions>,
@@ -78,6 +93,11 @@ impl SessionStore for MemorySessionStore {
     async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        if let Some(nonce) = &q.nonce
+            && !inner.remember(nonce)
+        {
+            return Ok(ReuseOutcome::Replayed);
+        }
         let slot = inner.slots.entry((q.application, q.key)).or_default();
         if let Some((_, lease_until)) = slot.claim
             && lease_until > q.now
@@ -94,7 +114,6 @@ impl SessionStore for MemorySessionStore {
             if upgrade_flag {
                 row.session.request_force_verify_ownership(true);
             }
-            inner.tokens.insert((q.application, q.launch_token), id);
             return Ok(ReuseOutcome::Reused(Box::new(row.clone())));
         }
         // Vacant, bound to a session that is not reusable, or pending under a lapsed lease:
@@ -135,7 +154,6 @@ impl SessionStore for MemorySessionStore {
             widget_url: new.widget_url,
         };
         inner.rows.insert((application, id), stored.clone());
-        inner.tokens.insert((application, new.launch_token), id);
         inner.slots.insert(
             slot_key,
             Slot {
@@ -220,15 +238,11 @@ impl SessionStore for MemorySessionStore {
     async fn launch(
         &self,
         application: ApplicationId,
-        token: &LaunchTokenDigest,
+        id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
     ) -> Result<LaunchResult, StoreError> {
-        let mut guard = lock(&self.inner);
-        let inner = &mut *guard;
-        let Some(id) = inner.tokens.get(&(application, *token)).copied() else {
-            return Ok(LaunchResult::Unknown);
-        };
+        let mut inner = lock(&self.inner);
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(LaunchResult::Unknown);
         };
@@ -253,9 +267,6 @@ impl SessionStore for MemorySessionStore {
         for key in &doomed {
             inner.rows.remove(key);
         }
-        inner
-            .tokens
-            .retain(|(app, _), id| !doomed.contains(&(*app, *id)));
         inner.slots.retain(|(app, _), slot| {
             if slot.session.is_some_and(|id| doomed.contains(&(*app, id))) {
                 slot.session = None;
@@ -263,6 +274,17 @@ impl SessionStore for MemorySessionStore {
             slot.session.is_some() || slot.claim.is_some()
         });
         Ok(doomed.len() as u64)
+    }
+
+    async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {
+        Ok(lock(&self.inner).remember(nonce))
+    }
+
+    async fn forget_requests(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut inner = lock(&self.inner);
+        let was = inner.nonces.len();
+        inner.nonces.retain(|_, until| *until >= before);
+        Ok((was - inner.nonces.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,4 +1,5 @@
-//! Identifiers and secrets that need randomness: session ids, launch tokens, claim tokens.
+//! Identifiers and tokens: session, application and claim ids from randomness, and launch
+//! tokens.
 
 use std::fmt;
 
@@ -7,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{ApplicationId, SessionId};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Randomness, injected.
@@ -15,8 +15,6 @@ use uuid::Uuid;
 pub trait IdGenerator: Send + Sync {
     /// A new session id: a UUID v7, so ids sort by creation time.
     fn session_id(&self) -> SessionId;
-    /// A new launch token for a session of `application`.
-    fn launch_token(&self, application: ApplicationId) -> LaunchToken;
     /// A new claim token (identifies one attempt to mint a session for a reuse key).
     fn claim_token(&self) -> ClaimToken;
     /// A new application id (UUID v7).
@@ -25,57 +23,63 @@ pub trait IdGenerator: Send + Sync {
     fn secret_bytes(&self) -> [u8; 32];
 }
 
-/// The secret in a launch link (`/w/{token}`): the owning application's id (so the lookup is
-/// routed to that application's rows) followed by 32 random bytes (256 bits), base64url.
-/// Only its [`LaunchTokenDigest`] is ever stored. `Debug` never shows it.
+/// The secret in a launch link (`/w/{token}`): the owning application's id, the session id
+/// and a MAC over both (128 bits of HMAC-SHA256 under a key derived from the at-rest key),
+/// base64url — 64 characters. Nothing about it is stored: a [`LaunchLinks`] implementation
+/// issues it and checks it, and a session's link is the same every time it is handed out.
+/// `Debug` never shows it.
 ///
 /// ```
 /// use ports::LaunchToken;
-/// use domain::ApplicationId;
+/// use domain::{ApplicationId, SessionId};
 /// let app = ApplicationId::from_uuid(uuid::Uuid::from_u128(9));
-/// let token = LaunchToken::from_parts(app, [7; 32]);
-/// let parsed = LaunchToken::parse(token.expose()).unwrap();
-/// assert_eq!(parsed.application(), app);
-/// assert_eq!(parsed.digest(), token.digest());
+/// let session = SessionId::from_uuid(uuid::Uuid::from_u128(7));
+/// let token = LaunchToken::from_parts(app, session, [3; 16]);
+/// let (a, s, mac) = LaunchToken::split(token.expose()).unwrap();
+/// assert_eq!((a, s, mac), (app, session, [3; 16]));
+/// assert_eq!(token.expose().len(), LaunchToken::TEXT_LEN);
 /// assert_eq!(format!("{token:?}"), "LaunchToken(<redacted>)");
-/// assert!(LaunchToken::parse("short").is_none());
+/// assert!(LaunchToken::split("short").is_none());
 /// ```
 #[derive(Clone)]
 pub struct LaunchToken {
     application: ApplicationId,
+    session: SessionId,
     text: SecretString,
 }
 
-/// SHA-256 of a launch token's text: what the store keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LaunchTokenDigest(pub [u8; 32]);
-
 impl LaunchToken {
-    /// Length of the text: base64url of 16 + 32 bytes.
+    /// Length of the text: base64url of 16 + 16 + 16 bytes.
     pub const TEXT_LEN: usize = 64;
 
-    /// Builds a token from its application and 32 random bytes.
-    pub fn from_parts(application: ApplicationId, random: [u8; 32]) -> Self {
+    /// The token of `session` of `application` with this MAC.
+    pub fn from_parts(application: ApplicationId, session: SessionId, mac: [u8; 16]) -> Self {
         let mut bytes = [0u8; 48];
         bytes[..16].copy_from_slice(application.as_uuid().as_bytes());
-        bytes[16..].copy_from_slice(&random);
+        bytes[16..32].copy_from_slice(session.as_uuid().as_bytes());
+        bytes[32..].copy_from_slice(&mac);
         Self {
             application,
+            session,
             text: SecretString::from(URL_SAFE_NO_PAD.encode(bytes)),
         }
     }
 
-    /// Parses the text of a launch link; `None` if it cannot be a token.
-    pub fn parse(text: &str) -> Option<Self> {
+    /// The parts of a token's text (not checked: only a [`LaunchLinks`] can tell whether the
+    /// MAC is right); `None` if the text cannot be a token.
+    pub fn split(text: &str) -> Option<(ApplicationId, SessionId, [u8; 16])> {
         if text.len() != Self::TEXT_LEN {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let app: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
-        Some(Self {
-            application: ApplicationId::from_uuid(Uuid::from_bytes(app)),
-            text: SecretString::from(text.to_string()),
-        })
+        let session: [u8; 16] = bytes.get(16..32)?.try_into().ok()?;
+        let mac: [u8; 16] = bytes.get(32..48)?.try_into().ok()?;
+        Some((
+            ApplicationId::from_uuid(Uuid::from_bytes(app)),
+            SessionId::from_uuid(Uuid::from_bytes(session)),
+            mac,
+        ))
     }
 
     /// The application the token belongs to.
@@ -83,14 +87,14 @@ impl LaunchToken {
         self.application
     }
 
+    /// The session it opens.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
     /// The text, for building the link. Never log it.
     pub fn expose(&self) -> &str {
         self.text.expose_secret()
-    }
-
-    /// What the store keeps and looks up.
-    pub fn digest(&self) -> LaunchTokenDigest {
-        LaunchTokenDigest(Sha256::digest(self.text.expose_secret().as_bytes()).into())
     }
 }
 
@@ -98,6 +102,18 @@ impl fmt::Debug for LaunchToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LaunchToken(<redacted>)")
     }
+}
+
+/// Issues and checks launch tokens. Nothing is stored: the token is the session id and a
+/// MAC over it, so any instance with the at-rest keys can check it.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+pub trait LaunchLinks: Send + Sync {
+    /// The launch token of `session` of `application` (always the same for one session).
+    fn issue(&self, application: ApplicationId, session: SessionId) -> LaunchToken;
+
+    /// The session a token's text opens, if the text is a token this service issued (under
+    /// the current at-rest key or an older one); `None` for anything else.
+    fn verify(&self, text: &str) -> Option<(ApplicationId, SessionId)>;
 }
 
 /// Identifies one attempt to mint the session of a reuse key (see
@@ -112,12 +128,6 @@ pub struct RandomIds;
 impl IdGenerator for RandomIds {
     fn session_id(&self) -> SessionId {
         SessionId::from_uuid(Uuid::now_v7())
-    }
-
-    fn launch_token(&self, application: ApplicationId) -> LaunchToken {
-        let mut random = [0u8; 32];
-        rand::rng().fill_bytes(&mut random);
-        LaunchToken::from_parts(application, random)
     }
 
     fn claim_token(&self) -> ClaimToken {
@@ -140,14 +150,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn random_tokens_differ_and_round_trip() {
+    fn tokens_round_trip() {
         let app = ApplicationId::from_uuid(Uuid::now_v7());
-        let a = RandomIds.launch_token(app);
-        let b = RandomIds.launch_token(app);
-        assert_ne!(a.digest(), b.digest());
-        assert_eq!(a.expose().len(), LaunchToken::TEXT_LEN);
-        let back = LaunchToken::parse(a.expose()).unwrap();
-        assert_eq!((back.application(), back.digest()), (app, a.digest()));
+        let session = RandomIds.session_id();
+        let token = LaunchToken::from_parts(app, session, [0xab; 16]);
+        assert_eq!(token.expose().len(), LaunchToken::TEXT_LEN);
+        assert_eq!((token.application(), token.session()), (app, session));
+        assert_eq!(
+            LaunchToken::split(token.expose()),
+            Some((app, session, [0xab; 16]))
+        );
     }
 
     #[test]
@@ -161,7 +173,7 @@ mod tests {
     #[test]
     fn garbage_is_not_a_token() {
         for s in ["", "x", &"!".repeat(64), &"a".repeat(63), &"é".repeat(32)] {
-            assert!(LaunchToken::parse(s).is_none(), "{s:?}");
+            assert!(LaunchToken::split(s).is_none(), "{s:?}");
         }
     }
 }

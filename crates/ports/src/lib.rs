@@ -3,7 +3,8 @@
 //! Object-safe `#[async_trait]` traits, used as `Arc<dyn Port>`:
 //!
 //! - [`SessionStore`]: sessions, their reuse-key slots (the claim protocol that guarantees
-//!   one upstream mint per key) and their launch tokens;
+//!   one upstream mint per key) and the signatures of accepted requests;
+//! - [`LaunchLinks`]: launch tokens, issued and checked without storing anything;
 //! - [`ApplicationStore`]: the partner applications and their credentials;
 //! - [`AccessTokenStore`]: the one Transak access token all instances share;
 //! - [`WidgetGateway`]: Transak's *Create Widget URL*;
@@ -36,15 +37,15 @@ pub use application_store::{
 };
 pub use clock::{Clock, SystemClock};
 pub use gateway::{GatewayError, WidgetGateway, WidgetRequest, WidgetUrl};
-pub use ids::{ClaimToken, IdGenerator, LaunchToken, LaunchTokenDigest, RandomIds};
+pub use ids::{ClaimToken, IdGenerator, LaunchLinks, LaunchToken, RandomIds};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
     CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome, ListError,
     SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
-    FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery, SessionStore,
-    StatusFilter, StoreCancel, StoreError, StoredSession,
+    FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome, ReuseQuery,
+    SessionStore, StatusFilter, StoreCancel, StoreError, StoredSession,
 };
 pub use token_store::{AccessTokenStore, StoredAccessToken};
 
@@ -56,6 +57,8 @@ pub use clock::MockClock;
 pub use gateway::MockWidgetGateway;
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::MockIdGenerator;
+#[cfg(any(test, feature = "test-util"))]
+pub use ids::MockLaunchLinks;
 #[cfg(any(test, feature = "test-util"))]
 pub use sealer::MockSecretSealer;
 #[cfg(any(test, feature = "test-util"))]

@@ -7,7 +7,7 @@ use domain::{ApplicationId, Session, SessionId, SessionStatus, Subject, ValidReq
 
 use crate::gateway::WidgetUrl;
 use crate::ids::LaunchToken;
-use crate::session_store::StoreError;
+use crate::session_store::{RequestNonce, StoreError};
 
 /// A session and its status at the instant the use case ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +25,8 @@ pub struct CreateOutcome {
     pub session: SessionView,
     /// Whether an existing session was returned (`200`) rather than a new one (`201`).
     pub reused: bool,
-    /// A launch token for the session, valid until the session ends. Every call hands out a
-    /// new one; all of a session's tokens open the same session, once.
+    /// The session's launch token: the same every time the session is handed out; it opens
+    /// the session once.
     pub launch_token: LaunchToken,
 }
 
@@ -63,6 +63,10 @@ pub enum CreateError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The request's signature was already accepted: a replay (answered `401
+    /// replayed_request`).
+    #[error("this signed request was already accepted; sign every request afresh")]
+    Replayed,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -134,7 +138,9 @@ pub enum LaunchError {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait SessionService: Send + Sync {
-    /// Reuses the application's session for the request's key, or mints one upstream.
+    /// Reuses the application's session for the request's key, or mints one upstream. The
+    /// request's `nonce` is recorded in the same store step as the lookup (no extra round
+    /// trip); a nonce recorded before makes the call fail with [`CreateError::Replayed`].
     ///
     /// # Concurrency
     ///
@@ -148,7 +154,16 @@ pub trait SessionService: Send + Sync {
         &self,
         application: ApplicationId,
         request: ValidRequest,
+        nonce: RequestNonce,
     ) -> Result<CreateOutcome, CreateError>;
+
+    /// Records an accepted request's signature; `false` when it was recorded before (a
+    /// replay). For every signed request but create-or-reuse, which records its own.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store fails.
+    async fn remember_request(&self, nonce: RequestNonce) -> Result<bool, StoreError>;
 
     /// One of the application's sessions; `None` for unknown ids and other applications'.
     ///

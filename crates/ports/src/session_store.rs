@@ -1,4 +1,4 @@
-//! Sessions, reuse-key slots and launch tokens.
+//! Sessions, reuse-key slots, and the signatures of accepted requests (replay protection).
 //!
 //! # The slot and claim protocol
 //!
@@ -8,13 +8,12 @@
 //!
 //! 1. [`SessionStore::reuse_or_claim`] — one atomic step, one round trip: if the slot is
 //!    bound to a session that is reusable ([`ReusePolicy::decide`](domain::ReusePolicy::decide):
-//!    ACTIVE and living long enough), record a new launch token for it, apply the flag upgrade, and return
-//!    it. Otherwise, if the slot is free — vacant, bound to a session that is not reusable,
+//!    ACTIVE and living long enough), apply the flag upgrade and return it. Otherwise, if the slot is free — vacant, bound to a session that is not reusable,
 //!    or pending under a lapsed lease — claim it for the caller. Otherwise say why not.
 //! 2. If the slot is pending under someone else's unexpired lease, that caller is minting:
 //!    wait and go back to 1. If the slot changed while it was being looked at, go back to 1.
-//! 3. The claimer mints upstream, then [`SessionStore::fulfil`]s its claim: the session, its
-//!    first launch token and the slot binding are written atomically, and only while the
+//! 3. The claimer mints upstream, then [`SessionStore::fulfil`]s its claim: the session and
+//!    the slot binding are written atomically, and only while the
 //!    claim is still the claimer's. If the mint fails, it [`SessionStore::release`]s the
 //!    claim.
 //! 4. A claim whose owner died is taken over (step 1) once its lease expires.
@@ -30,7 +29,7 @@ use domain::{
 };
 
 use crate::gateway::WidgetUrl;
-use crate::ids::{ClaimToken, LaunchTokenDigest};
+use crate::ids::ClaimToken;
 
 /// A session as stored: the domain entity plus the upstream widget URL its launch links
 /// redirect to.
@@ -52,8 +51,19 @@ pub struct NewSession {
     pub key: ReuseKeyDigest,
     /// The upstream URL.
     pub widget_url: WidgetUrl,
-    /// The digest of the launch token handed out with it.
-    pub launch_token: LaunchTokenDigest,
+}
+
+/// An accepted request's signature, remembered until its timestamp leaves the accepted
+/// window so that the same signed request is accepted once (contract §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestNonce {
+    /// The calling application.
+    pub application: ApplicationId,
+    /// The request's HMAC.
+    pub signature: [u8; 32],
+    /// When the signature's timestamp leaves the accepted window; the nonce may be forgotten
+    /// after that.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The hot path: reuse the key's session, or claim the key to mint one.
@@ -71,8 +81,9 @@ pub struct ReuseQuery {
     /// The requested `forceVerifyOwnership`: when `true` and the stored flag is `false`, the
     /// stored flag becomes `true` (never the other way).
     pub force_verify_ownership: bool,
-    /// A new launch token for the session, recorded if it is reused.
-    pub launch_token: LaunchTokenDigest,
+    /// The request's signature: when given, it is recorded in the same step, and if it was
+    /// recorded before nothing is done and [`ReuseOutcome::Replayed`] is returned.
+    pub nonce: Option<RequestNonce>,
     /// The caller's claim, taken if nothing is reusable and the slot is free.
     pub claim: ClaimToken,
     /// Until when that claim holds; after that anyone may take the slot over.
@@ -82,9 +93,11 @@ pub struct ReuseQuery {
 /// What [`SessionStore::reuse_or_claim`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReuseOutcome {
-    /// The bound session is reusable; the launch token was recorded and the flag upgraded.
-    /// The session is returned as stored after the upgrade.
+    /// The bound session is reusable; the flag was upgraded if asked. The session is
+    /// returned as stored after the upgrade.
     Reused(Box<StoredSession>),
+    /// The query's nonce was already recorded: the request is a replay; nothing was done.
+    Replayed,
     /// Nothing was reusable and the caller now holds the slot's claim: it must mint, then
     /// fulfil or release.
     Claimed,
@@ -162,7 +175,7 @@ pub enum LaunchResult {
     Opened(StoredSession),
     /// The session is CONSUMED, CANCELLED or EXPIRED.
     Ended(StoredSession),
-    /// No session has this launch token.
+    /// No such session for this application.
     Unknown,
 }
 
@@ -180,7 +193,7 @@ pub enum StoreError {
     Unexpected(String),
 }
 
-/// Sessions, reuse-key slots and launch tokens, always scoped by application.
+/// Sessions and reuse-key slots, always scoped by application.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -193,21 +206,22 @@ pub trait SessionStore: Send + Sync {
     /// see the same bound session; when nothing is reusable, at most one of them gets
     /// [`ReuseOutcome::Claimed`] per lease. Flag upgrades are never lost (a `true` written
     /// by one call is never overwritten with `false` by another). A reuse takes no lock on
-    /// the session unless it upgrades the flag.
+    /// the session unless it upgrades the flag; it writes nothing durable then (the nonce
+    /// may live in a table that a crash empties).
     ///
     /// # Durability
     ///
-    /// A reuse (its launch token) is durable when the call returns. A claim need not be: a
-    /// claim lost in a store crash only means [`SessionStore::fulfil`] reports
-    /// [`FulfilError::ClaimLost`] and the key is claimed again.
+    /// A flag upgrade is durable when the call returns. A claim need not be: a claim lost in
+    /// a store crash only means [`SessionStore::fulfil`] reports [`FulfilError::ClaimLost`]
+    /// and the key is claimed again. A recorded nonce need not be either (losing it in a
+    /// crash reopens a replay window of at most the accepted timestamp window).
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn reuse_or_claim(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
 
-    /// Stores a minted session, its first launch token and binds the slot to it — all or
-    /// nothing, and only while `claim` is still the slot's claim (an expired lease that
+    /// Stores a minted session and binds the slot to it — all or nothing, and only while `claim` is still the slot's claim (an expired lease that
     /// nobody took over still counts).
     ///
     /// # Errors
@@ -272,13 +286,14 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<StoreCancel, StoreError>;
 
-    /// Looks a launch token up and, if `consume`, marks its ACTIVE session CONSUMED at `now`.
+    /// Opens a session's launch link: if `consume`, marks the ACTIVE session CONSUMED at
+    /// `now`. One atomic statement, one round trip.
     ///
     /// # Concurrency
     ///
-    /// Atomic: of any number of concurrent consuming launches of one session (through any of
-    /// its tokens, on any instance), exactly one gets [`LaunchResult::Opened`]; the others
-    /// get [`LaunchResult::Ended`].
+    /// Atomic: of any number of concurrent consuming launches of one session (on any
+    /// instance), exactly one gets [`LaunchResult::Opened`]; the others get
+    /// [`LaunchResult::Ended`].
     ///
     /// # Errors
     ///
@@ -286,14 +301,28 @@ pub trait SessionStore: Send + Sync {
     async fn launch(
         &self,
         application: ApplicationId,
-        token: &LaunchTokenDigest,
+        id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
     ) -> Result<LaunchResult, StoreError>;
 
+    /// Records an accepted request's signature; `false` if it was recorded before (a
+    /// replay). One round trip, no wait for a durable write.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError>;
+
+    /// Forgets recorded signatures whose window ended before `before`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn forget_requests(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Deletes at most `limit` sessions (of any application) that ended — consumed,
-    /// cancelled or expired — before `ended_before`, with their launch tokens; slots bound to
-    /// them become vacant. Returns how many sessions were deleted.
+    /// cancelled or expired — before `ended_before`; slots bound to them become vacant. Returns how many sessions were deleted.
     ///
     /// # Errors
     ///

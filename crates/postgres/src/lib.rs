@@ -61,7 +61,7 @@ pub fn pool(url: &str, settings: PoolSettings) -> Result<PgPool, StoreError> {
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         // No ping before every acquire: that would be a second round trip on the hot path
-        // (SPEC: one). A connection that died (database restarted) fails its query once,
+        // (the contract: one). A connection that died (database restarted) fails its query once,
         // is reported as unavailable (503) and is dropped by the pool.
         .test_before_acquire(false)
         .connect_lazy(url)

@@ -32,6 +32,56 @@ pub(crate) struct SessionRow {
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
+/// A `sessions` row and whether the statement that read it consumed it.
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchRow {
+    pub consumed: bool,
+    pub application_id: Uuid,
+    pub id: Uuid,
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    pub currency: String,
+    pub network: String,
+    pub counterparty_kind: String,
+    pub counterparty: String,
+    pub invoice_created_at: Option<DateTime<Utc>>,
+    pub invoice_expires_at: Option<DateTime<Utc>>,
+    pub invoice_amount_msat: Option<i64>,
+    pub tx_hash: Option<String>,
+    pub force_verify_ownership: bool,
+    pub widget_url: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub consumed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl LaunchRow {
+    /// The session columns.
+    pub(crate) fn into_session_row(self) -> SessionRow {
+        SessionRow {
+            application_id: self.application_id,
+            id: self.id,
+            subject_kind: self.subject_kind,
+            subject_id: self.subject_id,
+            currency: self.currency,
+            network: self.network,
+            counterparty_kind: self.counterparty_kind,
+            counterparty: self.counterparty,
+            invoice_created_at: self.invoice_created_at,
+            invoice_expires_at: self.invoice_expires_at,
+            invoice_amount_msat: self.invoice_amount_msat,
+            tx_hash: self.tx_hash,
+            force_verify_ownership: self.force_verify_ownership,
+            widget_url: self.widget_url,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            consumed_at: self.consumed_at,
+            cancelled_at: self.cancelled_at,
+        }
+    }
+}
+
 fn corrupt(what: &str, id: Uuid) -> StoreError {
     StoreError::Unexpected(format!("session {id}: stored {what} is invalid"))
 }

@@ -4,16 +4,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
-    ClaimToken, FulfilError, LaunchResult, LaunchTokenDigest, ListQuery, NewSession, Page,
-    ReuseOutcome, ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
+    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome,
+    ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
 };
 use sqlx::PgPool;
 use tracing::instrument;
 
 use crate::error::store_error;
-use crate::rows::{SessionColumns, SessionRow};
+use crate::rows::{LaunchRow, SessionColumns, SessionRow};
 
-/// Sessions, reuse-key slots and launch tokens in Postgres.
+/// Sessions, reuse-key slots and accepted requests' signatures in Postgres.
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
@@ -51,15 +51,17 @@ impl PgSessionStore {
 impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(application = %q.application))]
     async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
-        // One statement, one round trip. It reads the slot; if the slot is bound to a
-        // reusable session, it records the new launch token and raises the flag if asked (the
-        // UPDATE runs only when it changes something, so the common reuse takes no row lock on
-        // the session). Otherwise, if the slot is free, it claims it.
+        // One statement, one round trip. It records the request's signature (replay check;
+        // an unlogged table, so nothing waits for a WAL flush) and goes on only if it was not
+        // recorded before. It reads the slot; if the slot is bound to a reusable session, it
+        // raises the flag if asked (the UPDATE runs only when it changes something, so the
+        // common reuse writes nothing durable and takes no row lock). Otherwise, if the slot
+        // is free, it claims it.
         //
         // The session is looked up by its full primary key, with the id as a scalar subquery
         // (an InitPlan parameter), never as a join: a join lets the plan depend on statistics,
         // and a generic plan made while the tables were small then scans every session of the
-        // application (docs/benchmarks.md, finding 2). The plan test checks the generic plan
+        // application (a generic plan trap the plan test guards against). The plan test checks the generic plan
         // made on empty tables.
         //
         // The claim is a compare-and-swap against the slot as this statement saw it: the
@@ -67,19 +69,29 @@ impl SessionStore for PgSessionStore {
         // that row (same binding, same claim) and free. Otherwise nothing is written and the
         // caller asks again.
         //
-        // Durability: a reuse commits synchronously (the launch token it hands out must
-        // survive a crash). A claim does not wait for the WAL flush (`synchronous_commit`
-        // off for this transaction only): a claim lost in a crash makes `fulfil` report
-        // ClaimLost and the key is claimed again, which is the lease protocol's normal path.
+        // Durability: a reuse writes nothing durable unless it upgrades the flag (then it
+        // commits synchronously). A claim does not wait for the WAL flush
+        // (`synchronous_commit` off for this transaction only): a claim lost in a crash makes
+        // `fulfil` report ClaimLost and the key is claimed again, which is the lease
+        // protocol's normal path.
+        let nonce = q.nonce.as_ref();
         let row = sqlx::query!(
-            r#"with slot as (
+            r#"with nonce as (
+                   insert into request_nonces (application_id, signature, expires_at)
+                   select $1, $6, $7 where $6::bytea is not null
+                   on conflict do nothing
+                   returning 1
+               ), fresh as (
+                   select ($6::bytea is null or exists(select 1 from nonce)) as ok
+               ), slot as (
                    select session_id, claim, claim_expires_at
                    from reuse_slots
                    where application_id = $1 and reuse_key = $2
                ), cand as (
                    select s.*
                    from sessions s
-                   where s.application_id = $1
+                   where (select ok from fresh)
+                     and s.application_id = $1
                      and s.id = (select session_id from slot where claim is null)
                      and session_reusable(s.consumed_at, s.cancelled_at, s.expires_at, $3, $4)
                ), upgraded as (
@@ -87,14 +99,11 @@ impl SessionStore for PgSessionStore {
                    where $5 and s.application_id = $1
                      and s.id = (select id from cand where not force_verify_ownership)
                    returning s.id
-               ), token as (
-                   insert into launch_tokens (application_id, token_digest, session_id, created_at)
-                   select $1, $6, cand.id, $3 from cand
-                   returning session_id
                ), claimed as (
                    insert into reuse_slots as r (application_id, reuse_key, session_id, claim, claim_expires_at)
-                   select $1, $2, null, $7, $8
-                   where not exists (select 1 from cand)
+                   select $1, $2, null, $8, $9
+                   where (select ok from fresh)
+                     and not exists (select 1 from cand)
                      and not exists (select 1 from slot where claim_expires_at > $3)
                    on conflict (application_id, reuse_key) do update
                        set claim = excluded.claim, claim_expires_at = excluded.claim_expires_at
@@ -105,8 +114,10 @@ impl SessionStore for PgSessionStore {
                ), no_flush as (
                    select set_config('synchronous_commit', 'off', true) from claimed
                )
-               select exists(select 1 from claimed) as "claimed!",
+               select not (select ok from fresh) as "replayed!",
+                      exists(select 1 from claimed) as "claimed!",
                       (select count(*) from no_flush) as "no_flush!",
+                      (select count(*) from upgraded) as "upgraded!",
                       slot.claim_expires_at as "claim_expires_at?",
                       cand.id as "id?", cand.subject_kind as "subject_kind?",
                       cand.subject_id as "subject_id?", cand.currency as "currency?",
@@ -126,7 +137,8 @@ impl SessionStore for PgSessionStore {
             q.now,
             q.policy.must_live_until(q.now),
             q.force_verify_ownership,
-            q.launch_token.0.as_slice(),
+            nonce.map(|n| n.signature.to_vec()),
+            nonce.map(|n| n.expires_at),
             q.claim.0,
             q.lease_until
         )
@@ -134,6 +146,9 @@ impl SessionStore for PgSessionStore {
         .await
         .map_err(store_error)?;
 
+        if row.replayed {
+            return Ok(ReuseOutcome::Replayed);
+        }
         if row.claimed {
             return Ok(ReuseOutcome::Claimed);
         }
@@ -195,10 +210,6 @@ impl SessionStore for PgSessionStore {
                    select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
                    from slot
                    returning id
-               ), tok as (
-                   insert into launch_tokens (application_id, token_digest, session_id, created_at)
-                   select $1, $19, id, $17 from ins
-                   returning session_id
                )
                select count(*) as "n!" from ins"#,
             application.as_uuid(),
@@ -218,8 +229,7 @@ impl SessionStore for PgSessionStore {
             s.force_verify_ownership(),
             new.widget_url.expose(),
             s.created_at(),
-            s.expires_at(),
-            new.launch_token.0.as_slice()
+            s.expires_at()
         )
         .fetch_one(&self.pool)
         .await
@@ -374,30 +384,56 @@ impl SessionStore for PgSessionStore {
         })
     }
 
-    #[instrument(skip_all, fields(application = %application, consume))]
+    #[instrument(skip_all, fields(application = %application, session_id = %id, consume))]
     async fn launch(
         &self,
         application: ApplicationId,
-        token: &LaunchTokenDigest,
+        id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
     ) -> Result<LaunchResult, StoreError> {
-        let row = sqlx::query!(
-            r#"with tok as (
-                   select session_id from launch_tokens
-                   where application_id = $1 and token_digest = $2
-               ), upd as (
+        if !consume {
+            return Ok(match self.fetch(application, id).await? {
+                None => LaunchResult::Unknown,
+                Some(s) if s.session.status_at(now) == SessionStatus::Active => {
+                    LaunchResult::Opened(s)
+                }
+                Some(s) => LaunchResult::Ended(s),
+            });
+        }
+        // One statement: consume if ACTIVE, else read the row as it is. The read locks it
+        // (FOR SHARE) so that a launch that lost a race sees the winner's committed change,
+        // not the row as it was when the statement began.
+        let row = sqlx::query_as!(
+            LaunchRow,
+            r#"with upd as (
                    update sessions s set consumed_at = $3
-                   where $4 and s.application_id = $1 and s.id = (select session_id from tok)
+                   where s.application_id = $1 and s.id = $2
                      and session_active(s.consumed_at, s.cancelled_at, s.expires_at, $3)
-                   returning s.id
+                   returning s.*
+               ), cur as (
+                   select * from sessions
+                   where application_id = $1 and id = $2 and not exists (select 1 from upd)
+                   for share
                )
-               select tok.session_id, exists(select 1 from upd) as "consumed!"
-               from tok"#,
+               select true as "consumed!", application_id as "application_id!", id as "id!",
+                      subject_kind as "subject_kind!", subject_id as "subject_id!",
+                      currency as "currency!", network as "network!",
+                      counterparty_kind as "counterparty_kind!", counterparty as "counterparty!",
+                      invoice_created_at, invoice_expires_at, invoice_amount_msat, tx_hash,
+                      force_verify_ownership as "force_verify_ownership!",
+                      widget_url as "widget_url!", created_at as "created_at!",
+                      expires_at as "expires_at!", consumed_at, cancelled_at
+               from upd
+               union all
+               select false, application_id, id, subject_kind, subject_id, currency, network,
+                      counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
+                      invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
+                      created_at, expires_at, consumed_at, cancelled_at
+               from cur"#,
             application.as_uuid(),
-            token.0.as_slice(),
-            now,
-            consume
+            id.as_uuid(),
+            now
         )
         .fetch_optional(&self.pool)
         .await
@@ -405,29 +441,48 @@ impl SessionStore for PgSessionStore {
         let Some(row) = row else {
             return Ok(LaunchResult::Unknown);
         };
-        let Some(stored) = self
-            .fetch(application, SessionId::from_uuid(row.session_id))
-            .await?
-        else {
-            return Ok(LaunchResult::Unknown);
-        };
-        if row.consumed {
-            return Ok(LaunchResult::Opened(stored));
-        }
-        Ok(
-            if !consume && stored.session.status_at(now) == SessionStatus::Active {
-                LaunchResult::Opened(stored)
-            } else {
-                LaunchResult::Ended(stored)
-            },
+        let consumed = row.consumed;
+        let stored = row.into_session_row().into_stored()?;
+        Ok(if consumed {
+            LaunchResult::Opened(stored)
+        } else {
+            LaunchResult::Ended(stored)
+        })
+    }
+
+    #[instrument(skip_all, fields(application = %nonce.application))]
+    async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {
+        // Unlogged table: the commit does not wait for a WAL flush.
+        let inserted = sqlx::query_scalar!(
+            r#"insert into request_nonces (application_id, signature, expires_at)
+               values ($1, $2, $3)
+               on conflict do nothing
+               returning 1 as "one!""#,
+            nonce.application.as_uuid(),
+            nonce.signature.as_slice(),
+            nonce.expires_at
         )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(inserted.is_some())
+    }
+
+    #[instrument(skip_all)]
+    async fn forget_requests(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n = sqlx::query!("delete from request_nonces where expires_at < $1", before)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        Ok(n)
     }
 
     #[instrument(skip_all)]
     async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         // A batch job, not a point lookup: its joins are left to the planner, but planned for
         // the tables as they are now, never from a generic plan cached on this pooled
-        // connection while they were small (docs/benchmarks.md, finding 2). Hence its own
+        // connection while they were small (a generic plan trap the plan test guards against). Hence its own
         // transaction with custom plans (two more round trips per batch, off the hot path).
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query_scalar!(

@@ -16,7 +16,7 @@ use postgres::{PgSessionStore, PgTokenStore, PoolSettings};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use testkit::fakes::FakeGateway;
-use testkit::fixtures::{APP_A, at, mint, request, sid, t0, token};
+use testkit::fixtures::{APP_A, at, links, mint, nonce, request, sid, t0};
 use testkit::pg::fresh_database;
 use uuid::Uuid;
 
@@ -38,6 +38,7 @@ fn instance(pool: PgPool, gateway: Arc<FakeGateway>, lease: Duration) -> Session
             gateway,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            links: links(),
         },
         ReusePolicy::default(),
         ClaimSettings {
@@ -64,7 +65,7 @@ async fn sixty_four_requests_over_two_pools_mint_once() {
     for n in 0..64 {
         let s = instances[n % 2].clone();
         tasks.push(tokio::spawn(async move {
-            s.create_or_reuse(APP_A, request(1, n % 5 == 0))
+            s.create_or_reuse(APP_A, request(1, n % 5 == 0), nonce(APP_A))
                 .await
                 .unwrap()
         }));
@@ -93,7 +94,7 @@ async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
     let db = fresh_database().await;
     let pools = [db.pool.clone(), second_pool(&db.url)];
     let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(pools[0].clone()));
-    mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+    mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
     let mut tasks = Vec::new();
     for n in 0..64u8 {
         let store: Arc<dyn SessionStore> =
@@ -114,24 +115,16 @@ async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_launches_of_one_token_over_two_pools_open_once() {
+async fn two_launches_of_one_session_over_two_pools_open_once() {
     let db = fresh_database().await;
     let a: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
     let b: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(second_pool(&db.url)));
     for round in 0..20u128 {
-        mint(
-            &a,
-            APP_A,
-            sid(round + 1),
-            &request(round + 1, false),
-            t0(),
-            round as u8 + 1,
-        )
-        .await;
-        let digest = token(APP_A, round as u8 + 1).digest();
+        mint(&a, APP_A, sid(round + 1), &request(round + 1, false), t0()).await;
+        let id = sid(round + 1);
         let (x, y) = tokio::join!(
-            a.launch(APP_A, &digest, at(1), true),
-            b.launch(APP_A, &digest, at(1), true)
+            a.launch(APP_A, id, at(1), true),
+            b.launch(APP_A, id, at(1), true)
         );
         let opened = [x.unwrap(), y.unwrap()]
             .iter()
@@ -208,11 +201,17 @@ async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
         gateway.clone(),
         Duration::from_millis(500),
     );
-    let doomed = tokio::spawn(async move { a.create_or_reuse(APP_A, request(1, false)).await });
+    let doomed = tokio::spawn(async move {
+        a.create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+            .await
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
     doomed.abort(); // the instance "dies" mid-mint, holding the claim
     let started = std::time::Instant::now();
-    let out = b.create_or_reuse(APP_A, request(1, false)).await.unwrap();
+    let out = b
+        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .await
+        .unwrap();
     assert!(!out.reused);
     assert!(
         started.elapsed() >= Duration::from_millis(300),
@@ -227,10 +226,10 @@ async fn retention_purges_in_batches_on_postgres() {
     let db = fresh_database().await;
     let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
     for n in 1..=25u128 {
-        mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+        mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
     }
     let later = t0() + TimeDelta::days(91);
-    mint(&store, APP_A, sid(100), &request(100, false), later, 100).await;
+    mint(&store, APP_A, sid(100), &request(100, false), later).await;
     struct At(DateTime<Utc>);
     impl Clock for At {
         fn now(&self) -> DateTime<Utc> {
@@ -249,14 +248,6 @@ async fn retention_purges_in_batches_on_postgres() {
         .await
         .unwrap();
     assert_eq!(left, 1);
-    let tokens: i64 = sqlx::query_scalar("select count(*) from launch_tokens")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        tokens, 1,
-        "purged sessions take their launch tokens with them"
-    );
     let slots: i64 = sqlx::query_scalar("select count(*) from reuse_slots")
         .fetch_one(&db.pool)
         .await
@@ -382,8 +373,8 @@ async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
     let mut checked = 0;
     let mut seen_indexes = HashSet::new();
     for (sql, types) in adapter_queries() {
-        if sql.contains("with doomed as") {
-            // The retention purge: a batch job planned per run (custom plans), not per request.
+        if sql.contains("with doomed as") || sql.contains("delete from request_nonces") {
+            // The retention purges: batch jobs planned per run, not per request.
             continue;
         }
         let args: Vec<&str> = types.iter().map(|t| placeholder(t)).collect();
@@ -393,7 +384,6 @@ async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
                 "sessions" if sql.contains("subject_id = $3") => "sessions_by_subject",
                 "sessions" => "sessions_pkey",
                 "reuse_slots" => "reuse_slots_pkey",
-                "launch_tokens" => "launch_tokens_pkey",
                 _ => continue,
             };
             if matches!(
@@ -414,8 +404,7 @@ async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
             let key: &[&str] = match expected {
                 "sessions_pkey" => &["(application_id = ", "(id "],
                 "sessions_by_subject" => &["(subject_id = ", "(application_id = ", "(id < "],
-                "reuse_slots_pkey" => &["(application_id = ", "(reuse_key = "],
-                _ => &["(application_id = ", "(token_digest = "],
+                _ => &["(application_id = ", "(reuse_key = "],
             };
             for column in key {
                 assert!(
@@ -429,12 +418,7 @@ async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} statements checked");
-    for index in [
-        "sessions_pkey",
-        "sessions_by_subject",
-        "reuse_slots_pkey",
-        "launch_tokens_pkey",
-    ] {
+    for index in ["sessions_pkey", "sessions_by_subject", "reuse_slots_pkey"] {
         assert!(
             seen_indexes.contains(index),
             "no statement used {index}: {seen_indexes:?}"
@@ -445,7 +429,7 @@ async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_lookups_are_index_scans_at_100k_sessions() {
     let db = fresh_database().await;
-    // 100k sessions over 10 applications, each with a slot and a launch token.
+    // 100k sessions over 10 applications, each with a slot.
     sqlx::query(
         r#"insert into sessions (application_id, id, reuse_key, subject_kind, subject_id, currency,
                network, counterparty_kind, counterparty, force_verify_ownership, widget_url,
@@ -463,29 +447,29 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("insert into launch_tokens (application_id, token_digest, session_id, created_at) select application_id, sha256(id::text::bytea), id, created_at from sessions")
-        .execute(&db.pool)
-        .await
-        .unwrap();
     sqlx::query("analyze").execute(&db.pool).await.unwrap();
 
     let reuse = adapter_query("left join slot on true left join cand on true");
     let nodes = explain(
         &db.pool,
         &reuse,
-        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('t'::bytea), gen_random_uuid(), now() + interval '30 seconds'",
+        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('n'::bytea), now() + interval '5 minutes', gen_random_uuid(), now() + interval '30 seconds'",
     )
     .await;
     assert_index_only(&nodes, &["reuse_slots", "sessions"]);
 
+    let id: uuid::Uuid = sqlx::query_scalar("select id from sessions limit 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     let launch = adapter_query("as \"consumed!\"");
     let nodes = explain(
         &db.pool,
         &launch,
-        "'00000000-0000-0000-0000-000000000001', sha256('x'::bytea), now(), true",
+        &format!("'00000000-0000-0000-0000-000000000001', '{id}', now()"),
     )
     .await;
-    assert_index_only(&nodes, &["launch_tokens", "sessions"]);
+    assert_index_only(&nodes, &["sessions"]);
 }
 
 fn assert_index_only(nodes: &[Node], tables: &[&str]) {
@@ -513,20 +497,30 @@ fn assert_index_only(nodes: &[Node], tables: &[&str]) {
     );
 }
 
-/// The hot statement commits a reuse synchronously (the launch link it hands out must
-/// survive a crash) and a claim asynchronously (a lost claim is re-claimed; see
-/// `SessionStore::reuse_or_claim`). Checked inside an explicit transaction, where the
-/// statement's transaction-local setting stays visible until the end.
+/// The hot statement writes nothing durable on a reuse (the request's nonce goes to an
+/// unlogged table, so the commit does not wait for a WAL flush) and commits a claim
+/// asynchronously (a lost claim is re-claimed; see `SessionStore::reuse_or_claim`). Checked
+/// inside an explicit transaction, where the statement's writes and its transaction-local
+/// setting stay visible until the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_commits_without_waiting_for_the_flush_and_a_reuse_waits() {
+async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush() {
     let db = fresh_database().await;
     let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
     let bound = request(1, false);
-    mint(&store, APP_A, sid(1), &bound, t0(), 1).await;
+    mint(&store, APP_A, sid(1), &bound, t0()).await;
     let sql = adapter_query("left join slot on true left join cand on true");
+    let persistence: String = sqlx::query_scalar(
+        "select relpersistence::text from pg_class where relname = 'request_nonces'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(persistence, "u", "request_nonces is unlogged");
 
-    let setting_after = async |r: &domain::ValidRequest, token_n: u8| -> (bool, String) {
-        let q = testkit::fixtures::reuse_query(APP_A, r, at(1), token_n);
+    // (claimed, synchronous_commit after, logged rows written by this transaction)
+    let run = async |r: &domain::ValidRequest, n: u8| -> (bool, String, i64) {
+        let q = testkit::fixtures::reuse_query(APP_A, r, at(1), n);
+        let nonce = nonce(APP_A);
         let mut tx = db.pool.begin().await.unwrap();
         // The throwaway cluster runs with synchronous_commit off; a server's default is on.
         sqlx::query("set local synchronous_commit = on")
@@ -539,24 +533,45 @@ async fn a_claim_commits_without_waiting_for_the_flush_and_a_reuse_waits() {
             .bind(q.now)
             .bind(q.policy.must_live_until(q.now))
             .bind(q.force_verify_ownership)
-            .bind(q.launch_token.0.as_slice())
+            .bind(nonce.signature.as_slice())
+            .bind(nonce.expires_at)
             .bind(q.claim.0)
             .bind(q.lease_until)
             .fetch_one(&mut *tx)
             .await
             .unwrap();
         let claimed: bool = sqlx::Row::get(&row, "claimed!");
+        let replayed: bool = sqlx::Row::get(&row, "replayed!");
+        assert!(!replayed);
         let setting: String = sqlx::query_scalar("show synchronous_commit")
             .fetch_one(&mut *tx)
             .await
             .unwrap();
+        let logged: i64 = sqlx::query_scalar(
+            "select (select count(*) from sessions where xmin::text = pg_current_xact_id()::text)
+                  + (select count(*) from reuse_slots where xmin::text = pg_current_xact_id()::text)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        let nonces: i64 = sqlx::query_scalar(
+            "select count(*) from request_nonces where xmin::text = pg_current_xact_id()::text",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(
+            nonces, 1,
+            "the request's nonce is recorded by the same statement"
+        );
         tx.rollback().await.unwrap();
-        (claimed, setting)
+        (claimed, setting, logged)
     };
-    let (claimed, reuse_setting) = setting_after(&bound, 2).await;
+    let (claimed, _, logged) = run(&bound, 2).await;
     assert!(!claimed, "the bound key is reused");
-    assert_eq!(reuse_setting, "on");
-    let (claimed, claim_setting) = setting_after(&request(2, false), 3).await;
+    assert_eq!(logged, 0, "a reuse writes no logged row");
+    let (claimed, claim_setting, logged) = run(&request(2, false), 3).await;
     assert!(claimed, "the vacant key is claimed");
     assert_eq!(claim_setting, "off");
+    assert_eq!(logged, 1, "a claim writes its slot");
 }

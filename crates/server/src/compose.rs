@@ -9,8 +9,8 @@ use app::{Applications, BootstrapEntry, Dependencies, Retention, Sessions};
 use keyring::Keyring;
 use memory::{MemoryApplicationStore, MemorySessionStore, MemoryTokenStore};
 use ports::{
-    AccessTokenStore, ApplicationStore, Clock, IdGenerator, RandomIds, SecretSealer, SessionStore,
-    SystemClock, WidgetGateway,
+    AccessTokenStore, ApplicationStore, Clock, IdGenerator, LaunchLinks, RandomIds, SecretSealer,
+    SessionStore, SystemClock, WidgetGateway,
 };
 use postgres::{PgApplicationStore, PgSessionStore, PgTokenStore, PoolSettings};
 use secrecy::{ExposeSecret, SecretString};
@@ -156,7 +156,9 @@ pub async fn build_with_clock(
 ) -> Result<Runtime, StartupError> {
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let stores = stores(config).await?;
-    let sealer: Arc<dyn SecretSealer> = Arc::new(keyring(config)?);
+    let keys = Arc::new(keyring(config)?);
+    let sealer: Arc<dyn SecretSealer> = keys.clone();
+    let links: Arc<dyn LaunchLinks> = keys;
 
     let (transak_config, emulator, upstream_text) = upstream(config).await?;
     let gateway: Arc<dyn WidgetGateway> = Arc::new(
@@ -190,6 +192,7 @@ pub async fn build_with_clock(
             gateway: gateway.clone(),
             clock: clock.clone(),
             ids,
+            links,
         },
         config.policy,
         config.claims,

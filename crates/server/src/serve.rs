@@ -30,7 +30,7 @@ pub enum ServeError {
 }
 
 /// How often the retention task runs.
-pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
+pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the service until a shutdown signal.
 ///

@@ -1,5 +1,5 @@
 //! End-to-end: the real router on a real socket, the in-process Transak emulator upstream,
-//! every SPEC rule over HTTP, on the in-memory store and on Postgres.
+//! every rule of the contract (docs/contract.md) over HTTP, on the in-memory store and on Postgres.
 //!
 //! Each test body is an `async fn(Store)`; the `e2e!` macro runs those about storage once
 //! per store (`memory::name` and `postgres::name`) and those about the HTTP edge once. A body spawns its own instance with
@@ -149,7 +149,7 @@ async fn assert_gone(app: &Http, widget_url: &str, why: &str) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Create and reuse (SPEC §2)
+// Create and reuse (contract §2)
 // ----------------------------------------------------------------------------------------
 
 async fn create_returns_the_session_and_reuses_it(store: Store) {
@@ -219,7 +219,7 @@ async fn create_returns_the_session_and_reuses_it(store: Store) {
     );
     assert_eq!(s["txHash"], Value::Null);
 
-    // Upstream got what SPEC §5 says.
+    // Upstream got what contract §5 says.
     let minted = app.emulator.sessions();
     assert_eq!(minted.len(), 1);
     let params = &minted[0].widget_params;
@@ -243,9 +243,9 @@ async fn create_returns_the_session_and_reuses_it(store: Store) {
     assert_eq!(again["status"], "ACTIVE");
     assert_eq!(again["createdAt"], s["createdAt"]);
     assert_eq!(again["expiresAt"], s["expiresAt"]);
-    assert_ne!(
+    assert_eq!(
         again["widgetUrl"], s["widgetUrl"],
-        "every call hands out its own link"
+        "a session has one link, handed out again on reuse"
     );
     assert!(
         again["widgetUrl"]
@@ -332,7 +332,7 @@ async fn create_for_a_business_with_lightning_and_tx_hashes(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Validation (SPEC §2, §4)
+// Validation (contract §2, §4)
 // ----------------------------------------------------------------------------------------
 
 async fn validation_reports_each_problem_with_its_field(store: Store) {
@@ -526,19 +526,22 @@ async fn malformed_bodies_are_problems(store: Store) {
 
     // Wrong content type: 415.
     let body = btc_address(&user()).to_string();
-    let req = server::request::sign(
-        &app.base,
-        "POST",
-        SESSIONS,
-        &body,
-        &app.a.key,
-        &app.a.secret,
-    );
+    let sign = || {
+        server::request::sign(
+            &app.base,
+            "POST",
+            SESSIONS,
+            &body,
+            &app.a.key,
+            &app.a.secret,
+        )
+    };
     for content_type in [
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
+        let req = sign();
         let mut b = app
             .client
             .post(&req.url)
@@ -551,6 +554,7 @@ async fn malformed_bodies_are_problems(store: Store) {
         assert_problem(&app.send(b).await, 415, "unsupported_media_type");
     }
     // A JSON content type with parameters is fine.
+    let req = sign();
     let r = app
         .send(
             app.client
@@ -611,7 +615,7 @@ async fn chunked_post(app: &TestApp, body: &str) -> String {
 }
 
 // ----------------------------------------------------------------------------------------
-// The reuse key (SPEC §2)
+// The reuse key (contract §2)
 // ----------------------------------------------------------------------------------------
 
 async fn reuse_key_treats_an_invoice_as_its_payment_hash(store: Store) {
@@ -795,7 +799,7 @@ async fn force_verify_ownership_is_upgrade_only(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Tenancy and authentication (SPEC §3, §6)
+// Tenancy and authentication (contract §3, §6)
 // ----------------------------------------------------------------------------------------
 
 async fn applications_never_see_each_other(store: Store) {
@@ -1067,7 +1071,7 @@ async fn a_disabled_application_is_refused(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Launch links (SPEC §3)
+// Launch links (contract §3)
 // ----------------------------------------------------------------------------------------
 
 async fn a_launch_link_opens_once(store: Store) {
@@ -1131,29 +1135,117 @@ async fn a_launch_link_opens_once(store: Store) {
     }
 }
 
-async fn every_link_of_a_reused_session_opens_it_once(store: Store) {
+async fn a_reused_sessions_link_is_the_same_and_opens_once(store: Store) {
     let app = TestApp::spawn(store, &[]).await;
     let request = btc_address(&user());
     let first = app.create_ok(&app.a, &request, 201).await;
     let second = app.create_ok(&app.a, &request, 200).await;
     assert_eq!(first["id"], second["id"]);
-    let (l1, l2) = (
-        first["widgetUrl"].as_str().unwrap(),
-        second["widgetUrl"].as_str().unwrap(),
-    );
-    assert_ne!(l1, l2);
+    let link = first["widgetUrl"].as_str().unwrap();
+    assert_eq!(second["widgetUrl"].as_str().unwrap(), link);
 
-    // The second link opens the one upstream session...
-    let widget = open(&app, l2).await;
+    // The link opens the one upstream session...
+    let widget = open(&app, link).await;
     let minted = app.emulator.sessions();
     assert_eq!(minted.len(), 1);
     assert!(
         widget.contains(&format!("sessionId={}", minted[0].session_id)),
         "{widget}"
     );
-    // ... after which neither link opens again.
-    assert_gone(&app, l1, USED).await;
-    assert_gone(&app, l2, USED).await;
+    // ... once.
+    assert_gone(&app, link, USED).await;
+    // A link is not a secret that the database could leak: it is the session id and a MAC.
+    // A forged one (another session's id, this MAC) opens nothing.
+    let token = token_of(link);
+    let other = app.create_ok(&app.a, &btc_address(&user()), 201).await;
+    let other_token = token_of(other["widgetUrl"].as_str().unwrap());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut bytes = base64::Engine::decode(&b64, other_token).unwrap();
+    bytes[32..].copy_from_slice(&base64::Engine::decode(&b64, token).unwrap()[32..]);
+    let forged = base64::Engine::encode(&b64, bytes);
+    assert_ne!(forged, other_token);
+    app.get(&format!("/w/{forged}")).await.expect(404);
+    app.head(other["widgetUrl"].as_str().unwrap())
+        .await
+        .expect(200);
+}
+
+/// A captured signed request replayed byte for byte is refused (`401 replayed_request`):
+/// a create (before and after its link was opened: no new session, no new mint), a read,
+/// a cancel, and a create that was refused. A timestamp more than 30 s ahead is stale.
+async fn a_replayed_request_is_refused(store: Store) {
+    let app = TestApp::spawn(store, &[]).await;
+    let body = btc_address(&user()).to_string();
+    let create = app.signed_request(&app.a.key, &app.a.secret, "POST", SESSIONS, &body);
+    let replay = create.try_clone().unwrap();
+    let replay2 = create.try_clone().unwrap();
+    let first = app.send(create).await;
+    first.expect(201);
+    assert_unauthorized(&app.send(replay).await, "replayed_request");
+    open(&app, first.json()["widgetUrl"].as_str().unwrap()).await;
+    assert_unauthorized(&app.send(replay2).await, "replayed_request");
+    assert_eq!(app.emulator.stats().sessions_minted, 1, "no second mint");
+
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    for (method, path) in [
+        ("GET", format!("{SESSIONS}/{id}")),
+        ("GET", format!("{SESSIONS}?limit=1")),
+        ("POST", format!("{SESSIONS}/{id}/cancel")),
+    ] {
+        let r = app.signed_request(&app.a.key, &app.a.secret, method, &path, "");
+        let again = r.try_clone().unwrap();
+        let ok = app.send(r).await;
+        assert!(ok.status.is_success() || ok.code() == 409, "{ok:?}");
+        assert_unauthorized(&app.send(again).await, "replayed_request");
+    }
+
+    // A refused create is accepted once too.
+    let bad = app.signed_request(&app.a.key, &app.a.secret, "POST", SESSIONS, "{}");
+    let again = bad.try_clone().unwrap();
+    assert_problem(&app.send(bad).await, 400, "validation_failed");
+    assert_unauthorized(&app.send(again).await, "replayed_request");
+
+    // Another application's identical bytes are not a replay of this one's.
+    let path = format!("{SESSIONS}?limit=1");
+    let ms = now_ms();
+    let for_a =
+        client::signing::authorization_header(app.a.secret.as_bytes(), ms, "GET", &path, b"");
+    let for_b =
+        client::signing::authorization_header(app.b.secret.as_bytes(), ms, "GET", &path, b"");
+    let url = format!("{}/api/v1{path}", app.base);
+    for (who, auth) in [(&app.a, &for_a), (&app.b, &for_b)] {
+        app.send(
+            app.client
+                .get(&url)
+                .header("api-key", &who.key)
+                .header("authorization", auth),
+        )
+        .await
+        .expect(200);
+    }
+
+    // Ahead of the server's clock: 30 s is accepted, more is not.
+    for (ahead, status) in [(25_000, 200), (31_000, 401)] {
+        let auth = client::signing::authorization_header(
+            app.a.secret.as_bytes(),
+            now_ms() + ahead,
+            "GET",
+            &path,
+            b"",
+        );
+        let r = app
+            .send(
+                app.client
+                    .get(&url)
+                    .header("api-key", &app.a.key)
+                    .header("authorization", auth),
+            )
+            .await;
+        assert_eq!(r.code(), status, "{ahead} ms ahead: {r:?}");
+        if status == 401 {
+            assert_unauthorized(&r, "stale_timestamp");
+        }
+    }
 }
 
 async fn cancel_is_idempotent_and_ends_the_link(store: Store) {
@@ -1400,7 +1492,7 @@ async fn every_ledger_pair_mints_upstream(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// List (SPEC §3)
+// List (contract §3)
 // ----------------------------------------------------------------------------------------
 
 async fn list_pages_newest_first_and_filters(store: Store) {
@@ -1568,7 +1660,7 @@ async fn list_rejects_invalid_parameters(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Concurrency (SPEC §2)
+// Concurrency (contract §2)
 // ----------------------------------------------------------------------------------------
 
 async fn concurrent_identical_creates_mint_once(store: Store) {
@@ -1609,14 +1701,14 @@ async fn concurrent_identical_creates_mint_once(store: Store) {
         .iter()
         .map(|(_, b)| b["widgetUrl"].as_str().unwrap())
         .collect();
-    assert_eq!(links.len(), 64, "every caller gets its own link");
+    assert_eq!(links.len(), 1, "every caller gets the session's one link");
     let after = app.emulator.stats();
     assert_eq!(after.sessions_minted, before.sessions_minted + 1);
     assert_eq!(after.refreshes, 1);
 }
 
 // ----------------------------------------------------------------------------------------
-// Operations (SPEC §3)
+// Operations (contract §3)
 // ----------------------------------------------------------------------------------------
 
 async fn operational_endpoints(store: Store) {
@@ -1781,7 +1873,7 @@ async fn the_rate_limit_answers_429(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Upstream failures (SPEC §5)
+// Upstream failures (contract §5)
 // ----------------------------------------------------------------------------------------
 
 async fn an_upstream_outage_is_503_and_stores_nothing(store: Store) {
@@ -1875,7 +1967,7 @@ async fn a_revoked_upstream_token_is_replaced_once(store: Store) {
 }
 
 // ----------------------------------------------------------------------------------------
-// Scale-out (SPEC §2 concurrency, §5 shared token, §7): Postgres only
+// Scale-out (contract §2 concurrency, §5 shared token, §7): Postgres only
 // ----------------------------------------------------------------------------------------
 
 /// Two API instances on one database and one upstream: identical requests spread over both
@@ -2035,7 +2127,8 @@ e2e! {
         applications_never_see_each_other,
         a_disabled_application_is_refused,
         a_launch_link_opens_once,
-        every_link_of_a_reused_session_opens_it_once,
+        a_reused_sessions_link_is_the_same_and_opens_once,
+        a_replayed_request_is_refused,
         cancel_is_idempotent_and_ends_the_link,
         sessions_expire,
         list_pages_newest_first_and_filters,

@@ -120,17 +120,12 @@ pub mod session_store {
             let id = sid(10_000 + u128::from(n));
             let stored_request = request(user, case.stored_flag);
             let asked = request(user, case.requested_flag);
-            // Distinct launch tokens per case (tokens are unique per application).
-            let (minted_token, asked_token) = (2 * n as u8 + 3, 2 * n as u8 + 4);
             let candidate = if case.bound {
-                mint(&store, APP_A, id, &stored_request, t0(), minted_token).await;
+                mint(&store, APP_A, id, &stored_request, t0()).await;
                 match case.end {
                     End::Active => {}
                     End::Consumed(s) => {
-                        let r = store
-                            .launch(APP_A, &token(APP_A, minted_token).digest(), at(s), true)
-                            .await
-                            .unwrap();
+                        let r = store.launch(APP_A, id, at(s), true).await.unwrap();
                         assert!(matches!(r, LaunchResult::Opened(_)), "{case:?}");
                     }
                     End::Cancelled(s) => {
@@ -144,7 +139,7 @@ pub mod session_store {
             };
             let policy = min_remaining(Duration::from_micros(case.min_remaining_micros));
             let now = t0() + chrono::TimeDelta::microseconds(case.now_micros);
-            let mut q = reuse_query(APP_A, &asked, now, asked_token);
+            let mut q = reuse_query(APP_A, &asked, now, 2);
             q.policy = policy;
             let outcome = store.reuse_or_claim(&q).await.unwrap();
             match policy.decide(candidate.as_ref(), case.requested_flag, now) {
@@ -186,11 +181,10 @@ pub mod session_store {
         assert_eq!(other, ReuseOutcome::Claimed);
     }
 
-    /// After claim + fulfil the key serves that session; reuse records the new launch token,
-    /// and every token of the session opens it.
-    pub async fn claimed_and_fulfilled_key_is_reused_with_a_new_launch_token(store: Store) {
+    /// After claim + fulfil the key serves that session; the session opens by its id.
+    pub async fn claimed_and_fulfilled_key_is_reused(store: Store) {
         let r = request(1, false);
-        let minted = mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        let minted = mint(&store, APP_A, sid(1), &r, t0()).await;
         assert_eq!(minted.session.id(), sid(1));
         assert_eq!(minted.session.created_at(), t0());
         assert_eq!(minted.session.expires_at(), at(300));
@@ -200,18 +194,9 @@ pub mod session_store {
             store.get(APP_A, sid(1)).await.unwrap(),
             Some(minted.clone())
         );
-        // Token 2 (from the reuse) opens the session without consuming it (HEAD)...
-        let peek = store
-            .launch(APP_A, &token(APP_A, 2).digest(), at(11), false)
-            .await
-            .unwrap();
+        // It opens without being consumed (HEAD).
+        let peek = store.launch(APP_A, sid(1), at(11), false).await.unwrap();
         assert_eq!(peek, LaunchResult::Opened(minted.clone()));
-        // ...and token 1 (from the mint) still works too.
-        let peek = store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(11), false)
-            .await
-            .unwrap();
-        assert!(matches!(peek, LaunchResult::Opened(_)));
         // A reuse claims nothing: the key stays reusable for the next caller.
         let again = reused(ask(&store, APP_A, &r, at(12), 4, 4).await);
         assert_eq!(again.session.id(), sid(1));
@@ -280,18 +265,15 @@ pub mod session_store {
             ReuseOutcome::Claimed
         );
         let late = store
-            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0(), 1))
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0()))
             .await;
         assert_eq!(late, Err(FulfilError::ClaimLost));
         assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
-        let launch = store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(32), false)
-            .await
-            .unwrap();
+        let launch = store.launch(APP_A, sid(1), at(32), false).await.unwrap();
         assert_eq!(launch, LaunchResult::Unknown);
         // The new owner fulfils normally.
         let s = store
-            .fulfil(APP_A, claim(2), new_session(APP_A, sid(2), &r, at(31), 2))
+            .fulfil(APP_A, claim(2), new_session(APP_A, sid(2), &r, at(31)))
             .await
             .unwrap();
         assert_eq!(s.session.id(), sid(2));
@@ -305,7 +287,7 @@ pub mod session_store {
             ReuseOutcome::Claimed
         );
         let s = store
-            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, at(40), 1))
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, at(40)))
             .await
             .unwrap();
         assert_eq!(s.session.id(), sid(1));
@@ -318,7 +300,7 @@ pub mod session_store {
     pub async fn release_restores_the_previous_binding(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        mint(&store, APP_A, sid(1), &r, t0()).await;
         // At +250 s the session has 50 s left: not reusable (60 s asked), so the key is claimed.
         assert_eq!(
             ask(&store, APP_A, &r, at(250), 2, 9).await,
@@ -364,7 +346,7 @@ pub mod session_store {
     pub async fn reuse_needs_enough_life_left(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        mint(&store, APP_A, sid(1), &r, t0()).await;
         let mut q = reuse_query(APP_A, &r, at(100), 2);
         q.policy = min_remaining(Duration::from_secs(200));
         assert_eq!(
@@ -391,18 +373,15 @@ pub mod session_store {
     pub async fn ended_sessions_are_not_reused_and_the_slot_is_rebound(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
-        let opened = store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(5), true)
-            .await
-            .unwrap();
+        mint(&store, APP_A, sid(1), &r, t0()).await;
+        let opened = store.launch(APP_A, sid(1), at(5), true).await.unwrap();
         assert!(matches!(opened, LaunchResult::Opened(_)));
         assert_eq!(
             ask(&store, APP_A, &r, at(6), 2, 2).await,
             ReuseOutcome::Claimed
         );
         store.release(APP_A, &key, claim(2)).await.unwrap();
-        let second = mint(&store, APP_A, sid(2), &r, at(6), 3).await;
+        let second = mint(&store, APP_A, sid(2), &r, at(6)).await;
         assert_eq!(reused(ask(&store, APP_A, &r, at(7), 4, 4).await), second);
         let old = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(old.session.status_at(at(7)), SessionStatus::Consumed);
@@ -417,7 +396,7 @@ pub mod session_store {
     /// `true` upgrades the stored flag; `false` never downgrades it.
     pub async fn flag_upgrades_are_upgrade_only(store: Store) {
         let r = request(1, false);
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        mint(&store, APP_A, sid(1), &r, t0()).await;
         let plain = reused(ask(&store, APP_A, &r, at(1), 2, 2).await);
         assert!(!plain.session.force_verify_ownership());
         let upgraded = reused(ask(&store, APP_A, &request(1, true), at(2), 3, 3).await);
@@ -430,7 +409,7 @@ pub mod session_store {
 
     /// Concurrent reuses with mixed flags: the stored flag ends `true`.
     pub async fn concurrent_flag_upgrades_never_lose_true(store: Store) {
-        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
         let mut tasks = Vec::new();
         for n in 0..32u8 {
             let store = store.clone();
@@ -448,7 +427,7 @@ pub mod session_store {
 
     /// Another application's session is invisible.
     pub async fn get_is_scoped_by_application(store: Store) {
-        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
         assert!(store.get(APP_A, sid(1)).await.unwrap().is_some());
         assert_eq!(store.get(APP_B, sid(1)).await.unwrap(), None);
         assert_eq!(store.get(APP_A, sid(2)).await.unwrap(), None);
@@ -458,22 +437,11 @@ pub mod session_store {
     pub async fn list_is_newest_first_paginated_filtered_and_scoped(store: Store) {
         for n in 1..=5u128 {
             // Users 1..=5, one session each; user 3 twice (its first consumed).
-            mint(
-                &store,
-                APP_A,
-                sid(n),
-                &request(n, false),
-                at(n as i64),
-                n as u8,
-            )
-            .await;
+            mint(&store, APP_A, sid(n), &request(n, false), at(n as i64)).await;
         }
-        store
-            .launch(APP_A, &token(APP_A, 3).digest(), at(10), true)
-            .await
-            .unwrap();
-        mint(&store, APP_A, sid(6), &request(3, false), at(11), 6).await;
-        mint(&store, APP_B, sid(7), &request(1, false), at(12), 7).await;
+        store.launch(APP_A, sid(3), at(10), true).await.unwrap();
+        mint(&store, APP_A, sid(6), &request(3, false), at(11)).await;
+        mint(&store, APP_B, sid(7), &request(1, false), at(12)).await;
 
         let q = |limit, before, subject, status| ListQuery {
             application: APP_A,
@@ -553,7 +521,7 @@ pub mod session_store {
     /// ACTIVE → CANCELLED; again → already; consumed or expired → not active; others' → not
     /// found. A cancelled session's links stop working.
     pub async fn cancel_lifecycle(store: Store) {
-        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
         match store.cancel(APP_A, sid(1), at(5)).await.unwrap() {
             StoreCancel::Cancelled(s) => {
                 assert_eq!(s.session.status_at(at(5)), SessionStatus::Cancelled)
@@ -564,26 +532,20 @@ pub mod session_store {
             store.cancel(APP_A, sid(1), at(6)).await.unwrap(),
             StoreCancel::AlreadyCancelled(_)
         ));
-        let launch = store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(7), true)
-            .await
-            .unwrap();
+        let launch = store.launch(APP_A, sid(1), at(7), true).await.unwrap();
         assert!(matches!(launch, LaunchResult::Ended(_)));
         assert_eq!(
             store.cancel(APP_B, sid(1), at(6)).await.unwrap(),
             StoreCancel::NotFound
         );
 
-        mint(&store, APP_A, sid(2), &request(2, false), t0(), 2).await;
-        store
-            .launch(APP_A, &token(APP_A, 2).digest(), at(1), true)
-            .await
-            .unwrap();
+        mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
+        store.launch(APP_A, sid(2), at(1), true).await.unwrap();
         assert!(matches!(
             store.cancel(APP_A, sid(2), at(2)).await.unwrap(),
             StoreCancel::NotActive(_)
         ));
-        mint(&store, APP_A, sid(3), &request(3, false), t0(), 3).await;
+        mint(&store, APP_A, sid(3), &request(3, false), t0()).await;
         assert!(matches!(
             store.cancel(APP_A, sid(3), at(300)).await.unwrap(),
             StoreCancel::NotActive(_)
@@ -592,21 +554,17 @@ pub mod session_store {
         assert_eq!(s3.session.status_at(at(300)), SessionStatus::Expired);
     }
 
-    /// The first consuming launch opens; every later one, through any token, is ended.
+    /// The first consuming launch opens; every later one is ended.
     pub async fn launch_consumes_exactly_once(store: Store) {
         let r = request(1, false);
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        mint(&store, APP_A, sid(1), &r, t0()).await;
         reused(
             store
                 .reuse_or_claim(&reuse_query(APP_A, &r, at(1), 2))
                 .await
                 .unwrap(),
         );
-        match store
-            .launch(APP_A, &token(APP_A, 2).digest(), at(3), true)
-            .await
-            .unwrap()
-        {
+        match store.launch(APP_A, sid(1), at(3), true).await.unwrap() {
             LaunchResult::Opened(s) => {
                 assert_eq!(
                     s.widget_url.expose(),
@@ -618,12 +576,8 @@ pub mod session_store {
             }
             other => panic!("{other:?}"),
         }
-        for t in [1u8, 2] {
-            match store
-                .launch(APP_A, &token(APP_A, t).digest(), at(4), true)
-                .await
-                .unwrap()
-            {
+        for _ in 0..2 {
+            match store.launch(APP_A, sid(1), at(4), true).await.unwrap() {
                 LaunchResult::Ended(s) => {
                     assert_eq!(s.session.status_at(at(4)), SessionStatus::Consumed)
                 }
@@ -631,18 +585,15 @@ pub mod session_store {
             }
         }
         // Expired sessions do not open either.
-        mint(&store, APP_A, sid(2), &request(2, false), t0(), 3).await;
-        let late = store
-            .launch(APP_A, &token(APP_A, 3).digest(), at(300), true)
-            .await
-            .unwrap();
+        mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
+        let late = store.launch(APP_A, sid(2), at(300), true).await.unwrap();
         assert!(matches!(late, LaunchResult::Ended(_)));
     }
 
     /// 32 concurrent consuming launches of one session: exactly one opens it.
     pub async fn concurrent_launches_have_one_winner(store: Store) {
         let r = request(1, false);
-        mint(&store, APP_A, sid(1), &r, t0(), 1).await;
+        mint(&store, APP_A, sid(1), &r, t0()).await;
         for n in 2..10u8 {
             reused(
                 store
@@ -652,14 +603,10 @@ pub mod session_store {
             );
         }
         let mut tasks = Vec::new();
-        for n in 0..32u8 {
+        for _ in 0..32u8 {
             let store = store.clone();
-            let t = 1 + n % 9;
             tasks.push(tokio::spawn(async move {
-                store
-                    .launch(APP_A, &token(APP_A, t).digest(), at(2), true)
-                    .await
-                    .unwrap()
+                store.launch(APP_A, sid(1), at(2), true).await.unwrap()
             }));
         }
         let mut opened = 0;
@@ -673,52 +620,128 @@ pub mod session_store {
 
     /// Without `consume` (HEAD), nothing changes.
     pub async fn launch_without_consume_changes_nothing(store: Store) {
-        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
+        mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
         for _ in 0..3 {
-            let peek = store
-                .launch(APP_A, &token(APP_A, 1).digest(), at(1), false)
-                .await
-                .unwrap();
+            let peek = store.launch(APP_A, sid(1), at(1), false).await.unwrap();
             assert!(matches!(peek, LaunchResult::Opened(_)));
         }
         let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(s.session.status_at(at(1)), SessionStatus::Active);
     }
 
-    /// Unknown digests, and a token looked up under another application, are unknown.
-    pub async fn launch_of_unknown_or_foreign_tokens_is_unknown(store: Store) {
-        mint(&store, APP_A, sid(1), &request(1, false), t0(), 1).await;
-        let unknown = store
-            .launch(APP_A, &token(APP_A, 99).digest(), at(1), true)
-            .await
-            .unwrap();
+    /// Unknown sessions, and a session looked up under another application, are unknown.
+    pub async fn launch_of_unknown_or_foreign_sessions_is_unknown(store: Store) {
+        mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
+        let unknown = store.launch(APP_A, sid(99), at(1), true).await.unwrap();
         assert_eq!(unknown, LaunchResult::Unknown);
-        let foreign = store
-            .launch(APP_B, &token(APP_A, 1).digest(), at(1), true)
-            .await
-            .unwrap();
+        let foreign = store.launch(APP_B, sid(1), at(1), true).await.unwrap();
         assert_eq!(foreign, LaunchResult::Unknown);
+        let peek = store.launch(APP_B, sid(1), at(1), false).await.unwrap();
+        assert_eq!(peek, LaunchResult::Unknown);
+        // And nothing was consumed by those.
+        let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert_eq!(s.session.status_at(at(1)), SessionStatus::Active);
     }
 
-    /// Purge deletes ended sessions (and their tokens) older than the cutoff, at most `limit`
+    /// A request's nonce is accepted once, by `remember_request` and by `reuse_or_claim`
+    /// alike (one table), per application; a replayed create does nothing at all; expired
+    /// nonces are forgotten.
+    pub async fn a_request_nonce_is_accepted_once(store: Store) {
+        let nonce = |app, byte: u8, until| RequestNonce {
+            application: app,
+            signature: [byte; 32],
+            expires_at: until,
+        };
+        assert!(
+            store
+                .remember_request(&nonce(APP_A, 1, at(300)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .remember_request(&nonce(APP_A, 1, at(300)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .remember_request(&nonce(APP_B, 1, at(300)))
+                .await
+                .unwrap()
+        );
+
+        // The create path records its nonce in its own step.
+        let r = request(1, false);
+        let mut q = reuse_query(APP_A, &r, t0(), 1);
+        q.nonce = Some(nonce(APP_A, 2, at(300)));
+        assert_eq!(
+            store.reuse_or_claim(&q).await.unwrap(),
+            ReuseOutcome::Claimed
+        );
+        let mut again = reuse_query(APP_A, &r, at(40), 2);
+        again.nonce = Some(nonce(APP_A, 2, at(300)));
+        assert_eq!(
+            store.reuse_or_claim(&again).await.unwrap(),
+            ReuseOutcome::Replayed
+        );
+        // ...which claimed nothing: the first claim is still the slot's.
+        store
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0()))
+            .await
+            .unwrap();
+        // A replayed reuse upgrades no flag.
+        let mut upgrade = reuse_query(APP_A, &request(1, true), at(2), 3);
+        upgrade.nonce = Some(nonce(APP_A, 1, at(300)));
+        assert_eq!(
+            store.reuse_or_claim(&upgrade).await.unwrap(),
+            ReuseOutcome::Replayed
+        );
+        let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert!(!s.session.force_verify_ownership());
+        // Recorded by the create path, refused by the other one too.
+        assert!(
+            !store
+                .remember_request(&nonce(APP_A, 2, at(300)))
+                .await
+                .unwrap()
+        );
+
+        // Forgetting: only what expired before the cutoff.
+        assert!(
+            store
+                .remember_request(&nonce(APP_A, 3, at(100)))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.forget_requests(at(200)).await.unwrap(), 1);
+        assert!(
+            store
+                .remember_request(&nonce(APP_A, 3, at(100)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .remember_request(&nonce(APP_A, 1, at(300)))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Purge deletes ended sessions older than the cutoff, at most `limit`
     /// at a time; active ones stay; purged keys become vacant.
     pub async fn purge_deletes_ended_sessions_in_batches(store: Store) {
         for n in 1..=3u128 {
-            mint(&store, APP_A, sid(n), &request(n, false), t0(), n as u8).await;
+            mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
         }
-        store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(10), true)
-            .await
-            .unwrap();
+        store.launch(APP_A, sid(1), at(10), true).await.unwrap();
         store.cancel(APP_A, sid(2), at(20)).await.unwrap();
-        mint(&store, APP_B, sid(4), &request(4, false), at(1000), 4).await;
+        mint(&store, APP_B, sid(4), &request(4, false), at(1000)).await;
         // Ended: 1 (at +10), 2 (at +20), 3 (expired at +300). 4 is active until +1300.
         assert_eq!(store.purge(at(15), 10).await.unwrap(), 1);
         assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
-        let gone = store
-            .launch(APP_A, &token(APP_A, 1).digest(), at(16), false)
-            .await
-            .unwrap();
+        let gone = store.launch(APP_A, sid(1), at(16), false).await.unwrap();
         assert_eq!(gone, LaunchResult::Unknown);
         assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);
         assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);
@@ -726,7 +749,7 @@ pub mod session_store {
         assert!(store.get(APP_B, sid(4)).await.unwrap().is_some());
         // The purged sessions' keys are vacant and mintable again.
         let r = request(1, false);
-        mint(&store, APP_A, sid(5), &r, at(1002), 5).await;
+        mint(&store, APP_A, sid(5), &r, at(1002)).await;
         let distinct: HashSet<_> = [sid(4), sid(5)].into_iter().collect();
         assert_eq!(distinct.len(), 2);
     }

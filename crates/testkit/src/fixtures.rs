@@ -8,8 +8,8 @@ use domain::{
     SessionId, SessionScope, Subject, ValidRequest,
 };
 use ports::{
-    ClaimToken, LaunchToken, NewSession, ReuseOutcome, ReuseQuery, SessionStore, StoredSession,
-    WidgetUrl,
+    ClaimToken, LaunchLinks, NewSession, RequestNonce, ReuseOutcome, ReuseQuery, SessionStore,
+    StoredSession, WidgetUrl,
 };
 use uuid::Uuid;
 
@@ -63,19 +63,12 @@ pub fn min_remaining(min_remaining: std::time::Duration) -> ReusePolicy {
     ReusePolicy::new(ReusePolicy::DEFAULT_TTL, min_remaining).unwrap()
 }
 
-/// Launch token `n` of `app`.
-pub fn token(app: ApplicationId, n: u8) -> LaunchToken {
-    LaunchToken::from_parts(app, [n; 32])
-}
-
-/// A new session for `request`, created at `created` with the default policy, handed out
-/// with launch token `token_n`.
+/// A new session for `request`, created at `created` with the default policy.
 pub fn new_session(
     app: ApplicationId,
     id: SessionId,
     request: &ValidRequest,
     created: DateTime<Utc>,
-    token_n: u8,
 ) -> NewSession {
     NewSession {
         session: Session::new(id, app, request.clone(), created, &ReusePolicy::default()),
@@ -83,17 +76,16 @@ pub fn new_session(
         widget_url: WidgetUrl::new(format!(
             "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
         )),
-        launch_token: token(app, token_n).digest(),
     }
 }
 
-/// A reuse-or-claim query at `now`, with the default 60 s minimum remaining life, launch
-/// token `token_n`, and claim `claim(token_n)` under a 30 s lease.
+/// A reuse-or-claim query at `now`, with the default policy, no nonce, and claim
+/// `claim(n)` under a 30 s lease.
 pub fn reuse_query(
     app: ApplicationId,
     request: &ValidRequest,
     now: DateTime<Utc>,
-    token_n: u8,
+    n: u8,
 ) -> ReuseQuery {
     ReuseQuery {
         application: app,
@@ -101,10 +93,27 @@ pub fn reuse_query(
         now,
         policy: ReusePolicy::default(),
         force_verify_ownership: request.force_verify_ownership(),
-        launch_token: token(app, token_n).digest(),
-        claim: claim(u128::from(token_n)),
+        nonce: None,
+        claim: claim(u128::from(n)),
         lease_until: now + TimeDelta::seconds(30),
     }
+}
+
+/// A fresh request nonce of `app` (random signature, remembered for a year after `t0()`).
+pub fn nonce(app: ApplicationId) -> RequestNonce {
+    let mut signature = [0u8; 32];
+    signature[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    signature[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    RequestNonce {
+        application: app,
+        signature,
+        expires_at: at(365 * 86_400),
+    }
+}
+
+/// Launch links under a fresh random at-rest key.
+pub fn links() -> Arc<dyn LaunchLinks> {
+    Arc::new(keyring::Keyring::generate())
 }
 
 /// Runs the whole protocol for one mint at `created`: claim, fulfil. Panics if the key is
@@ -115,7 +124,6 @@ pub async fn mint(
     id: SessionId,
     request: &ValidRequest,
     created: DateTime<Utc>,
-    token_n: u8,
 ) -> StoredSession {
     let mut query = reuse_query(app, request, created, 200);
     let c = ClaimToken(Uuid::new_v4());
@@ -125,7 +133,7 @@ pub async fn mint(
         other => panic!("expected to claim the key, got {other:?}"),
     }
     store
-        .fulfil(app, c, new_session(app, id, request, created, token_n))
+        .fulfil(app, c, new_session(app, id, request, created))
         .await
         .unwrap()
 }

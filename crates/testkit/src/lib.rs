@@ -23,7 +23,7 @@ macro_rules! session_store_conformance {
     ($factory:expr) => {
         $crate::__conformance!($factory; $crate::conformance::session_store;
             a_vacant_key_is_claimed_and_others_wait,
-            claimed_and_fulfilled_key_is_reused_with_a_new_launch_token,
+            claimed_and_fulfilled_key_is_reused,
             concurrent_claims_have_one_winner,
             a_pending_claim_blocks_until_its_lease_expires,
             fulfil_after_losing_the_claim_stores_nothing,
@@ -41,7 +41,8 @@ macro_rules! session_store_conformance {
             launch_consumes_exactly_once,
             concurrent_launches_have_one_winner,
             launch_without_consume_changes_nothing,
-            launch_of_unknown_or_foreign_tokens_is_unknown,
+            launch_of_unknown_or_foreign_sessions_is_unknown,
+            a_request_nonce_is_accepted_once,
             purge_deletes_ended_sessions_in_batches,
             ping_answers,
         );

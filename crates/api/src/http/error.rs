@@ -137,6 +137,14 @@ impl ApiError {
         }
     }
 
+    /// `401 replayed_request`: this signature was accepted before.
+    pub fn replayed() -> Self {
+        ApiError::unauthorized(
+            "replayed_request",
+            "this signed request was already accepted; sign every request with a fresh timestamp",
+        )
+    }
+
     /// A `401` with this code and detail.
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Unauthorized {
@@ -345,6 +353,7 @@ impl From<ports::CreateError> for ApiError {
                 detail: "another request is still creating this session; try again".into(),
                 retry_after,
             },
+            ports::CreateError::Replayed => ApiError::replayed(),
             ports::CreateError::Store(e) => e.into(),
         }
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Signed;
+use crate::auth::{Authenticated, Signed};
 use crate::http::error::{ApiError, Problem};
 use crate::http::request::{self, CreateSessionBody};
 use crate::observability;
@@ -223,17 +223,33 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Signed {
+    Authenticated {
         application: app,
+        nonce,
         body,
-        ..
-    }: Signed,
+    }: Authenticated,
 ) -> Result<Response, ApiError> {
+    // A request refused before the use case still records its signature: a signed request
+    // is accepted once, whatever its answer.
+    let refuse = |e: ApiError| async {
+        match state.0.sessions.remember_request(nonce).await {
+            Ok(true) => e,
+            Ok(false) => ApiError::replayed(),
+            Err(store) => store.into(),
+        }
+    };
     if !is_json(&headers) {
-        return Err(ApiError::UnsupportedMediaType);
+        return Err(refuse(ApiError::UnsupportedMediaType).await);
     }
-    let request = request::parse_json(&body, &state.0.rules).map_err(ApiError::Validation)?;
-    let outcome = state.0.sessions.create_or_reuse(app, request).await?;
+    let request = match request::parse_json(&body, &state.0.rules) {
+        Ok(r) => r,
+        Err(errors) => return Err(refuse(ApiError::Validation(errors)).await),
+    };
+    let outcome = state
+        .0
+        .sessions
+        .create_or_reuse(app, request, nonce)
+        .await?;
     let now = state.0.clock.now();
     let mut body = SessionBody::of(&outcome.session, now);
     body.widget_url = Some(launch_link(&state.0.public_base, &outcome.launch_token));
