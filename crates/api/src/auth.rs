@@ -87,7 +87,7 @@ impl FromRequest<AppState> for Authenticated {
         }
         let body = axum::body::to_bytes(body, MAX_BODY)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY))?;
+            .map_err(body_error)?;
         let path = signed_path(&parts.uri).to_string();
         let proof = state
             .0
@@ -113,6 +113,18 @@ impl FromRequest<AppState> for Authenticated {
             body,
         })
     }
+}
+
+/// Why a body could not be read: too slow (the body-read timeout) or too large.
+fn body_error(e: axum::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::RequestTimeout;
+        }
+        source = err.source();
+    }
+    ApiError::PayloadTooLarge(MAX_BODY)
 }
 
 #[cfg(test)]

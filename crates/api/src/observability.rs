@@ -72,15 +72,13 @@ pub const HTTP_DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-const HTTP_REQUESTS: &str = "http_requests_total";
-const HTTP_DURATION: &str = "http_request_duration_seconds";
+const HTTP_REQUESTS: &str = "widget_sessions_http_requests_total";
+const HTTP_DURATION: &str = "widget_sessions_http_request_duration_seconds";
 const SESSIONS_CREATED: &str = "widget_sessions_created_total";
 const SESSIONS_REUSED: &str = "widget_sessions_reused_total";
 const SESSIONS_CONSUMED: &str = "widget_sessions_consumed_total";
 const SESSIONS_CANCELLED: &str = "widget_sessions_cancelled_total";
 const LAUNCH_GONE: &str = "widget_sessions_launch_gone_total";
-const UPSTREAM_CALLS: &str = "upstream_calls_total";
-const TOKEN_REFRESHES: &str = "upstream_token_refreshes_total";
 
 // ---------------------------------------------------------------------------------------
 // Metrics
@@ -109,9 +107,11 @@ impl Metrics {
     /// [`Metrics::upkeep_every`]) so histogram samples do not pile up between scrapes.
     pub fn install() -> Self {
         let handle = INSTALLED.get_or_init(|| {
+            // Every `*_duration_seconds` histogram (the HTTP one, the upstream calls', the
+            // webhook deliveries') shares the buckets; the others are counters and gauges.
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full(HTTP_DURATION.to_owned()),
+                    Matcher::Suffix("_duration_seconds".to_owned()),
                     HTTP_DURATION_BUCKETS,
                 )
                 // Only fails for an empty bucket list.
@@ -187,17 +187,6 @@ fn describe() {
         Unit::Count,
         "Launch links opened after use, cancellation or expiry (410 Gone)."
     );
-    metrics::describe_counter!(
-        UPSTREAM_CALLS,
-        Unit::Count,
-        "Logical calls to the upstream (Transak) API, by call and outcome; retries are not \
-         counted separately."
-    );
-    metrics::describe_counter!(
-        TOKEN_REFRESHES,
-        Unit::Count,
-        "Upstream access-token refreshes attempted by the holder of the refresh lease."
-    );
 }
 
 /// Counts a created session (`widget_sessions_created_total`).
@@ -272,6 +261,34 @@ fn method_label(method: &Method) -> &'static str {
         Method::TRACE => "TRACE",
         _ => "OTHER",
     }
+}
+
+/// The longest client-chosen request id kept.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `x-request-id` is short and plain enough to be kept (and logged, and
+/// used as a metric-free span field): 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+pub fn usable_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Request middleware (for [`axum::middleware::map_request`], outside the request-id layers):
+/// drops an `x-request-id` that is not [usable](usable_request_id), so that a fresh one is
+/// made instead of echoing and logging whatever a client sent.
+pub async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request
+        .headers()
+        .get_all(REQUEST_ID_HEADER)
+        .iter()
+        .map(|v| usable_request_id(v.as_bytes()))
+        .collect::<Vec<_>>();
+    if usable != [true] && !usable.is_empty() {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    request
 }
 
 /// The `x-request-id` layers: the first keeps a request's id or assigns a random UUID, the
@@ -431,7 +448,7 @@ mod tests {
 
         let rendered = metrics.render();
         let ok = [("method", "GET"), ("route", "/x/{id}"), ("status", "200")];
-        let counted = samples(&rendered, "http_requests_total", &ok);
+        let counted = samples(&rendered, "widget_sessions_http_requests_total", &ok);
         assert!(
             counted.len() == 1 && counted[0] >= 1.0,
             "{counted:?} in\n{rendered}"
@@ -441,17 +458,34 @@ mod tests {
             ("route", "/fail/{id}"),
             ("status", "500"),
         ];
-        assert_eq!(samples(&rendered, "http_requests_total", &failed).len(), 1);
+        assert_eq!(
+            samples(&rendered, "widget_sessions_http_requests_total", &failed).len(),
+            1
+        );
         // The configured buckets, not a summary.
         let bucket = [("route", "/x/{id}"), ("status", "200"), ("le", "0.0005")];
         assert_eq!(
-            samples(&rendered, "http_request_duration_seconds_bucket", &bucket).len(),
+            samples(
+                &rendered,
+                "widget_sessions_http_request_duration_seconds_bucket",
+                &bucket
+            )
+            .len(),
             1,
             "{rendered}"
         );
-        assert!(!samples(&rendered, "http_request_duration_seconds_count", &ok).is_empty());
-        assert!(rendered.contains("# TYPE http_request_duration_seconds histogram"));
-        assert!(rendered.contains("# HELP http_requests_total "));
+        assert!(
+            !samples(
+                &rendered,
+                "widget_sessions_http_request_duration_seconds_count",
+                &ok
+            )
+            .is_empty()
+        );
+        assert!(
+            rendered.contains("# TYPE widget_sessions_http_request_duration_seconds histogram")
+        );
+        assert!(rendered.contains("# HELP widget_sessions_http_requests_total "));
         assert!(!rendered.contains("s3cr3t"), "{rendered}");
     }
 
@@ -470,7 +504,7 @@ mod tests {
             ("status", "404"),
         ];
         assert_eq!(
-            samples(&rendered, "http_requests_total", &unmatched).len(),
+            samples(&rendered, "widget_sessions_http_requests_total", &unmatched).len(),
             1,
             "{rendered}"
         );
@@ -478,7 +512,7 @@ mod tests {
         assert!(!rendered.contains("BREW"), "{rendered}");
         let other = samples(
             &rendered,
-            "http_requests_total",
+            "widget_sessions_http_requests_total",
             &[("method", "OTHER"), ("status", "405")],
         );
         assert_eq!(other.len(), 1, "{rendered}");

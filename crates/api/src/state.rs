@@ -1,12 +1,15 @@
 //! What every handler shares.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use axum::http::{HeaderMap, HeaderName};
 use domain::{ApplicationId, Rules};
 use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use ports::{Clock, SessionService, SessionStore, WidgetGateway};
 
 use crate::observability::Metrics;
@@ -23,7 +26,7 @@ pub struct Shared {
     pub applications: app::Applications,
     /// The session store (readiness ping).
     pub store: Arc<dyn SessionStore>,
-    /// The upstream (readiness check).
+    /// The upstream (its credentials' state, for readiness reports).
     pub gateway: Arc<dyn WidgetGateway>,
     /// Now.
     pub clock: Arc<dyn Clock>,
@@ -33,8 +36,152 @@ pub struct Shared {
     pub public_base: String,
     /// Per-application rate limit; `None` when disabled.
     pub limiter: Option<RateLimiter>,
+    /// Per-client-address and global limits in front of authentication and launch links.
+    pub clients: ClientLimiter,
+    /// Request and body-read timeouts.
+    pub limits: HttpLimits,
+    /// The last database ping, reused for a moment by readiness checks.
+    pub readiness: ReadinessCache,
+    /// Whether the instance is shutting down.
+    pub lifecycle: Lifecycle,
     /// Prometheus.
     pub metrics: Metrics,
+}
+
+/// Timeouts of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// From the request head to the response head.
+    pub request_timeout: Duration,
+    /// Reading the request body.
+    pub body_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Whether the instance is shutting down: readiness turns `503` at once.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    draining: AtomicBool,
+}
+
+impl Lifecycle {
+    /// From now on the instance reports itself not ready.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Lifecycle::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// The last database ping, trusted for [`ReadinessCache::TTL`] so that a flood of `/readyz`
+/// costs one query per second or so.
+#[derive(Debug, Default)]
+pub struct ReadinessCache {
+    last: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl ReadinessCache {
+    /// How long a ping result is reused.
+    pub const TTL: Duration = Duration::from_secs(1);
+
+    /// The cached result, if fresh.
+    pub fn get(&self) -> Option<Result<(), String>> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Remembers a ping result.
+    pub fn put(&self, result: Result<(), String>) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), result));
+    }
+}
+
+/// Limits on the work anyone can make the instance do before knowing who they are: per
+/// client address, and in all.
+pub struct ClientLimiter {
+    per_client: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    global: Option<DefaultDirectRateLimiter>,
+    /// The header a trusted proxy sets to the client's address (its last value is used).
+    client_ip_header: Option<HeaderName>,
+}
+
+/// Settings of a [`ClientLimiter`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientLimits {
+    /// Requests per second per client address (burst twice that); 0 disables.
+    pub per_client: u32,
+    /// Requests per second in all (burst twice that); 0 disables.
+    pub global: u32,
+    /// Read the client's address from this header (set by a trusted proxy) instead of the
+    /// connection's peer.
+    pub client_ip_header: Option<HeaderName>,
+}
+
+fn quota(per_second: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_second)?;
+    let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+impl ClientLimiter {
+    /// A limiter with these settings.
+    pub fn new(limits: ClientLimits) -> Self {
+        Self {
+            per_client: quota(limits.per_client).map(DefaultKeyedRateLimiter::keyed),
+            global: quota(limits.global).map(DefaultDirectRateLimiter::direct),
+            client_ip_header: limits.client_ip_header,
+        }
+    }
+
+    /// The client's address: the configured header's last value if it is an address,
+    /// otherwise the connection's peer.
+    pub fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> IpAddr {
+        self.client_ip_header
+            .as_ref()
+            .and_then(|h| headers.get_all(h).iter().next_back())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .or(peer)
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    /// `Err(wait)` when the client (or everyone) is over the limit.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let now = DefaultClock::default().now();
+        if let Some(limiter) = &self.per_client {
+            limiter
+                .check_key(&client)
+                .map_err(|not_until| not_until.wait_time_from(now))?;
+        }
+        if let Some(limiter) = &self.global {
+            limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(now))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets clients that have not been seen lately (call periodically).
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.per_client {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
 }
 
 /// Requests per second per application on this instance, burst twice that.
@@ -45,10 +192,8 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `None` when `per_second` is 0 (disabled).
     pub fn new(per_second: u32) -> Option<Self> {
-        let rate = NonZeroU32::new(per_second)?;
-        let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
         Some(Self {
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            limiter: DefaultKeyedRateLimiter::keyed(quota(per_second)?),
         })
     }
 

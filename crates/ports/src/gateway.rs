@@ -137,11 +137,29 @@ pub trait WidgetGateway: Send + Sync {
     /// upstream session; the caller (the claim protocol) makes sure one happens per key.
     async fn create_widget_url(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError>;
 
-    /// Whether the upstream credentials are usable right now (for readiness checks): a valid
-    /// access token is held or can be obtained.
+    /// Obtains a valid access token now (refreshing it if needed): for a warm start, so the
+    /// first request does not wait for a refresh.
     ///
     /// # Errors
     ///
     /// As [`WidgetGateway::create_widget_url`].
     async fn check_credentials(&self) -> Result<(), GatewayError>;
+
+    /// What the gateway last learned about its credentials, without calling anyone (for
+    /// readiness reports and metrics).
+    fn status(&self) -> UpstreamStatus;
+}
+
+/// What a gateway last learned about its upstream credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamStatus {
+    /// No token was needed yet.
+    Unknown,
+    /// A valid access token is held.
+    Ready,
+    /// The last attempt to obtain a token failed (a generic reason, no secret).
+    Failing {
+        /// What went wrong, for operators.
+        reason: String,
+    },
 }

@@ -36,7 +36,7 @@ pub use application_store::{
     ApplicationStore, EncryptedSecret, NewApplication,
 };
 pub use clock::{Clock, SystemClock};
-pub use gateway::{GatewayError, WidgetGateway, WidgetRequest, WidgetUrl};
+pub use gateway::{GatewayError, UpstreamStatus, WidgetGateway, WidgetRequest, WidgetUrl};
 pub use ids::{ClaimToken, IdGenerator, LaunchLinks, LaunchToken, RandomIds};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use api::observability::Metrics;
-use api::state::{AppState, RateLimiter, Shared};
+use api::state::{AppState, ClientLimiter, Lifecycle, RateLimiter, ReadinessCache, Shared};
 use app::{Applications, BootstrapEntry, Dependencies, Retention, Sessions};
 use keyring::Keyring;
 use memory::{MemoryApplicationStore, MemorySessionStore, MemoryTokenStore};
@@ -121,8 +121,15 @@ pub async fn stores(config: &Config) -> Result<Stores, StartupError> {
 /// [`StartupError::Keys`] when a key is unusable (already validated by the configuration).
 pub fn keyring(config: &Config) -> Result<Keyring, StartupError> {
     match &config.secret_key {
-        Some(k) => Keyring::from_base64(k.expose_secret(), &[])
-            .map_err(|(_, e)| StartupError::Keys(e.to_string())),
+        Some(k) => {
+            let old: Vec<&str> = config
+                .old_secret_keys
+                .iter()
+                .map(|k| k.expose_secret())
+                .collect();
+            Keyring::from_base64(k.expose_secret(), &old)
+                .map_err(|(_, e)| StartupError::Keys(e.to_string()))
+        }
         None => Ok(Keyring::generate()),
     }
 }
@@ -217,6 +224,10 @@ pub async fn build_with_clock(
         rules: config.rules.clone(),
         public_base: config.public_base(),
         limiter: RateLimiter::new(config.rate_limit),
+        clients: ClientLimiter::new(config.client_limits.clone()),
+        limits: config.http_limits,
+        readiness: ReadinessCache::default(),
+        lifecycle: Lifecycle::default(),
         metrics: Metrics::install(),
     }));
     Ok(Runtime {

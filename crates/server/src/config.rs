@@ -136,8 +136,13 @@ pub const VARIABLES: &[Var] = &[
     ),
     secret(
         "WIDGET_SESSIONS_SECRET_KEY",
-        "32 random bytes, base64: seals secrets at rest",
+        "32 random bytes, base64: seals secrets at rest and signs launch links",
         "generated for in-memory runs; required with Postgres",
+    ),
+    secret(
+        "WIDGET_SESSIONS_OLD_SECRET_KEYS",
+        "earlier at-rest keys, comma-separated: still open secrets and launch links (key rotation)",
+        "unset",
     ),
     var(
         "WIDGET_SESSIONS_SESSION_TTL_SECS",
@@ -153,6 +158,56 @@ pub const VARIABLES: &[Var] = &[
         "WIDGET_SESSIONS_RATE_LIMIT",
         "requests per second per application per instance (burst twice that); `0` disables",
         "`100`",
+    ),
+    var(
+        "WIDGET_SESSIONS_CLIENT_RATE_LIMIT",
+        "requests per second per client address to signed routes and launch links (burst twice that); `0` disables",
+        "`500`",
+    ),
+    var(
+        "WIDGET_SESSIONS_GLOBAL_RATE_LIMIT",
+        "requests per second in all to signed routes and launch links, per instance; `0` disables",
+        "`10000`",
+    ),
+    var(
+        "WIDGET_SESSIONS_CLIENT_IP_HEADER",
+        "a header your proxy sets to the client address (its last value is used), e.g. `x-forwarded-for`",
+        "unset: the connection's peer",
+    ),
+    var(
+        "WIDGET_SESSIONS_HEADER_READ_TIMEOUT_SECS",
+        "a client must send a request head within this time",
+        "`10`",
+    ),
+    var(
+        "WIDGET_SESSIONS_BODY_TIMEOUT_SECS",
+        "a client must send a request body within this time (`408`)",
+        "`10`",
+    ),
+    var(
+        "WIDGET_SESSIONS_REQUEST_TIMEOUT_SECS",
+        "longest time to answer a request (`503`); must exceed the claim wait plus the worst upstream call",
+        "`60`",
+    ),
+    var(
+        "WIDGET_SESSIONS_MAX_CONNECTIONS",
+        "open connections per instance; more clients wait in the listen backlog",
+        "`1024`",
+    ),
+    var(
+        "WIDGET_SESSIONS_SHUTDOWN_DELAY_SECS",
+        "after SIGTERM, how long the instance keeps serving while reporting not ready",
+        "`5`",
+    ),
+    var(
+        "WIDGET_SESSIONS_SHUTDOWN_GRACE_SECS",
+        "then, how long in-flight requests get to finish",
+        "`20`",
+    ),
+    var(
+        "WIDGET_SESSIONS_METRICS_LISTEN",
+        "serve `/metrics` on this address only (not on the main listener)",
+        "unset: `/metrics` on the main listener",
     ),
     var(
         "WIDGET_SESSIONS_RETENTION_DAYS",
@@ -287,6 +342,18 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Upstream retries after the first attempt.
     pub upstream_retries: u32,
+    /// Earlier at-rest keys (base64), still used to open and to check launch links.
+    pub old_secret_keys: Vec<SecretString>,
+    /// Limits in front of authentication and launch links.
+    pub client_limits: api::state::ClientLimits,
+    /// Request and body timeouts.
+    pub http_limits: api::state::HttpLimits,
+    /// Header-read timeout, connection cap, shutdown grace.
+    pub connections: crate::http_server::ConnectionSettings,
+    /// Where `/metrics` is served on its own, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// After SIGTERM, how long to keep serving while reporting not ready.
+    pub shutdown_delay: Duration,
 }
 
 /// Every configuration problem found, one per line.
@@ -446,6 +513,27 @@ impl Config {
             r.problem(format!("WIDGET_SESSIONS_SECRET_KEY {e}"));
         }
 
+        let old_secret_keys: Vec<String> = r
+            .get("WIDGET_SESSIONS_OLD_SECRET_KEYS")
+            .map(|v| {
+                v.split(',')
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (i, key) in old_secret_keys.iter().enumerate() {
+            if let Err(e) = keyring::Keyring::check_key(key) {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_OLD_SECRET_KEYS, key {}: {e}",
+                    i + 1
+                ));
+            }
+        }
+        if secret_key.is_none() && !old_secret_keys.is_empty() {
+            r.problem("WIDGET_SESSIONS_OLD_SECRET_KEYS needs WIDGET_SESSIONS_SECRET_KEY (the current key)");
+        }
+
         let upstream = upstream(r, database_url.is_some());
 
         let ttl = r.number("WIDGET_SESSIONS_SESSION_TTL_SECS", 300);
@@ -496,6 +584,56 @@ impl Config {
                 worst_mint_ms.div_ceil(1000)
             ));
         }
+
+        let per_client = u32::try_from(r.number("WIDGET_SESSIONS_CLIENT_RATE_LIMIT", 500))
+            .unwrap_or_else(|_| {
+                r.problem("WIDGET_SESSIONS_CLIENT_RATE_LIMIT is too large");
+                500
+            });
+        let global = u32::try_from(r.number("WIDGET_SESSIONS_GLOBAL_RATE_LIMIT", 10_000))
+            .unwrap_or_else(|_| {
+                r.problem("WIDGET_SESSIONS_GLOBAL_RATE_LIMIT is too large");
+                10_000
+            });
+        let client_ip_header = r.get("WIDGET_SESSIONS_CLIENT_IP_HEADER").and_then(|h| {
+            axum::http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                .map_err(|_| {
+                    r.problem(format!(
+                        "WIDGET_SESSIONS_CLIENT_IP_HEADER={h:?} is not a header name"
+                    ))
+                })
+                .ok()
+        });
+        let bounded = |name: &str, default: u64, min: u64, max: u64| {
+            let v = r.number(name, default);
+            if !(min..=max).contains(&v) {
+                r.problem(format!("{name} must be between {min} and {max}"));
+            }
+            v.clamp(min, max)
+        };
+        let header_read = bounded("WIDGET_SESSIONS_HEADER_READ_TIMEOUT_SECS", 10, 1, 300);
+        let body_timeout = bounded("WIDGET_SESSIONS_BODY_TIMEOUT_SECS", 10, 1, 300);
+        let request_timeout = bounded("WIDGET_SESSIONS_REQUEST_TIMEOUT_SECS", 60, 1, 3600);
+        let max_connections = bounded("WIDGET_SESSIONS_MAX_CONNECTIONS", 1024, 1, 1_000_000);
+        let grace = bounded("WIDGET_SESSIONS_SHUTDOWN_GRACE_SECS", 20, 0, 3600);
+        let shutdown_delay = bounded("WIDGET_SESSIONS_SHUTDOWN_DELAY_SECS", 5, 0, 3600);
+        // A create may wait for another request's mint, then mint itself: the request timeout
+        // must not cut that short (the client would retry a create that is still running).
+        if request_timeout.saturating_mul(1000) <= wait.saturating_mul(1000) + worst_mint_ms {
+            r.problem(format!(
+                "WIDGET_SESSIONS_REQUEST_TIMEOUT_SECS={request_timeout} must exceed WIDGET_SESSIONS_CLAIM_WAIT_SECS plus the worst upstream call ({} s)",
+                (wait * 1000 + worst_mint_ms).div_ceil(1000)
+            ));
+        }
+        let metrics_listen = r.get("WIDGET_SESSIONS_METRICS_LISTEN").and_then(|v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| {
+                    r.problem(format!(
+                        "WIDGET_SESSIONS_METRICS_LISTEN={v:?} is not an address; use HOST:PORT, e.g. 0.0.0.0:9090"
+                    ))
+                })
+                .ok()
+        });
 
         let bitcoin = match r.get("WIDGET_SESSIONS_BITCOIN_NETWORK") {
             None => BitcoinNetwork::Mainnet,
@@ -555,6 +693,26 @@ impl Config {
             },
             upstream_timeout: Duration::from_millis(timeout_ms),
             upstream_retries: u32::try_from(retries).unwrap_or(2),
+            old_secret_keys: old_secret_keys
+                .into_iter()
+                .map(SecretString::from)
+                .collect(),
+            client_limits: api::state::ClientLimits {
+                per_client,
+                global,
+                client_ip_header,
+            },
+            http_limits: api::state::HttpLimits {
+                request_timeout: Duration::from_secs(request_timeout),
+                body_timeout: Duration::from_secs(body_timeout),
+            },
+            connections: crate::http_server::ConnectionSettings {
+                header_read_timeout: Duration::from_secs(header_read),
+                max_connections: usize::try_from(max_connections).unwrap_or(1024),
+                shutdown_grace: Duration::from_secs(grace),
+            },
+            metrics_listen,
+            shutdown_delay: Duration::from_secs(shutdown_delay),
         })
     }
 

@@ -5,10 +5,11 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use api::router;
+use api::state::AppState;
 
 use crate::compose::{self, Runtime, StartupError};
 use crate::config::Config;
+use crate::http_server;
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,12 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the service until a shutdown signal.
 ///
+/// On SIGTERM readiness turns `503` at once; the instance keeps serving for
+/// `WIDGET_SESSIONS_SHUTDOWN_DELAY_SECS` (so a load balancer stops sending it traffic), then
+/// stops accepting connections, and in-flight requests get
+/// `WIDGET_SESSIONS_SHUTDOWN_GRACE_SECS` to finish; background tasks stop. Ctrl-C skips the
+/// delay.
+///
 /// # Errors
 ///
 /// See [`ServeError`].
@@ -45,6 +52,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             addr: config.listen,
             source,
         })?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     let Runtime {
         state,
@@ -53,8 +68,31 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         demo,
         description,
     } = runtime;
-    tokio::spawn(retention.run_forever(RETENTION_EVERY));
-    tokio::spawn(state.0.metrics.clone().upkeep_every(Duration::from_secs(5)));
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(retention.run_forever(RETENTION_EVERY));
+    background.spawn(upkeep(state.clone()));
+    // A warm start: the first request should not wait for an access-token refresh. A failure
+    // is only reported (readiness shows it, requests retry it with backoff).
+    let gateway = state.0.gateway.clone();
+    background.spawn(async move {
+        if let Err(e) = gateway.check_credentials().await {
+            tracing::warn!(error = %e, "could not obtain a Transak access token at start-up");
+        }
+    });
+    if let Some(listener) = metrics_listener {
+        let app = api::http::metrics_router(state.clone());
+        let metrics_addr = listener.local_addr()?;
+        tracing::info!(%metrics_addr, "serving /metrics on its own listener");
+        background.spawn(async move {
+            http_server::serve(
+                listener,
+                app,
+                http_server::ConnectionSettings::default(),
+                std::future::pending(),
+            )
+            .await;
+        });
+    }
     tracing::info!(%addr, public_url = %config.public_base(), backend = %description, "widget-sessions is listening");
     if let Some(demo) = demo {
         print_quickstart(
@@ -65,12 +103,46 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             demo.api_secret.expose_secret(),
         );
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    tracing::info!("stopped: in-flight requests finished");
+    let lifecycle_state = state.clone();
+    let app = api::http::router_with(state, config.metrics_listen.is_none());
+    let delay = config.shutdown_delay;
+    let finished = http_server::serve(listener, app, config.connections, async move {
+        let signal = shutdown_signal().await;
+        lifecycle_state.0.lifecycle.start_draining();
+        // On SIGTERM, keep serving while the load balancer notices that readiness failed
+        // (Kubernetes removes the endpoint asynchronously), then stop accepting.
+        if signal == Signal::Terminate && !delay.is_zero() {
+            tracing::info!(
+                ?delay,
+                "SIGTERM: not ready any more; still serving for the shutdown delay"
+            );
+            tokio::time::sleep(delay).await;
+        }
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    })
+    .await;
+    background.abort_all();
+    if finished {
+        tracing::info!("stopped: in-flight requests finished");
+    } else {
+        tracing::warn!(
+            grace = ?config.connections.shutdown_grace,
+            "stopped: some requests did not finish within the shutdown grace period"
+        );
+    }
     drop(emulator);
     Ok(())
+}
+
+/// Periodic housekeeping of the metrics recorder and the client limiter.
+async fn upkeep(state: AppState) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(5));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        state.0.metrics.run_upkeep();
+        state.0.clients.forget_idle();
+    }
 }
 
 /// The zero-configuration banner: the demo credentials, printed once, and a ready-to-paste
@@ -110,7 +182,16 @@ Public base of launch links: {public}. API reference: {url}/api/v1/openapi.json
     );
 }
 
-async fn shutdown_signal() {
+/// Which signal asked the instance to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGTERM: an orchestrator is replacing the instance.
+    Terminate,
+    /// Ctrl-C: someone at a terminal.
+    Interrupt,
+}
+
+async fn shutdown_signal() -> Signal {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -128,8 +209,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        () = ctrl_c => Signal::Interrupt,
+        () = terminate => Signal::Terminate,
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }

@@ -1721,10 +1721,14 @@ async fn operational_endpoints(store: Store) {
     r.expect(200);
     assert_eq!(
         r.json(),
-        json!({"status": "ready", "checks": {"database": "ok", "upstream": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "upstream": "not used yet"}})
     );
 
     let s = app.create_ok(&app.a, &btc_address(&user()), 201).await;
+    assert_eq!(
+        app.get("/readyz").await.json(),
+        json!({"status": "ready", "checks": {"database": "ok", "upstream": "ok"}})
+    );
     let link = s["widgetUrl"].as_str().unwrap();
     open(&app, link).await;
     app.get_session(&app.a, s["id"].as_str().unwrap())
@@ -1738,7 +1742,7 @@ async fn operational_endpoints(store: Store) {
     for name in [
         "widget_sessions_created_total",
         "widget_sessions_consumed_total",
-        "http_requests_total",
+        "widget_sessions_http_requests_total",
         "http_request_duration_seconds",
     ] {
         assert!(
@@ -1773,34 +1777,74 @@ async fn operational_endpoints(store: Store) {
     assert_eq!(r.header("x-request-id"), Some("e2e-trace-42"));
 }
 
-async fn readiness_reports_an_unusable_upstream(store: Store) {
+/// Readiness is the database's: an upstream outage is reported but does not take the
+/// instance out of the load balancer, and asking for readiness never makes the service call
+/// upstream (it is not a lever). A failed token refresh backs off: the next requests fail
+/// fast without calling upstream again.
+async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
     let app = TestApp::spawn(store, &[]).await;
     // A fresh instance has no access token yet; upstream refuses to hand one out.
     app.emulator
         .set_faults(FaultsUpdate {
-            fail_next: Some(10),
+            fail_next: Some(1000),
             fail_status: Some(500),
             ..FaultsUpdate::default()
         })
         .unwrap();
     let r = app.get("/readyz").await;
-    r.expect(503);
+    r.expect(200);
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    let body = r.json();
-    assert_eq!(body["status"], "not_ready");
-    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(r.json()["checks"]["upstream"], "not used yet");
+    let calls = app.emulator.stats().injected_failures;
+    for _ in 0..10 {
+        app.get("/readyz").await.expect(200);
+    }
+    assert_eq!(
+        app.emulator.stats().injected_failures,
+        calls,
+        "readiness made the service call upstream"
+    );
+
+    let body = btc_address(&user());
+    assert_problem(
+        &app.create(&app.a, &body).await,
+        503,
+        "upstream_unavailable",
+    );
+    let after_first = app.emulator.stats().injected_failures;
+    assert!(after_first > calls, "the create tried to refresh");
+    // Backing off: the next creates fail fast without calling upstream.
+    for _ in 0..3 {
+        assert_problem(
+            &app.create(&app.a, &body).await,
+            503,
+            "upstream_unavailable",
+        );
+    }
+    assert_eq!(app.emulator.stats().injected_failures, after_first);
+
+    let r = app.get("/readyz").await;
+    r.expect(200);
+    let body_json = r.json();
+    assert_eq!(body_json["status"], "ready");
+    assert_eq!(body_json["checks"]["database"], "ok");
     assert!(
-        body["checks"]["upstream"]
+        body_json["checks"]["upstream"]
             .as_str()
             .unwrap()
-            .starts_with("unavailable"),
-        "{body}"
+            .starts_with("failing: "),
+        "{body_json}"
     );
     assert!(!r.text.contains(transak_emulator::DEFAULT_API_SECRET));
-    // Liveness does not depend on upstream.
+    // Liveness does not depend on upstream; reads keep working.
     app.get("/healthz").await.expect(200);
+    app.list(&app.a, "").await.expect(200);
+
+    // After the pause, the next request refreshes again and succeeds.
     app.emulator.clear_faults();
-    app.get("/readyz").await.expect(200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    app.create(&app.a, &body).await.expect(201);
+    assert_eq!(app.get("/readyz").await.json()["checks"]["upstream"], "ok");
 }
 
 async fn unknown_routes_and_methods_are_problems(store: Store) {
@@ -2087,6 +2131,226 @@ async fn nothing_secret_is_stored_in_clear(app: TestApp) {
 // Every body on both stores
 // ----------------------------------------------------------------------------------------
 
+// ----------------------------------------------------------------------------------------
+// Abuse: slow clients, floods, hostile headers (contract §3, §6)
+// ----------------------------------------------------------------------------------------
+
+/// A raw connection to the instance.
+async fn raw(app: &TestApp) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Reads until the peer closes (or `within` passes); returns what was read and whether it
+/// closed in time.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt as _;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// A client that sends half its headers is cut off after the header-read timeout; one that
+/// sends half its body gets `408`; beyond the connection cap, clients wait their turn.
+async fn slow_and_greedy_clients_are_bounded(store: Store) {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_HEADER_READ_TIMEOUT_SECS", "1"),
+            ("WIDGET_SESSIONS_BODY_TIMEOUT_SECS", "1"),
+            ("WIDGET_SESSIONS_MAX_CONNECTIONS", "3"),
+        ],
+    )
+    .await;
+    // Half the headers, then nothing.
+    let mut slow = raw(&app).await;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-partial: ")
+        .await
+        .unwrap();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        closed,
+        "a connection with half its headers is still open after 5 s"
+    );
+
+    // A signed create whose body stops half-way: 408 after the body timeout.
+    let body = btc_address(&user()).to_string();
+    let req = server::request::sign(
+        &app.base,
+        "POST",
+        SESSIONS,
+        &body,
+        &app.a.key,
+        &app.a.secret,
+    );
+    let mut half = raw(&app).await;
+    let head = format!(
+        "POST /api/v1{SESSIONS} HTTP/1.1\r\nhost: x\r\napi-key: {}\r\nauthorization: {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        req.api_key,
+        req.authorization,
+        body.len()
+    );
+    half.write_all(head.as_bytes()).await.unwrap();
+    half.write_all(&body.as_bytes()[..body.len() / 2])
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut half, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    // The connection cap: three idle connections hold every slot; a fourth client is
+    // served only once one of them goes away.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut c = raw(&app).await;
+        c.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        idle.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = tokio::spawn({
+        let http = app.http.clone();
+        async move { http.get("/healthz").await.code() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a fourth connection was served beyond the cap"
+    );
+    drop(idle);
+    let code = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 200);
+}
+
+/// Per client address, requests to signed routes and launch links are limited before any
+/// work (unknown keys included); another address has its own budget; the global cap limits
+/// everyone.
+async fn floods_are_limited_per_client_and_in_all(store: Store) {
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_CLIENT_RATE_LIMIT", "5"),
+            ("WIDGET_SESSIONS_GLOBAL_RATE_LIMIT", "20"),
+            ("WIDGET_SESSIONS_CLIENT_IP_HEADER", "x-forwarded-for"),
+        ],
+    )
+    .await;
+    let unknown = Creds {
+        name: "nobody",
+        key: "unknown-key-0123456789".into(),
+        secret: "unknown-secret-0123456789".into(),
+    };
+    let from = |ip: &str, who: &Creds| {
+        app.signed_request(&who.key, &who.secret, "GET", SESSIONS, "")
+            .header("x-forwarded-for", format!("10.0.0.1, {ip}"))
+    };
+    // Burst of twice the rate, then 429.
+    let mut codes = Vec::new();
+    for _ in 0..15 {
+        codes.push(app.send(from("203.0.113.7", &unknown)).await.code());
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 401).count(), 10, "{codes:?}");
+    assert!(codes[10..].iter().all(|c| *c == 429), "{codes:?}");
+    let limited = app.send(from("203.0.113.7", &app.a)).await;
+    assert_problem(&limited, 429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+    // Launch links share the client's budget, and answer a page.
+    let page = app
+        .send(
+            app.client
+                .get(app.absolute("/w/whatever"))
+                .header("x-forwarded-for", "203.0.113.7"),
+        )
+        .await;
+    assert_eq!(page.code(), 429);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    // Another client is served...
+    app.send(from("198.51.100.2", &app.a)).await.expect(200);
+    // ...until everyone together reaches the global cap (burst 40).
+    let mut last = 0;
+    for n in 0..60 {
+        last = app.send(from(&format!("192.0.2.{n}"), &app.a)).await.code();
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429, "the global cap never applied");
+}
+
+/// A client's request id is kept only when it is short and plain; hostile ones are
+/// replaced. A launch token that is not even text is the same 404 page as an unknown one.
+/// A body with many unknown members lists a bounded number of problems.
+async fn hostile_inputs_get_plain_answers(store: Store) {
+    let app = TestApp::spawn(store, &[]).await;
+    for (sent, kept) in [
+        ("req-123.abc_def:9", true),
+        (&*"a".repeat(64), true),
+        (&*"a".repeat(65), false),
+        ("has space", false),
+        ("<script>", false),
+    ] {
+        let r = app
+            .send(
+                app.client
+                    .get(app.absolute("/healthz"))
+                    .header("x-request-id", sent),
+            )
+            .await;
+        let got = r.header("x-request-id").unwrap();
+        assert_eq!(got == sent, kept, "{sent:?} → {got:?}");
+        if !kept {
+            uuid::Uuid::parse_str(got).unwrap();
+        }
+    }
+
+    let bangs = format!("/w/{}", "!".repeat(64));
+    for path in ["/w/%FF%FE", "/w/short", &bangs] {
+        let r = app.get(path).await;
+        assert_eq!(r.code(), 404, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/html"),
+            "{path}"
+        );
+        assert!(r.text.contains("Link not found"), "{path}");
+    }
+
+    let mut members = serde_json::Map::new();
+    for n in 0..30 {
+        members.insert(format!("extra{n}"), json!(1));
+    }
+    let r = app.create(&app.a, &Value::Object(members)).await;
+    let p = assert_problem(&r, 400, "validation_failed");
+    assert_eq!(p["errors"].as_array().unwrap().len(), 20);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more problems are not listed"),
+        "{p}"
+    );
+}
+
 /// `both: [...]` run once per store (`memory::name`, `postgres::name`); `once: [...]` are
 /// about the HTTP edge, not about storage, and run on the in-memory store only.
 macro_rules! e2e {
@@ -2150,7 +2414,10 @@ e2e! {
         unknown_routes_and_methods_are_problems,
         the_rate_limit_answers_429,
         an_upstream_rejection_is_502,
-        readiness_reports_an_unusable_upstream,
+        readiness_reports_the_upstream_without_calling_it,
+        slow_and_greedy_clients_are_bounded,
+        floods_are_limited_per_client_and_in_all,
+        hostile_inputs_get_plain_answers,
     ],
 }
 

@@ -415,3 +415,65 @@ async fn an_instance_killed_mid_mint_blocks_its_key_no_longer_than_the_lease() {
     // And it is an ordinary session from then on: the next request reuses it.
     second.create(&create_body(user)).await.expect(200);
 }
+
+/// On SIGTERM readiness turns 503 at once while the instance keeps serving for the shutdown
+/// delay; a request in flight finishes; then the process exits cleanly within the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_readiness_first_and_finishes_in_flight_requests() {
+    let deployment = Deployment::new().await;
+    let mut api = deployment
+        .start(
+            "api",
+            &[
+                ("WIDGET_SESSIONS_SHUTDOWN_DELAY_SECS", "2"),
+                ("WIDGET_SESSIONS_SHUTDOWN_GRACE_SECS", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(api.ready_status().await, 200);
+    deployment
+        .emulator
+        .set_faults(FaultsUpdate {
+            latency_ms: Some(1500),
+            ..FaultsUpdate::default()
+        })
+        .unwrap();
+    let in_flight = api.signed(
+        "POST",
+        SESSIONS,
+        &create_body(uuid::Uuid::new_v4()).to_string(),
+    );
+    let in_flight = tokio::spawn(in_flight.send());
+    eventually(
+        "the create to reach upstream",
+        Duration::from_secs(5),
+        || deployment.emulator.stats().session_calls > 0,
+    )
+    .await;
+
+    api.terminate();
+    let started = Instant::now();
+    let mut ready = api.get("/readyz").await;
+    while ready.code() == 200 && started.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ready = api.get("/readyz").await;
+    }
+    assert_eq!(ready.code(), 503, "{ready:?}");
+    assert_eq!(ready.json()["status"], "shutting_down");
+    // Still serving during the delay.
+    api.get("/healthz").await.expect(200);
+
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        201,
+        "the in-flight create finished"
+    );
+    let status = api.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", api.log_tail());
+    assert!(
+        api.logs().contains("in-flight requests finished"),
+        "{}",
+        api.log_tail()
+    );
+}

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ports::{GatewayError, WidgetGateway, WidgetRequest, WidgetUrl};
+use ports::{GatewayError, UpstreamStatus, WidgetGateway, WidgetRequest, WidgetUrl};
 
 /// A gateway that takes `delay` per mint, counts calls and mints, and fails (upstream
 /// unavailable) or hangs (for an hour) its first `fail_first` / `hang_first` calls.
@@ -62,5 +62,9 @@ impl WidgetGateway for FakeGateway {
 
     async fn check_credentials(&self) -> Result<(), GatewayError> {
         Ok(())
+    }
+
+    fn status(&self) -> UpstreamStatus {
+        UpstreamStatus::Ready
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{
-    AccessTokenStore, Clock, GatewayError, StoredAccessToken, WidgetGateway, WidgetRequest,
-    WidgetUrl,
+    AccessTokenStore, Clock, GatewayError, StoredAccessToken, UpstreamStatus, WidgetGateway,
+    WidgetRequest, WidgetUrl,
 };
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
@@ -22,7 +22,9 @@ use crate::wire::{self, CreateWidgetUrlBody, RefreshTokenBody, RefreshedToken};
 const CREATE_OPERATION: &str = "create widget URL";
 const REFRESH_OPERATION: &str = "refresh access token";
 /// Counter of logical upstream calls, labelled `call` and `outcome`.
-const UPSTREAM_CALLS: &str = "upstream_calls_total";
+const UPSTREAM_CALLS: &str = "widget_sessions_upstream_calls_total";
+/// Histogram of logical upstream call durations in seconds, labelled `call` and `outcome`.
+const UPSTREAM_DURATION: &str = "widget_sessions_upstream_call_duration_seconds";
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The real gateway to Transak: *Create Widget URL* with the shared access token.
@@ -148,8 +150,9 @@ impl TransakGateway {
 
     /// `POST {api}/partners/api/v2/refresh-token` (with transport retries), counted once.
     async fn refresh_upstream(&self) -> Result<RefreshedToken, GatewayError> {
+        let started = std::time::Instant::now();
         let result = self.request_refresh().await;
-        count_call("refresh_token", &result);
+        count_call("refresh_token", &result, started);
         result
     }
 
@@ -210,8 +213,13 @@ impl TransakGateway {
     }
 }
 
-/// Counts one logical upstream call (whatever its retries) by its outcome.
-fn count_call<T>(call: &'static str, result: &Result<T, GatewayError>) {
+/// Counts one logical upstream call (whatever its retries) by its outcome, with its
+/// duration since `started`.
+fn count_call<T>(
+    call: &'static str,
+    result: &Result<T, GatewayError>,
+    started: std::time::Instant,
+) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(GatewayError::Rejected { .. }) => "rejected",
@@ -219,6 +227,8 @@ fn count_call<T>(call: &'static str, result: &Result<T, GatewayError>) {
         Err(GatewayError::Unexpected(_)) => "unexpected",
     };
     metrics::counter!(UPSTREAM_CALLS, "call" => call, "outcome" => outcome).increment(1);
+    metrics::histogram!(UPSTREAM_DURATION, "call" => call, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// Transak's message, or the status's reason phrase.
@@ -304,14 +314,19 @@ impl TransakGateway {
 impl WidgetGateway for TransakGateway {
     #[tracing::instrument(skip_all, fields(session_id = %request.session_id))]
     async fn create_widget_url(&self, request: &WidgetRequest) -> Result<WidgetUrl, GatewayError> {
+        let started = std::time::Instant::now();
         let result = self.create(request).await;
-        count_call("create_widget_url", &result);
+        count_call("create_widget_url", &result, started);
         result
     }
 
     #[tracing::instrument(skip_all)]
     async fn check_credentials(&self) -> Result<(), GatewayError> {
         self.token().await.map(|_| ())
+    }
+
+    fn status(&self) -> UpstreamStatus {
+        self.tokens.status()
     }
 }
 

@@ -76,10 +76,12 @@
 //!
 //! Recorded through the [`metrics`] facade (the binary installs the exporter):
 //!
-//! | counter | labels | counts |
+//! | metric | labels | what |
 //! |---|---|---|
-//! | `upstream_calls_total` | `call` = `create_widget_url` \| `refresh_token`, `outcome` = `ok` \| `rejected` \| `unavailable` \| `unexpected` (the [`ports::GatewayError`] variant) | logical calls: a `create_widget_url` includes getting the token and the `401` retry; transport retries are not counted again |
-//! | `upstream_token_refreshes_total` | `outcome` = `ok` \| `failed` | refreshes by the lease holder; `failed` also when the token returned has already expired |
+//! | `widget_sessions_upstream_calls_total` (counter) | `call` = `create_widget_url` \| `refresh_token`, `outcome` = `ok` \| `rejected` \| `unavailable` \| `unexpected` (the [`ports::GatewayError`] variant) | logical calls: a `create_widget_url` includes getting the token and the `401` retry; transport retries are not counted again |
+//! | `widget_sessions_upstream_call_duration_seconds` (histogram) | `call`, `outcome` | the duration of those calls |
+//! | `widget_sessions_upstream_token_refreshes_total` (counter) | `outcome` = `ok` \| `failed` | refreshes by the lease holder; `failed` also when the token returned has already expired |
+//! | `widget_sessions_upstream_up` (gauge) | — | 1 when the last attempt to obtain an access token succeeded, 0 when it failed |
 //!
 //! ## Secrets
 //!

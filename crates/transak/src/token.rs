@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use ports::{AccessTokenStore, Clock, GatewayError, StoreError, StoredAccessToken};
+use ports::{AccessTokenStore, Clock, GatewayError, StoreError, StoredAccessToken, UpstreamStatus};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -18,7 +18,9 @@ use crate::config::{DEFAULT_RETRY_AFTER, TransakConfig};
 use crate::wire::RefreshedToken;
 
 /// Counter of upstream refreshes by the lease holder, labelled `outcome`.
-const TOKEN_REFRESHES: &str = "upstream_token_refreshes_total";
+const TOKEN_REFRESHES: &str = "widget_sessions_upstream_token_refreshes_total";
+/// Gauge: 1 when the last attempt to obtain a token succeeded, 0 when it failed.
+const UPSTREAM_UP: &str = "widget_sessions_upstream_up";
 
 /// The token state of one gateway instance.
 pub(crate) struct TokenState {
@@ -37,7 +39,18 @@ pub(crate) struct TokenState {
     /// After a failed proactive refresh, the current (still valid) token is used without
     /// trying again until this instant.
     cool_down_until: Mutex<Option<Instant>>,
+    /// After a failed refresh with no valid token to fall back on, no refresh is tried again
+    /// before this instant; the pause doubles at each failure (up to [`MAX_BACKOFF`]), so bad
+    /// credentials cannot make the service hammer the upstream.
+    backoff: Mutex<Option<(Instant, Duration)>>,
+    /// What the last attempt to obtain a token found.
+    status: Mutex<UpstreamStatus>,
 }
+
+/// The first pause after a failed refresh.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest pause between refresh attempts after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 impl TokenState {
     pub(crate) fn new(
@@ -56,7 +69,49 @@ impl TokenState {
             cached: RwLock::new(None),
             gate: tokio::sync::Mutex::new(()),
             cool_down_until: Mutex::new(None),
+            backoff: Mutex::new(None),
+            status: Mutex::new(UpstreamStatus::Unknown),
         }
+    }
+
+    /// What the last attempt to obtain a token found.
+    pub(crate) fn status(&self) -> UpstreamStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the outcome of obtaining a token (for readiness and metrics).
+    fn observe(
+        &self,
+        result: Result<Arc<StoredAccessToken>, GatewayError>,
+    ) -> Result<Arc<StoredAccessToken>, GatewayError> {
+        let status = match &result {
+            Ok(_) => UpstreamStatus::Ready,
+            Err(e) => UpstreamStatus::Failing {
+                reason: generic_reason(e),
+            },
+        };
+        metrics::gauge!(UPSTREAM_UP).set(if result.is_ok() { 1.0 } else { 0.0 });
+        *self.status.lock().unwrap_or_else(PoisonError::into_inner) = status;
+        result
+    }
+
+    /// `Some(wait)` while refreshing is paused after failures.
+    fn backing_off(&self) -> Option<Duration> {
+        let backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        backoff.and_then(|(until, _)| until.checked_duration_since(Instant::now()))
+    }
+
+    fn refresh_failed(&self) {
+        let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+        let step = backoff.map_or(FIRST_BACKOFF, |(_, step)| (step * 2).min(MAX_BACKOFF));
+        *backoff = Some((Instant::now() + step, step));
+    }
+
+    fn refresh_succeeded(&self) {
+        *self.backoff.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     pub(crate) fn account(&self) -> &str {
@@ -138,6 +193,19 @@ impl TokenState {
                 return Ok(token);
             }
         }
+        let result = self.obtain_under_gate(rejected, refresh).await;
+        self.observe(result)
+    }
+
+    async fn obtain_under_gate<F, Fut>(
+        &self,
+        rejected: Option<i64>,
+        refresh: F,
+    ) -> Result<Arc<StoredAccessToken>, GatewayError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<RefreshedToken, GatewayError>>,
+    {
         let give_up = Instant::now() + self.lease.saturating_mul(2);
         // A token newer than both the refused one and the first one seen here was saved by
         // another instance while this one waited: use it even if it is already within the
@@ -162,6 +230,16 @@ impl TokenState {
             }
             // Still valid, and not the token the upstream refused: usable if refreshing fails.
             let fallback = stored.filter(|t| rejected.is_none() && t.expires_at > now);
+            if let Some(wait) = self.backing_off() {
+                return self.fall_back(
+                    fallback,
+                    GatewayError::Unavailable {
+                        retry_after: wait.max(Duration::from_secs(1)),
+                        reason: "obtaining a Transak access token failed recently; trying again after a pause"
+                            .to_string(),
+                    },
+                );
+            }
 
             let lease_until = TimeDelta::from_std(self.lease)
                 .ok()
@@ -227,6 +305,7 @@ impl TokenState {
             Ok(refreshed) => refreshed,
             Err(err) => {
                 count_refresh("failed");
+                self.refresh_failed();
                 self.release().await;
                 return Err(err);
             }
@@ -234,6 +313,7 @@ impl TokenState {
         let now = self.clock.now();
         if refreshed.expires_at <= now {
             count_refresh("failed");
+            self.refresh_failed();
             self.release().await;
             return Err(GatewayError::Unexpected(
                 "Transak returned an access token that has already expired (check the clock)"
@@ -241,6 +321,7 @@ impl TokenState {
             ));
         }
         count_refresh("ok");
+        self.refresh_succeeded();
         if refreshed.expires_at - now <= self.margin {
             tracing::warn!(
                 expires_at = %refreshed.expires_at,
@@ -346,6 +427,25 @@ impl TokenState {
         match rejected {
             None => self.is_fresh(token, now),
             Some(version) => token.version > version && token.expires_at > now,
+        }
+    }
+}
+
+/// What an operator may read about a failure to obtain a token: the kind of failure, never
+/// the upstream's own words (which could echo a credential).
+fn generic_reason(e: &GatewayError) -> String {
+    match e {
+        GatewayError::Rejected {
+            status: 401 | 403, ..
+        } => "Transak refused this service's partner credentials".to_string(),
+        GatewayError::Rejected { status, .. } => {
+            format!("Transak refused the access-token refresh (HTTP {status})")
+        }
+        GatewayError::Unavailable { .. } => {
+            "Transak or the access-token store is unavailable".to_string()
+        }
+        GatewayError::Unexpected(_) => {
+            "obtaining a Transak access token failed unexpectedly (see the logs)".to_string()
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The gateway's counters: `upstream_calls_total{call, outcome}` once per logical call,
-//! `upstream_token_refreshes_total{outcome}` once per refresh by the lease holder.
+//! The gateway's counters: `widget_sessions_upstream_calls_total{call, outcome}` once per logical call,
+//! `widget_sessions_upstream_token_refreshes_total{outcome}` once per refresh by the lease holder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,13 +53,16 @@ impl Counters {
 
     fn calls(&self, call: &str, outcome: &str) -> u64 {
         self.get(
-            "upstream_calls_total",
+            "widget_sessions_upstream_calls_total",
             &[("call", call), ("outcome", outcome)],
         )
     }
 
     fn refreshes(&self, outcome: &str) -> u64 {
-        self.get("upstream_token_refreshes_total", &[("outcome", outcome)])
+        self.get(
+            "widget_sessions_upstream_token_refreshes_total",
+            &[("outcome", outcome)],
+        )
     }
 }
 
@@ -147,7 +150,7 @@ async fn a_mint_with_a_stored_token_is_one_ok_call_and_no_refresh() {
         counters.all(),
         HashMap::from([(
             id(
-                "upstream_calls_total",
+                "widget_sessions_upstream_calls_total",
                 &[("call", "create_widget_url"), ("outcome", "ok")]
             ),
             1

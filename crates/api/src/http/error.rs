@@ -9,6 +9,9 @@ use domain::{FieldError, ValidationErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// The most field problems one problem document lists.
+pub const MAX_FIELD_PROBLEMS: usize = 20;
+
 /// A problem document (RFC 9457) as this API sends it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -90,6 +93,9 @@ pub enum ApiError {
     /// `409 session_not_active`.
     #[error("{0}")]
     Conflict(String),
+    /// `408 request_timeout`: the body arrived too slowly.
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     /// `413 payload_too_large`.
     #[error("the body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -182,6 +188,11 @@ impl ApiError {
                 "session_not_active",
                 "Session not active",
             ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -227,13 +238,17 @@ impl ApiError {
             ApiError::Internal(_) => {
                 "something went wrong on our side; it has been logged".to_string()
             }
+            ApiError::UpstreamRejected {
+                status: 401 | 403, ..
+            } => "Transak refused this service's partner credentials; the operators have been told in the logs"
+                .to_string(),
             ApiError::UpstreamInvalid => {
                 "Transak answered in a way this service does not understand; try again later"
                     .to_string()
             }
             other => other.to_string(),
         };
-        let errors = match self {
+        let errors: Option<Vec<FieldProblem>> = match self {
             ApiError::Validation(v) => {
                 Some(v.clone().into_iter().map(FieldProblem::from).collect())
             }
@@ -241,6 +256,18 @@ impl ApiError {
                 Some(errors.iter().cloned().map(FieldProblem::from).collect())
             }
             _ => None,
+        };
+        // A body can carry any number of unknown members: list a bounded number of problems.
+        let (errors, detail) = match errors {
+            Some(mut list) if list.len() > MAX_FIELD_PROBLEMS => {
+                let more = list.len() - MAX_FIELD_PROBLEMS;
+                list.truncate(MAX_FIELD_PROBLEMS);
+                (
+                    Some(list),
+                    format!("{detail} ({more} more problems are not listed)"),
+                )
+            }
+            other => (other, detail),
         };
         Problem {
             kind: format!("tag:widget-sessions,2026:problem:{code}"),

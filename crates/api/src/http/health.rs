@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use ports::UpstreamStatus;
+
 use crate::state::AppState;
 
 /// The process is alive.
@@ -25,48 +27,67 @@ pub struct Health {
 /// Readiness answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
+    /// `ready`, `not_ready` (the database does not answer) or `shutting_down`.
     pub status: &'static str,
     /// `ok` or what is wrong, per dependency.
     pub checks: Checks,
 }
 
-/// Per-dependency readiness.
+/// Per-dependency state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checks {
-    /// The database (or the in-memory store).
+    /// The database (or the in-memory store): `ok` or why not. Decides readiness.
     pub database: String,
-    /// The upstream credentials.
+    /// The upstream credentials as last seen: `ok`, `not used yet`, or what failed.
+    /// Reported only: a Transak outage does not take the instance out of the load balancer
+    /// (reads, cancels and launch links keep working).
     pub upstream: String,
 }
 
-/// The database answers and the upstream credentials are usable.
+/// Ready to take traffic: not shutting down, and the database answers (checked at most
+/// about once a second, however often this is called). The upstream's state is reported but
+/// does not decide.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "Not ready; `checks` says why", body = Readiness),
+        (status = 503, description = "Not ready (database down, or shutting down); `checks` says why", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let (db, upstream) = tokio::join!(state.0.store.ping(), state.0.gateway.check_credentials());
-    let database = match db {
-        Ok(()) => "ok".to_string(),
-        Err(e) => format!("unavailable: {e}"),
+    let database = match state.0.readiness.get() {
+        Some(cached) => cached,
+        None => {
+            let result = state.0.store.ping().await.map_err(|e| e.to_string());
+            state.0.readiness.put(result.clone());
+            result
+        }
     };
-    let upstream = match upstream {
-        Ok(()) => "ok".to_string(),
-        Err(e) => format!("unavailable: {e}"),
+    let upstream = match state.0.gateway.status() {
+        UpstreamStatus::Ready => "ok".to_string(),
+        UpstreamStatus::Unknown => "not used yet".to_string(),
+        UpstreamStatus::Failing { reason } => format!("failing: {reason}"),
     };
-    let ready = database == "ok" && upstream == "ok";
+    let draining = state.0.lifecycle.is_draining();
+    let status = match (&database, draining) {
+        (_, true) => "shutting_down",
+        (Ok(()), false) => "ready",
+        (Err(_), false) => "not_ready",
+    };
     let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" },
-        checks: Checks { database, upstream },
+        status,
+        checks: Checks {
+            database: match database {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("unavailable: {e}"),
+            },
+            upstream,
+        },
     };
-    let status = if ready {
+    let code = if status == "ready" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut r = (status, axum::Json(body)).into_response();
+    let mut r = (code, axum::Json(body)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r

@@ -1,5 +1,6 @@
 //! `/w/{token}`: the public launch link, opened by the end user's browser.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,8 +29,12 @@ use crate::state::AppState;
 pub async fn launch(
     State(state): State<AppState>,
     method: Method,
-    Path(token): Path<String>,
+    token: Result<Path<String>, PathRejection>,
 ) -> Response {
+    // A token that is not even text (bad percent-encoding) is just an unknown link.
+    let Ok(Path(token)) = token else {
+        return not_found();
+    };
     let consume = method != Method::HEAD;
     let outcome = match state.0.sessions.launch(&token, consume).await {
         Ok(o) => o,
@@ -75,12 +80,30 @@ pub async fn launch(
             };
             page(StatusCode::GONE, title, text)
         }
-        LaunchOutcome::Unknown => page(
-            StatusCode::NOT_FOUND,
-            "Link not found",
-            "This link does not exist. Check that it was copied completely.",
-        ),
+        LaunchOutcome::Unknown => not_found(),
     }
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not found",
+        "This link does not exist. Check that it was copied completely.",
+    )
+}
+
+/// `429` for a browser: the client (or everyone) opened too many links too fast.
+pub fn too_many_requests(retry_after: std::time::Duration) -> Response {
+    let mut r = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "Please wait a moment and open the link again.",
+    );
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn no_store(mut r: Response) -> Response {

@@ -3,47 +3,85 @@
 pub mod error;
 pub mod health;
 pub mod launch;
+pub mod limits;
 pub mod openapi;
 pub mod request;
 pub mod sessions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::auth;
 use crate::http::error::ApiError;
 use crate::observability;
 use crate::state::AppState;
 
-/// The whole HTTP API.
+/// The whole HTTP API, `/metrics` included.
 pub fn router(state: AppState) -> Router {
-    let signed = Router::new()
+    router_with(state, true)
+}
+
+/// The HTTP API; `/metrics` only when `with_metrics` (otherwise serve [`metrics_router`] on
+/// a listener of its own).
+pub fn router_with(state: AppState, with_metrics: bool) -> Router {
+    // Everything a client can make the instance do before it knows who the client is
+    // (authentication, launch links) goes through the per-client and global limits.
+    let limited = Router::new()
         .route(sessions::BASE, post(sessions::create).get(sessions::list))
         .route(&format!("{}/{{id}}", sessions::BASE), get(sessions::get))
         .route(
             &format!("{}/{{id}}/cancel", sessions::BASE),
             post(sessions::cancel),
-        );
-
-    let (set_request_id, propagate_request_id) = observability::request_id_layers();
-    Router::new()
-        .merge(signed)
+        )
         .route("/w/{token}", get(launch::launch))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_clients,
+        ));
+
+    let limits = state.0.limits;
+    let (set_request_id, propagate_request_id) = observability::request_id_layers();
+    let mut router = Router::new()
+        .merge(limited)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json));
+    if with_metrics {
+        router = router.route("/metrics", get(health::metrics));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Innermost: a panicking handler still gets counted, logged and a request id.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(DefaultBodyLimit::max(auth::MAX_BODY))
+        // A client that sends its body too slowly gets `408` (see the `Signed` extractor).
+        .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .layer(middleware::map_response(limits::timed_out_as_problem))
         .layer(middleware::from_fn(observability::track_http))
         .layer(observability::trace_layer())
         .layer(propagate_request_id)
         .layer(set_request_id)
+        .layer(middleware::map_request(
+            observability::drop_unusable_request_id,
+        ))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`WIDGET_SESSIONS_METRICS_LISTEN`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }
 

@@ -248,7 +248,8 @@ impl Instance {
         instance
     }
 
-    /// Polls `/readyz` until `200`; panics (with the log) after `timeout` or if the process
+    /// Polls `/readyz` until `200` with the upstream credentials usable (the start-up warm-up
+    /// obtained an access token); panics (with the log) after `timeout` or if the process
     /// exits.
     pub async fn wait_ready(&mut self, timeout: Duration) {
         let started = Instant::now();
@@ -262,8 +263,16 @@ impl Instance {
             }
             let readyz = format!("{}/readyz", self.base);
             let last = match self.client.get(readyz).send().await {
-                Ok(r) if r.status() == StatusCode::OK => return,
-                Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    let upstream_ok = serde_json::from_str::<Value>(&text)
+                        .is_ok_and(|v| v["checks"]["upstream"] == "ok");
+                    if status == StatusCode::OK && upstream_ok {
+                        return;
+                    }
+                    format!("{status}: {text}")
+                }
                 Err(e) => e.to_string(),
             };
             assert!(
@@ -273,6 +282,28 @@ impl Instance {
                 self.log_tail()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM (what an orchestrator sends to stop an instance).
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the process is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Waits for the process to exit; panics (with the log) after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!(
+                "{} still running after {timeout:?}.\n{}",
+                self.name,
+                self.log_tail()
+            ),
         }
     }
 

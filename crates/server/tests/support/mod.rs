@@ -297,8 +297,9 @@ async fn serve(
     );
     let state = runtime.state.clone();
     let router = api::router(runtime.state);
+    let settings = config.connections;
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        server::http_server::serve(listener, router, settings, std::future::pending()).await;
     });
     (Http::new(base), state, server, runtime.emulator)
 }
