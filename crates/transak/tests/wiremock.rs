@@ -619,11 +619,21 @@ async fn refused_credentials_are_rejected_and_the_lease_released() {
     assert_eq!(s.store.releases.load(Ordering::SeqCst), 1);
     assert_eq!(count(&s.server, CREATE).await, 0);
 
-    let readiness = s.gateway.check_credentials().await.unwrap_err();
-    assert!(matches!(
-        readiness,
-        GatewayError::Rejected { status: 401, .. }
-    ));
+    // The failure is reported without the upstream's words...
+    assert_eq!(
+        s.gateway.status(),
+        ports::UpstreamStatus::Failing {
+            reason: "Transak refused this service's partner credentials".into()
+        }
+    );
+    // ...and refreshing backs off: the next attempt fails at once, without calling upstream.
+    let refreshes = count(&s.server, REFRESH).await;
+    let again = s.gateway.check_credentials().await.unwrap_err();
+    assert!(
+        matches!(again, GatewayError::Unavailable { .. }),
+        "{again:?}"
+    );
+    assert_eq!(count(&s.server, REFRESH).await, refreshes);
 }
 
 #[tokio::test]
