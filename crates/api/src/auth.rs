@@ -17,6 +17,9 @@ use crate::state::AppState;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Bodies up to this size are read to the end even when refused as too large.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 /// An authenticated request whose signature is not yet recorded: the calling application,
 /// the request's nonce (to record) and the body the signature covered.
 #[derive(Debug, Clone)]
@@ -79,15 +82,22 @@ impl FromRequest<AppState> for Authenticated {
         };
         let api_key = header(&parts.headers, "api-key").ok_or_else(missing)?;
         let authorization = header(&parts.headers, header::AUTHORIZATION).ok_or_else(missing)?;
+        // A body a little too large is read and dropped before the `413`, so that the client
+        // is done sending and reads the answer (a server that closes a connection with unread
+        // data makes the client's kernel reset it, and the answer is lost). A much larger
+        // one is refused at once.
         if let Some(len) =
             header(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-            && len > MAX_BODY as u64
+            && len > DRAIN_LIMIT as u64
         {
             return Err(ApiError::PayloadTooLarge(MAX_BODY));
         }
-        let body = axum::body::to_bytes(body, MAX_BODY)
+        let body = axum::body::to_bytes(body, DRAIN_LIMIT)
             .await
             .map_err(body_error)?;
+        if body.len() > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY));
+        }
         let path = signed_path(&parts.uri).to_string();
         let proof = state
             .0
