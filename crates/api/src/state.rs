@@ -42,6 +42,8 @@ pub struct Shared {
     pub limits: HttpLimits,
     /// The last database ping, reused for a moment by readiness checks.
     pub readiness: ReadinessCache,
+    /// The last check that the configured keys open every stored secret.
+    pub key_check: ReadinessCache,
     /// Whether the instance is shutting down.
     pub lifecycle: Lifecycle,
     /// Prometheus.
@@ -84,22 +86,33 @@ impl Lifecycle {
     }
 }
 
-/// The last database ping, trusted for [`ReadinessCache::TTL`] so that a flood of `/readyz`
-/// costs one query per second or so.
-#[derive(Debug, Default)]
+/// The last result of a readiness check, trusted for a while so that a flood of `/readyz`
+/// costs one check per period.
+#[derive(Debug)]
 pub struct ReadinessCache {
+    ttl: Duration,
     last: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 impl ReadinessCache {
-    /// How long a ping result is reused.
-    pub const TTL: Duration = Duration::from_secs(1);
+    /// The database ping's period.
+    pub const PING: Duration = Duration::from_secs(1);
+    /// The key check's period.
+    pub const KEYS: Duration = Duration::from_secs(30);
+
+    /// A cache trusting a result for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            last: Mutex::new(None),
+        }
+    }
 
     /// The cached result, if fresh.
     pub fn get(&self) -> Option<Result<(), String>> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         last.as_ref()
-            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, r)| r.clone())
     }
 

@@ -166,6 +166,54 @@ pub struct KeyReport {
     pub unopenable: Vec<(String, SealError)>,
 }
 
+impl KeyReport {
+    /// Whether every stored secret opened.
+    pub fn ok(&self) -> bool {
+        self.unopenable.is_empty()
+    }
+
+    /// A sentence for operators naming the key ids involved (never a key).
+    pub fn describe(&self) -> String {
+        let mut found: Vec<String> = Vec::new();
+        let mut configured: Vec<String> = Vec::new();
+        let mut corrupt = 0;
+        for (_, e) in &self.unopenable {
+            match e {
+                SealError::UnknownKey {
+                    found: f,
+                    configured: c,
+                } => {
+                    if !found.contains(f) {
+                        found.push(f.clone());
+                    }
+                    configured.clone_from(c);
+                }
+                SealError::Corrupt => corrupt += 1,
+            }
+        }
+        let names: Vec<&str> = self.unopenable.iter().map(|(n, _)| n.as_str()).collect();
+        let mut text = format!(
+            "{} of {} application secrets cannot be opened with the configured keys ({})",
+            self.unopenable.len(),
+            self.checked,
+            names.join(", ")
+        );
+        if !found.is_empty() {
+            text.push_str(&format!(
+                "; they were sealed with key {} but the configured keys are {}: set WIDGET_SESSIONS_SECRET_KEY (or WIDGET_SESSIONS_OLD_SECRET_KEYS) to the key that sealed them",
+                found.join(", "),
+                configured.join(", ")
+            ));
+        }
+        if corrupt > 0 {
+            text.push_str(&format!(
+                "; {corrupt} failed authentication (altered, or copied from another record)"
+            ));
+        }
+        text
+    }
+}
+
 /// The application use cases.
 #[derive(Clone)]
 pub struct Applications {
@@ -458,11 +506,9 @@ impl Applications {
             checked: 0,
             unopenable: Vec::new(),
         };
-        for app in self.store.list().await? {
-            let Some(record) = self.store.find_by_name(&app.name).await? else {
-                continue;
-            };
+        for record in self.store.list_records().await? {
             report.checked += 1;
+            let app = record.application;
             if let Err(e) = self
                 .sealer
                 .open(&record.secret, SealContext::Application(app.id))
@@ -482,10 +528,8 @@ impl Applications {
     /// it), or the store's.
     pub async fn reseal(&self) -> Result<usize, AdminError> {
         let mut resealed = 0;
-        for app in self.store.list().await? {
-            let Some(record) = self.store.find_by_name(&app.name).await? else {
-                continue;
-            };
+        for record in self.store.list_records().await? {
+            let app = &record.application;
             if self.sealer.is_current(&record.secret) {
                 continue;
             }

@@ -18,8 +18,8 @@ use domain::{ApplicationId, ReuseDecision, ReuseKeyDigest, SessionEnd, SessionId
 use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
     ApplicationStatus, ApplicationStore, ClaimToken, EncryptedSecret, FulfilError, LaunchResult,
-    ListQuery, NewApplication, NewSession, Page, RequestNonce, ReuseOutcome, ReuseQuery,
-    SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession,
+    ListQuery, NewApplication, NewSession, Page, PreviousAccessToken, RequestNonce, ReuseOutcome,
+    ReuseQuery, SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -484,6 +484,7 @@ impl AccessTokenStore for MemoryTokenStore {
         holder: Uuid,
         token: SecretString,
         expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<StoredAccessToken, StoreError> {
         let mut map = lock(&self.inner);
         let entry = map.entry(account.to_string()).or_default();
@@ -497,6 +498,10 @@ impl AccessTokenStore for MemoryTokenStore {
             token,
             expires_at,
             version,
+            previous: entry.token.take().map(|t| PreviousAccessToken {
+                token: t.token,
+                replaced_at: now,
+            }),
         };
         entry.token = Some(stored.clone());
         entry.lease = None;

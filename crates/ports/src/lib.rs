@@ -47,7 +47,7 @@ pub use session_store::{
     FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome, ReuseQuery,
     SessionStore, StatusFilter, StoreCancel, StoreError, StoredSession,
 };
-pub use token_store::{AccessTokenStore, StoredAccessToken};
+pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use application_store::MockApplicationStore;

@@ -17,6 +17,18 @@ pub struct StoredAccessToken {
     /// Increases by one at every refresh; tells "the token that just failed" from "a token
     /// another instance already refreshed".
     pub version: i64,
+    /// The token this one replaced, and when: the upstream signs its webhooks with the access
+    /// token, so events signed just before a refresh still verify with it for a grace period.
+    pub previous: Option<PreviousAccessToken>,
+}
+
+/// A replaced access token.
+#[derive(Debug, Clone)]
+pub struct PreviousAccessToken {
+    /// The token (a JWT). `Debug` redacts it.
+    pub token: SecretString,
+    /// When it was replaced.
+    pub replaced_at: DateTime<Utc>,
 }
 
 /// Shared storage for the upstream access token, keyed by upstream account (environment and
@@ -55,7 +67,8 @@ pub trait AccessTokenStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Saves a freshly refreshed token and releases `holder`'s lease; the version becomes the
-    /// previous one plus one (1 for the first token).
+    /// previous one plus one (1 for the first token), and the token it replaces becomes
+    /// [`StoredAccessToken::previous`], replaced at `now`.
     ///
     /// # Errors
     ///
@@ -68,6 +81,7 @@ pub trait AccessTokenStore: Send + Sync {
         holder: Uuid,
         token: SecretString,
         expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<StoredAccessToken, StoreError>;
 
     /// Releases `holder`'s lease without saving (the refresh failed). Releasing a lease one

@@ -80,3 +80,29 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         other => StoreError::Unexpected(format!("migrations failed: {other}")),
     })
 }
+
+/// The migrations this build has that the database has not applied (by version), or an error
+/// when the database is not migrated at all.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] when the database cannot be reached.
+pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
+    let table: Option<String> = sqlx::query_scalar("select to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await
+        .map_err(error::store_error)?;
+    let applied: Vec<i64> = if table.is_some() {
+        sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(pool)
+            .await
+            .map_err(error::store_error)?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect())
+}

@@ -2,27 +2,52 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ports::{AccessTokenStore, StoreError, StoredAccessToken};
-use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+
+use ports::{
+    AccessTokenStore, EncryptedSecret, PreviousAccessToken, SealContext, SecretSealer, StoreError,
+    StoredAccessToken,
+};
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::error::store_error;
 
-/// The shared upstream access token in Postgres, one row per upstream account.
-///
-/// The token is stored as issued (it is valid for at most 7 days and every refresh
-/// invalidates the previous one); protect the database like any credential store.
-#[derive(Debug, Clone)]
+/// The shared upstream access token in Postgres, one row per upstream account, sealed
+/// with the at-rest key (bound to its purpose); the token it replaced is kept sealed too.
+#[derive(Clone)]
 pub struct PgTokenStore {
     pool: PgPool,
+    sealer: Arc<dyn SecretSealer>,
+}
+
+impl std::fmt::Debug for PgTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTokenStore").finish_non_exhaustive()
+    }
 }
 
 impl PgTokenStore {
-    /// A store over `pool` (migrated with [`crate::migrate`]).
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store over `pool` (migrated with [`crate::migrate`]), sealing with `sealer`.
+    pub fn new(pool: PgPool, sealer: Arc<dyn SecretSealer>) -> Self {
+        Self { pool, sealer }
+    }
+
+    /// Opens a stored token; `None` (with a warning) when the configured keys cannot: the
+    /// token can always be obtained again, so after an at-rest key rotation it is simply
+    /// refreshed.
+    fn open(&self, key_id: String, sealed: Vec<u8>) -> Option<SecretString> {
+        self.sealer
+            .open(
+                &EncryptedSecret { key_id, sealed },
+                SealContext::UpstreamAccessToken,
+            )
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the stored access token cannot be opened; it will be refreshed");
+            })
+            .ok()
     }
 }
 
@@ -31,17 +56,39 @@ impl AccessTokenStore for PgTokenStore {
     #[instrument(skip_all)]
     async fn current(&self, account: &str) -> Result<Option<StoredAccessToken>, StoreError> {
         let row = sqlx::query!(
-            r#"select token as "token!", expires_at as "expires_at!", version
-               from upstream_tokens where account = $1 and token is not null"#,
+            r#"select token, token_key_id, token_sealed, expires_at as "expires_at!", version,
+                      previous_key_id, previous_sealed, previous_replaced_at
+               from upstream_tokens
+               where account = $1 and (token is not null or token_sealed is not null)"#,
             account
         )
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        Ok(row.map(|r| StoredAccessToken {
-            token: SecretString::from(r.token),
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        // A plaintext token was written by an instance of an earlier version after this
+        // version's last save (which nulls it): it is the newest.
+        let token = match (r.token, r.token_key_id, r.token_sealed) {
+            (Some(plain), _, _) => SecretString::from(plain),
+            (None, Some(key_id), Some(sealed)) => match self.open(key_id, sealed) {
+                Some(token) => token,
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let previous = match (r.previous_key_id, r.previous_sealed, r.previous_replaced_at) {
+            (Some(key_id), Some(sealed), Some(replaced_at)) => self
+                .open(key_id, sealed)
+                .map(|token| PreviousAccessToken { token, replaced_at }),
+            _ => None,
+        };
+        Ok(Some(StoredAccessToken {
+            token,
             expires_at: r.expires_at,
             version: r.version,
+            previous,
         }))
     }
 
@@ -80,26 +127,44 @@ impl AccessTokenStore for PgTokenStore {
         holder: Uuid,
         token: SecretString,
         expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<StoredAccessToken, StoreError> {
-        let version = sqlx::query_scalar!(
+        let sealed = self.sealer.seal(&token, SealContext::UpstreamAccessToken);
+        let row = sqlx::query!(
             r#"update upstream_tokens
-               set token = $3, expires_at = $4, version = version + 1,
+               set token = null, token_key_id = $3, token_sealed = $4, expires_at = $5,
+                   version = version + 1,
+                   previous_key_id = token_key_id, previous_sealed = token_sealed,
+                   previous_replaced_at = case when token_sealed is null then null else $6::timestamptz end,
                    lease_holder = null, lease_until = null
                where account = $1 and lease_holder = $2
-               returning version"#,
+               returning version, previous_key_id, previous_sealed, previous_replaced_at"#,
             account,
             holder,
-            token.expose_secret(),
-            expires_at
+            sealed.key_id,
+            sealed.sealed,
+            expires_at,
+            now
         )
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?
         .ok_or_else(|| StoreError::Conflict("the refresh lease is held by someone else".into()))?;
+        let previous = match (
+            row.previous_key_id,
+            row.previous_sealed,
+            row.previous_replaced_at,
+        ) {
+            (Some(key_id), Some(sealed), Some(replaced_at)) => self
+                .open(key_id, sealed)
+                .map(|token| PreviousAccessToken { token, replaced_at }),
+            _ => None,
+        };
         Ok(StoredAccessToken {
             token,
             expires_at,
-            version,
+            version: row.version,
+            previous,
         })
     }
 

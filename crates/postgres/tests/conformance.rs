@@ -23,7 +23,7 @@ mod token_store {
     testkit::token_store_conformance!(async {
         let db = fresh_database().await;
         (
-            Arc::new(PgTokenStore::new(db.pool.clone())) as Arc<dyn AccessTokenStore>,
+            Arc::new(PgTokenStore::new(db.pool.clone(), sealer())) as Arc<dyn AccessTokenStore>,
             db,
         )
     });
@@ -38,4 +38,9 @@ mod application_store {
             db,
         )
     });
+}
+
+/// A sealer with a fresh key (the token store seals the access token).
+fn sealer() -> Arc<dyn ports::SecretSealer> {
+    Arc::new(keyring::Keyring::generate())
 }

@@ -137,9 +137,11 @@ async fn two_launches_of_one_session_over_two_pools_open_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_refreshers_over_two_pools_refresh_once() {
     let db = fresh_database().await;
+    // Two instances share the at-rest key.
+    let keys = sealer();
     let stores: [Arc<dyn AccessTokenStore>; 2] = [
-        Arc::new(PgTokenStore::new(db.pool.clone())),
-        Arc::new(PgTokenStore::new(second_pool(&db.url))),
+        Arc::new(PgTokenStore::new(db.pool.clone(), keys.clone())),
+        Arc::new(PgTokenStore::new(second_pool(&db.url), keys)),
     ];
     let refreshes = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -172,6 +174,7 @@ async fn two_refreshers_over_two_pools_refresh_once() {
                             holder,
                             SecretString::from("tok"),
                             now + TimeDelta::days(7),
+                            now,
                         )
                         .await
                         .unwrap()
@@ -574,4 +577,9 @@ async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush(
     assert!(claimed, "the vacant key is claimed");
     assert_eq!(claim_setting, "off");
     assert_eq!(logged, 1, "a claim writes its slot");
+}
+
+/// A sealer with a fresh key (the token store seals the access token).
+fn sealer() -> Arc<dyn ports::SecretSealer> {
+    Arc::new(keyring::Keyring::generate())
 }

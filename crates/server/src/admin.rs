@@ -21,8 +21,13 @@ pub enum Action {
         /// Use this secret instead of a generated one.
         api_secret: Option<String>,
     },
-    /// List applications.
-    List,
+    /// List applications (as JSON lines for scripts with `json`).
+    List {
+        /// Print a JSON array instead of a table.
+        json: bool,
+    },
+    /// Reseal every stored secret under the current at-rest key (after a key rotation).
+    Reseal,
     /// New credentials for an application (the old ones stop working).
     Rotate {
         /// Its name.
@@ -40,6 +45,76 @@ pub enum Action {
     },
 }
 
+/// Writes to standard output; a closed pipe (`… | head`) ends the output quietly.
+fn print(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// The applications as an aligned table (columns as wide as their longest value).
+pub fn list_table(list: &[ports::Application]) -> String {
+    let rows: Vec<[String; 5]> = list
+        .iter()
+        .map(|a| {
+            [
+                a.name.clone(),
+                a.id.to_string(),
+                a.status.as_str().to_string(),
+                a.created_at
+                    .to_rfc3339_opts(domain::chrono::SecondsFormat::Secs, true),
+                a.rotated_at
+                    .to_rfc3339_opts(domain::chrono::SecondsFormat::Secs, true),
+            ]
+        })
+        .collect();
+    let header = ["name", "id", "status", "created", "rotated"].map(str::to_string);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The applications as a JSON array, for scripts.
+pub fn list_json(list: &[ports::Application]) -> String {
+    let items: Vec<serde_json::Value> = list
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "name": a.name,
+                "id": a.id.to_string(),
+                "status": a.status.as_str(),
+                "createdAt": a.created_at,
+                "rotatedAt": a.rotated_at,
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Array(items))
+}
+
+fn keyring_id(config: &Config) -> Result<String, String> {
+    use ports::SecretSealer as _;
+    Ok(compose::keyring(config)
+        .map_err(|e| e.to_string())?
+        .key_ids()
+        .into_iter()
+        .next()
+        .unwrap_or_default())
+}
+
 /// Runs an admin action against the configured database.
 ///
 /// # Errors
@@ -52,13 +127,12 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 .into(),
         );
     }
-    let stores = compose::stores(config).await.map_err(|e| e.to_string())?;
-    let keyring = compose::keyring(config).map_err(|e| e.to_string())?;
-    let apps = compose::applications(
-        stores.applications,
-        Arc::new(keyring),
-        Arc::new(SystemClock),
-    );
+    let keyring: Arc<dyn ports::SecretSealer> =
+        Arc::new(compose::keyring(config).map_err(|e| e.to_string())?);
+    let stores = compose::stores(config, keyring.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let apps = compose::applications(stores.applications, keyring, Arc::new(SystemClock));
     let show = |what: &str, issued: &app::IssuedCredentials| {
         println!(
             "{what} application {:?} ({})",
@@ -80,22 +154,25 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             show("created", &issued);
             println!("(the secret is stored sealed and cannot be shown again)");
         }
-        Action::List => {
+        Action::List { json } => {
             let list = apps.list().await.map_err(|e| e.to_string())?;
-            println!(
-                "{:<24} {:<38} {:<9} {:<26} rotated",
-                "name", "id", "status", "created"
-            );
-            for a in list {
-                println!(
-                    "{:<24} {:<38} {:<9} {:<26} {}",
-                    a.name,
-                    a.id.to_string(),
-                    a.status.as_str(),
-                    a.created_at.to_rfc3339(),
-                    a.rotated_at.to_rfc3339()
-                );
+            print(&if json {
+                list_json(&list)
+            } else {
+                list_table(&list)
+            });
+        }
+        Action::Reseal => {
+            let before = apps.check_keys().await.map_err(|e| e.to_string())?;
+            if !before.ok() {
+                return Err(before.describe());
             }
+            let resealed = apps.reseal().await.map_err(|e| e.to_string())?;
+            println!(
+                "resealed {resealed} of {} application secrets under key {}; older keys can be removed from WIDGET_SESSIONS_OLD_SECRET_KEYS once every instance runs with this key",
+                before.checked,
+                keyring_id(config)?
+            );
         }
         Action::Rotate { name } => {
             let issued = apps.rotate(&name).await.map_err(|e| e.to_string())?;

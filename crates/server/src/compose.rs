@@ -81,12 +81,37 @@ pub struct Stores {
     pub tokens: Arc<dyn AccessTokenStore>,
 }
 
-/// Opens (and migrates) the configured stores.
+/// Applies the migrations to the configured database and returns which ones were pending.
+///
+/// # Errors
+///
+/// [`StartupError::Database`] when there is no database or it cannot be migrated.
+pub async fn migrate(config: &Config) -> Result<Vec<i64>, StartupError> {
+    let Some(url) = &config.database_url else {
+        return Err(StartupError::Database(
+            "migrations apply to Postgres: set DATABASE_URL".into(),
+        ));
+    };
+    let pool = postgres::pool(url.expose_secret(), PoolSettings::default())
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    let pending = postgres::pending_migrations(&pool)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    postgres::migrate(&pool)
+        .await
+        .map_err(|e| StartupError::Database(format!("could not apply the migrations: {e}")))?;
+    Ok(pending)
+}
+
+/// Opens (and, unless told not to, migrates) the configured stores.
 ///
 /// # Errors
 ///
 /// [`StartupError::Database`] when Postgres cannot be reached or migrated.
-pub async fn stores(config: &Config) -> Result<Stores, StartupError> {
+pub async fn stores(
+    config: &Config,
+    sealer: Arc<dyn SecretSealer>,
+) -> Result<Stores, StartupError> {
     match &config.database_url {
         None => Ok(Stores {
             sessions: Arc::new(MemorySessionStore::new()),
@@ -102,13 +127,24 @@ pub async fn stores(config: &Config) -> Result<Stores, StartupError> {
                 },
             )
             .map_err(|e| StartupError::Database(e.to_string()))?;
-            postgres::migrate(&pool).await.map_err(|e| {
-                StartupError::Database(format!("could not apply the migrations: {e}"))
-            })?;
+            if config.migrate_on_start {
+                postgres::migrate(&pool).await.map_err(|e| {
+                    StartupError::Database(format!("could not apply the migrations: {e}"))
+                })?;
+            } else {
+                let pending = postgres::pending_migrations(&pool)
+                    .await
+                    .map_err(|e| StartupError::Database(e.to_string()))?;
+                if !pending.is_empty() {
+                    return Err(StartupError::Database(format!(
+                        "the database lacks migrations {pending:?} and WIDGET_SESSIONS_MIGRATE_ON_START is false: run `widget-sessions migrate` first"
+                    )));
+                }
+            }
             Ok(Stores {
                 sessions: Arc::new(PgSessionStore::new(pool.clone())),
                 applications: Arc::new(PgApplicationStore::new(pool.clone())),
-                tokens: Arc::new(PgTokenStore::new(pool)),
+                tokens: Arc::new(PgTokenStore::new(pool, sealer)),
             })
         }
     }
@@ -162,9 +198,9 @@ pub async fn build_with_clock(
     clock: Arc<dyn Clock>,
 ) -> Result<Runtime, StartupError> {
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let stores = stores(config).await?;
     let keys = Arc::new(keyring(config)?);
     let sealer: Arc<dyn SecretSealer> = keys.clone();
+    let stores = stores(config, sealer.clone()).await?;
     let links: Arc<dyn LaunchLinks> = keys;
 
     let (transak_config, emulator, upstream_text) = upstream(config).await?;
@@ -179,6 +215,20 @@ pub async fn build_with_clock(
             .bootstrap(read_apps_file(path)?)
             .await
             .map_err(|e| StartupError::Applications(e.to_string()))?;
+    }
+    // A key that cannot open what is stored would answer `500` to every application: refuse
+    // to start instead, naming the key ids involved.
+    let report = applications
+        .check_keys()
+        .await
+        .map_err(|e| StartupError::Applications(e.to_string()))?;
+    if !report.ok() {
+        return Err(StartupError::Keys(report.describe()));
+    }
+    if config.database_url.is_some() && report.checked == 0 {
+        let hint = "no applications yet: create one with `widget-sessions apps create NAME` (it prints the API key and secret once)";
+        tracing::warn!("{hint}");
+        println!("{hint}");
     }
     let demo = if config.database_url.is_none() && config.apps_file.is_none() {
         let issued = applications
@@ -226,7 +276,8 @@ pub async fn build_with_clock(
         limiter: RateLimiter::new(config.rate_limit),
         clients: ClientLimiter::new(config.client_limits.clone()),
         limits: config.http_limits,
-        readiness: ReadinessCache::default(),
+        readiness: ReadinessCache::new(ReadinessCache::PING),
+        key_check: ReadinessCache::new(ReadinessCache::KEYS),
         lifecycle: Lifecycle::default(),
         metrics: Metrics::install(),
     }));

@@ -85,6 +85,11 @@ pub const VARIABLES: &[Var] = &[
         "unset: in-memory store",
     ),
     var(
+        "WIDGET_SESSIONS_MIGRATE_ON_START",
+        "`false`: do not migrate at start-up (run `widget-sessions migrate` before rolling out); refuse to start if migrations are pending",
+        "`true`",
+    ),
+    var(
         "TRANSAK_ENVIRONMENT",
         "`staging`, `production` or `emulator`",
         "`emulator` (in-process) when nothing else is set; required otherwise",
@@ -352,6 +357,8 @@ pub struct Config {
     pub connections: crate::http_server::ConnectionSettings,
     /// Where `/metrics` is served on its own, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether `serve` applies pending migrations at start-up.
+    pub migrate_on_start: bool,
     /// After SIGTERM, how long to keep serving while reporting not ready.
     pub shutdown_delay: Duration,
 }
@@ -663,6 +670,16 @@ impl Config {
             }
         };
         let apps_file = r.get("WIDGET_SESSIONS_APPS_FILE").map(PathBuf::from);
+        let migrate_on_start = match r.get("WIDGET_SESSIONS_MIGRATE_ON_START").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                r.problem(format!(
+                    "WIDGET_SESSIONS_MIGRATE_ON_START={other:?} must be true or false"
+                ));
+                true
+            }
+        };
 
         let problems = r.problems.borrow().clone();
         if !problems.is_empty() {
@@ -712,6 +729,7 @@ impl Config {
                 shutdown_grace: Duration::from_secs(grace),
             },
             metrics_listen,
+            migrate_on_start,
             shutdown_delay: Duration::from_secs(shutdown_delay),
         })
     }

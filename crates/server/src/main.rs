@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use server::admin::{self, Action};
 use server::config::{self, Config};
 use server::telemetry::{LogFormat, init_tracing};
-use server::{request, serve};
+use server::{compose, request, serve};
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         action: AppsCommand,
     },
+    /// Apply the database migrations and exit (run before rolling out a new version).
+    Migrate,
     /// List the configuration variables with their defaults.
     Env {
         /// Print README's Markdown table instead.
@@ -75,12 +77,23 @@ enum AppsCommand {
         /// Use this API key (default: generated).
         #[arg(long)]
         api_key: Option<String>,
-        /// Use this API secret (default: generated).
-        #[arg(long)]
+        /// Use this API secret (default: generated). Prefer --api-secret-stdin: a command
+        /// line is visible to other users of the machine.
+        #[arg(long, conflicts_with = "api_secret_stdin")]
         api_secret: Option<String>,
+        /// Read the API secret from standard input (one line).
+        #[arg(long)]
+        api_secret_stdin: bool,
     },
     /// List applications.
-    List,
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reseal every stored secret under the current WIDGET_SESSIONS_SECRET_KEY (after
+    /// adding a new key and moving the old one to WIDGET_SESSIONS_OLD_SECRET_KEYS).
+    Reseal,
     /// Replace an application's credentials; prints the new ones once.
     Rotate {
         /// The application's name.
@@ -177,6 +190,27 @@ async fn run(command: Command) -> ExitCode {
                 }
             }
         }
+        Command::Migrate => {
+            let config = match load_config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_tracing(LogFormat::Pretty);
+            match compose::migrate(&config).await {
+                Ok(applied) if applied.is_empty() => {
+                    println!("the database is up to date");
+                    ExitCode::SUCCESS
+                }
+                Ok(applied) => {
+                    println!("applied migrations {applied:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("widget-sessions migrate: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => {
             let config = match load_config() {
                 Ok(c) => c,
@@ -203,12 +237,28 @@ async fn run(command: Command) -> ExitCode {
                     name,
                     api_key,
                     api_secret,
-                } => Action::Create {
-                    name,
-                    api_key,
-                    api_secret,
-                },
-                AppsCommand::List => Action::List,
+                    api_secret_stdin,
+                } => {
+                    let api_secret = if api_secret_stdin {
+                        let mut line = String::new();
+                        if let Err(e) = std::io::stdin().read_line(&mut line) {
+                            eprintln!(
+                                "widget-sessions apps: cannot read the secret from standard input: {e}"
+                            );
+                            return ExitCode::FAILURE;
+                        }
+                        Some(line.trim_end_matches(['\r', '\n']).to_string())
+                    } else {
+                        api_secret
+                    };
+                    Action::Create {
+                        name,
+                        api_key,
+                        api_secret,
+                    }
+                }
+                AppsCommand::List { json } => Action::List { json },
+                AppsCommand::Reseal => Action::Reseal,
                 AppsCommand::Rotate { name } => Action::Rotate { name },
                 AppsCommand::Disable { name } => Action::Disable { name },
                 AppsCommand::Enable { name } => Action::Enable { name },

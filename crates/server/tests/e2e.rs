@@ -1721,13 +1721,13 @@ async fn operational_endpoints(store: Store) {
     r.expect(200);
     assert_eq!(
         r.json(),
-        json!({"status": "ready", "checks": {"database": "ok", "upstream": "not used yet"}})
+        json!({"status": "ready", "checks": {"database": "ok", "keys": "ok", "upstream": "not used yet"}})
     );
 
     let s = app.create_ok(&app.a, &btc_address(&user()), 201).await;
     assert_eq!(
         app.get("/readyz").await.json(),
-        json!({"status": "ready", "checks": {"database": "ok", "upstream": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "keys": "ok", "upstream": "ok"}})
     );
     let link = s["widgetUrl"].as_str().unwrap();
     open(&app, link).await;
@@ -2118,6 +2118,13 @@ async fn nothing_secret_is_stored_in_clear(app: TestApp) {
         secrets.push(c.key);
         secrets.push(c.secret);
     }
+    // The shared Transak access token is sealed too.
+    let access_token = app
+        .emulator
+        .current_access_token()
+        .expect("a token was issued");
+    assert!(dump.contains("upstream_tokens") || tables.iter().any(|t| t == "upstream_tokens"));
+    secrets.push(access_token);
     for secret in secrets {
         assert!(!dump.contains(&secret), "{secret} is stored in clear");
         assert!(

@@ -810,7 +810,13 @@ pub mod token_store {
         );
         // The first holder lost it: saving fails and stores nothing.
         let late = store
-            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t1"), at(1000))
+            .save_refreshed(
+                ACCOUNT,
+                holder(1),
+                SecretString::from("t1"),
+                at(1000),
+                at(1000 - 1),
+            )
             .await;
         assert!(matches!(late, Err(StoreError::Conflict(_))), "{late:?}");
         assert!(store.current(ACCOUNT).await.unwrap().is_none());
@@ -840,7 +846,13 @@ pub mod token_store {
     /// Saving needs the lease, releases it, and versions go 1, 2, …
     pub async fn saving_needs_the_lease_and_bumps_the_version(store: Store) {
         let no_lease = store
-            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t0"), at(100))
+            .save_refreshed(
+                ACCOUNT,
+                holder(1),
+                SecretString::from("t0"),
+                at(100),
+                at(100 - 1),
+            )
             .await;
         assert!(matches!(no_lease, Err(StoreError::Conflict(_))));
         assert!(
@@ -850,7 +862,13 @@ pub mod token_store {
                 .unwrap()
         );
         let v1 = store
-            .save_refreshed(ACCOUNT, holder(1), SecretString::from("t1"), at(1000))
+            .save_refreshed(
+                ACCOUNT,
+                holder(1),
+                SecretString::from("t1"),
+                at(1000),
+                at(1000 - 1),
+            )
             .await
             .unwrap();
         assert_eq!(v1.version, 1);
@@ -862,13 +880,28 @@ pub mod token_store {
                 .unwrap()
         );
         let v2 = store
-            .save_refreshed(ACCOUNT, holder(2), SecretString::from("t2"), at(2000))
+            .save_refreshed(
+                ACCOUNT,
+                holder(2),
+                SecretString::from("t2"),
+                at(2000),
+                at(2000 - 1),
+            )
             .await
             .unwrap();
         assert_eq!(v2.version, 2);
         let current = store.current(ACCOUNT).await.unwrap().unwrap();
         assert_eq!(current.token.expose_secret(), "t2");
         assert_eq!((current.version, current.expires_at), (2, at(2000)));
+        // The token it replaced is kept, with when it was replaced.
+        let previous = current.previous.expect("the replaced token is kept");
+        assert_eq!(previous.token.expose_secret(), "t1");
+        assert_eq!(previous.replaced_at, at(1999));
+        assert_eq!(
+            v2.previous.map(|p| p.token.expose_secret().to_string()),
+            Some("t1".into())
+        );
+        assert!(v1.previous.is_none(), "the first token replaced none");
     }
 
     /// Releasing frees the lease for others; releasing a lease one does not hold does nothing.
@@ -910,7 +943,13 @@ pub mod token_store {
                 .unwrap()
         );
         store
-            .save_refreshed("a", holder(1), SecretString::from("ta"), at(100))
+            .save_refreshed(
+                "a",
+                holder(1),
+                SecretString::from("ta"),
+                at(100),
+                at(100 - 1),
+            )
             .await
             .unwrap();
         assert!(store.current("b").await.unwrap().is_none());

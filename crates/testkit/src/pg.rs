@@ -180,19 +180,34 @@ impl Drop for TestDatabase {
 pub async fn fresh_database() -> TestDatabase {
     let server = server().await;
     let template = template(server).await;
+    new_database(server, Some(template)).await
+}
+
+/// Like [`fresh_database`], but with no migration applied (to test migrating).
+///
+/// # Panics
+///
+/// As [`fresh_database`].
+pub async fn empty_database() -> TestDatabase {
+    new_database(server().await, None).await
+}
+
+async fn new_database(server: &Server, template: Option<&str>) -> TestDatabase {
     let name = format!("test_{}", Uuid::new_v4().simple());
     let admin_url = server.admin_url.to_string();
     let url = server.database_url(&name);
 
     let create = async {
         let mut admin = PgConnection::connect(&admin_url).await?;
-        admin
-            .execute(format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#).as_str())
-            .await?;
+        let sql = match template {
+            Some(t) => format!(r#"CREATE DATABASE "{name}" TEMPLATE "{t}""#),
+            None => format!(r#"CREATE DATABASE "{name}""#),
+        };
+        admin.execute(sql.as_str()).await?;
         admin.close().await
     };
     if let Err(e) = create.await {
-        panic!("could not create the test database {name} from {template}: {e}");
+        panic!("could not create the test database {name} (template {template:?}): {e}");
     }
     let pool = match PgPool::connect(&url).await {
         Ok(pool) => pool,

@@ -336,6 +336,7 @@ impl TokenState {
                 self.holder,
                 refreshed.token,
                 refreshed.expires_at,
+                now,
             )
             .await
         {

@@ -1027,6 +1027,7 @@ async fn a_token_saved_between_the_read_and_the_lease_is_used_not_refreshed_agai
                 token: secrecy::SecretString::from("tok-from-other-instance"),
                 expires_at: chrono::Utc::now() + chrono::TimeDelta::days(7),
                 version: 1,
+                previous: None,
             }))
         }
     });

@@ -38,6 +38,9 @@ pub struct Readiness {
 pub struct Checks {
     /// The database (or the in-memory store): `ok` or why not. Decides readiness.
     pub database: String,
+    /// Whether the configured at-rest keys open every stored application secret: `ok` or
+    /// which key ids are involved. Decides readiness.
+    pub keys: String,
     /// The upstream credentials as last seen: `ok`, `not used yet`, or what failed.
     /// Reported only: a Transak outage does not take the instance out of the load balancer
     /// (reads, cancels and launch links keep working).
@@ -61,16 +64,31 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             result
         }
     };
+    // The configured keys must open what is stored (another instance may have resealed
+    // everything under a key this one does not have).
+    let keys = match (&database, state.0.key_check.get()) {
+        (Err(_), _) => Ok(()),
+        (Ok(()), Some(cached)) => cached,
+        (Ok(()), None) => {
+            let result = match state.0.applications.check_keys().await {
+                Ok(report) if report.ok() => Ok(()),
+                Ok(report) => Err(report.describe()),
+                Err(e) => Err(e.to_string()),
+            };
+            state.0.key_check.put(result.clone());
+            result
+        }
+    };
     let upstream = match state.0.gateway.status() {
         UpstreamStatus::Ready => "ok".to_string(),
         UpstreamStatus::Unknown => "not used yet".to_string(),
         UpstreamStatus::Failing { reason } => format!("failing: {reason}"),
     };
     let draining = state.0.lifecycle.is_draining();
-    let status = match (&database, draining) {
-        (_, true) => "shutting_down",
-        (Ok(()), false) => "ready",
-        (Err(_), false) => "not_ready",
+    let status = match (&database, &keys, draining) {
+        (_, _, true) => "shutting_down",
+        (Ok(()), Ok(()), false) => "ready",
+        _ => "not_ready",
     };
     let body = Readiness {
         status,
@@ -78,6 +96,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             database: match database {
                 Ok(()) => "ok".to_string(),
                 Err(e) => format!("unavailable: {e}"),
+            },
+            keys: match keys {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e,
             },
             upstream,
         },

@@ -172,6 +172,50 @@ impl Deployment {
         .await
     }
 
+    /// Runs the binary once with `args`, [`Deployment::env`] plus `extra`, and `stdin`;
+    /// returns (exit success, stdout, stderr).
+    pub async fn run(
+        &self,
+        args: &[&str],
+        extra: &[(&str, &str)],
+        stdin: &str,
+    ) -> (bool, String, String) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_widget-sessions"));
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.env("127.0.0.1:0", extra))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("the command finished within 60 s")
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts instance `name` and returns its log once it exited (for start-ups that must
+    /// fail); panics if it is still running after 30 s.
+    pub async fn start_expecting_exit(&self, name: &str, extra: &[(&str, &str)]) -> (bool, String) {
+        let (ok, out, err) = self.run(&["serve"], extra, "").await;
+        let _ = name;
+        (ok, format!("{out}{err}"))
+    }
+
     /// `select count(*)` of a table of the test database.
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("select count(*) from {table}");

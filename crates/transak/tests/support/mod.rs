@@ -61,6 +61,7 @@ impl MemoryTokenStore {
             other,
             SecretString::from(token.to_string()),
             expires_at,
+            DateTime::<Utc>::UNIX_EPOCH,
         ))
         .unwrap()
         .version
@@ -119,10 +120,11 @@ impl AccessTokenStore for MemoryTokenStore {
         holder: Uuid,
         token: SecretString,
         expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<StoredAccessToken, StoreError> {
         let saved = self
             .inner
-            .save_refreshed(account, holder, token, expires_at)
+            .save_refreshed(account, holder, token, expires_at, now)
             .await?;
         self.saves.fetch_add(1, Ordering::SeqCst);
         Ok(saved)
