@@ -69,6 +69,8 @@ pub struct Runtime {
     pub demo: Option<DemoApp>,
     /// One line saying what this instance runs on.
     pub description: String,
+    /// The Postgres pool, when on Postgres (for its metrics).
+    pub pool: Option<sqlx::PgPool>,
 }
 
 /// The stores of one backend.
@@ -79,6 +81,8 @@ pub struct Stores {
     pub applications: Arc<dyn ApplicationStore>,
     /// The shared upstream token.
     pub tokens: Arc<dyn AccessTokenStore>,
+    /// The Postgres pool, when on Postgres (for its metrics).
+    pub pool: Option<sqlx::PgPool>,
 }
 
 /// Applies the migrations to the configured database and returns which ones were pending.
@@ -117,6 +121,7 @@ pub async fn stores(
             sessions: Arc::new(MemorySessionStore::new()),
             applications: Arc::new(MemoryApplicationStore::new()),
             tokens: Arc::new(MemoryTokenStore::new()),
+            pool: None,
         }),
         Some(url) => {
             let pool = postgres::pool(
@@ -144,7 +149,8 @@ pub async fn stores(
             Ok(Stores {
                 sessions: Arc::new(PgSessionStore::new(pool.clone())),
                 applications: Arc::new(PgApplicationStore::new(pool.clone())),
-                tokens: Arc::new(PgTokenStore::new(pool, sealer)),
+                tokens: Arc::new(PgTokenStore::new(pool.clone(), sealer)),
+                pool: Some(pool),
             })
         }
     }
@@ -201,6 +207,7 @@ pub async fn build_with_clock(
     let keys = Arc::new(keyring(config)?);
     let sealer: Arc<dyn SecretSealer> = keys.clone();
     let stores = stores(config, sealer.clone()).await?;
+    let db_pool = stores.pool.clone();
     let links: Arc<dyn LaunchLinks> = keys;
 
     let (transak_config, emulator, upstream_text) = upstream(config).await?;
@@ -287,6 +294,7 @@ pub async fn build_with_clock(
         emulator,
         demo,
         description: format!("{store_text}, {upstream_text}"),
+        pool: db_pool,
     })
 }
 

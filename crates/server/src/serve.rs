@@ -9,7 +9,7 @@ use api::state::AppState;
 
 use crate::compose::{self, Runtime, StartupError};
 use crate::config::Config;
-use crate::http_server;
+use crate::{http_server, telemetry};
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +64,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let Runtime {
         state,
         retention,
-        emulator,
+        // Kept alive until the service stops.
+        emulator: _emulator,
         demo,
         description,
+        pool,
     } = runtime;
     let mut background = tokio::task::JoinSet::new();
     background.spawn(retention.run_forever(RETENTION_EVERY));
-    background.spawn(upkeep(state.clone()));
+    background.spawn(upkeep(state.clone(), pool));
     // A warm start: the first request should not wait for an access-token refresh. A failure
     // is only reported (readiness shows it, requests retry it with backoff).
     let gateway = state.0.gateway.clone();
@@ -130,16 +132,25 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             "stopped: some requests did not finish within the shutdown grace period"
         );
     }
-    drop(emulator);
     Ok(())
 }
 
-/// Periodic housekeeping of the metrics recorder and the client limiter.
-async fn upkeep(state: AppState) {
+/// Periodic housekeeping: process and database-pool metrics, the metrics recorder's
+/// upkeep, and forgetting idle clients of the limiter.
+async fn upkeep(state: AppState, pool: Option<sqlx::PgPool>) {
+    let process = metrics_process::Collector::new("widget_sessions_");
+    process.describe();
+    telemetry::describe_runtime_metrics();
+    transak::describe_metrics();
+    metrics::gauge!(telemetry::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let mut ticks = tokio::time::interval(Duration::from_secs(5));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        process.collect();
+        if let Some(pool) = &pool {
+            telemetry::record_pool(pool);
+        }
         state.0.metrics.run_upkeep();
         state.0.clients.forget_idle();
     }

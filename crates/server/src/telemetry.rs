@@ -10,6 +10,36 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Gauge `widget_sessions_build_info{version}`, always 1.
+pub const BUILD_INFO: &str = "widget_sessions_build_info";
+/// Gauge of the database pool's connections, labelled `state` (`idle`, `in_use`).
+pub const DB_CONNECTIONS: &str = "widget_sessions_db_pool_connections";
+/// Gauge of the database pool's most connections.
+pub const DB_MAX_CONNECTIONS: &str = "widget_sessions_db_pool_max_connections";
+
+/// Describes the metrics this module records.
+pub fn describe_runtime_metrics() {
+    metrics::describe_gauge!(BUILD_INFO, "Always 1; the labels say which build runs.");
+    metrics::describe_gauge!(
+        DB_CONNECTIONS,
+        "Open database connections of this instance's pool, by state (idle, in_use)."
+    );
+    metrics::describe_gauge!(
+        DB_MAX_CONNECTIONS,
+        "The most connections this instance's pool opens (WIDGET_SESSIONS_DB_MAX_CONNECTIONS)."
+    );
+}
+
+/// Records the pool's gauges. (sqlx does not tell how many tasks wait for a connection;
+/// `in_use` reaching the maximum is the sign of waiting.)
+pub fn record_pool(pool: &sqlx::PgPool) {
+    let size = f64::from(pool.size());
+    let idle = pool.num_idle() as f64;
+    metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(idle);
+    metrics::gauge!(DB_CONNECTIONS, "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!(DB_MAX_CONNECTIONS).set(f64::from(pool.options().get_max_connections()));
+}
+
 /// The log filter when `RUST_LOG` is unset (or invalid).
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
 

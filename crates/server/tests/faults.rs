@@ -477,3 +477,40 @@ async fn sigterm_drains_readiness_first_and_finishes_in_flight_requests() {
         api.log_tail()
     );
 }
+
+/// `/metrics` on its own listener (and not on the public one), with the operator's metrics:
+/// build, process, database pool, upstream state and latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_listener_tell_an_operator_what_runs() {
+    let deployment = Deployment::new().await;
+    let port = process_support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let api = deployment
+        .start("api", &[("WIDGET_SESSIONS_METRICS_LISTEN", listen.as_str())])
+        .await;
+    api.create(&create_body(uuid::Uuid::new_v4())).await.expect(201);
+    assert_eq!(api.get("/metrics").await.code(), 404, "not on the public listener");
+    let url = format!("http://{listen}/metrics");
+    let started = Instant::now();
+    let text = loop {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if text.contains("widget_sessions_db_pool_connections") {
+            break text;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no pool metrics:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for name in [
+        "widget_sessions_build_info{version=",
+        "widget_sessions_process_cpu_seconds_total",
+        "widget_sessions_process_resident_memory_bytes",
+        "widget_sessions_db_pool_connections{state=\"idle\"}",
+        "widget_sessions_db_pool_max_connections",
+        "widget_sessions_upstream_up 1",
+        "widget_sessions_upstream_call_duration_seconds_bucket{call=\"create_widget_url\",outcome=\"ok\"",
+        "widget_sessions_http_requests_total{",
+        "widget_sessions_created_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+}

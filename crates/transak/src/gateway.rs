@@ -213,6 +213,20 @@ impl TransakGateway {
     }
 }
 
+/// Describes the gateway's metrics to the installed recorder (once at start-up).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        UPSTREAM_CALLS,
+        "Logical calls to the upstream (Transak) API, by call and outcome; retries are not counted separately."
+    );
+    metrics::describe_histogram!(
+        UPSTREAM_DURATION,
+        metrics::Unit::Seconds,
+        "Duration of logical upstream calls, by call and outcome."
+    );
+    crate::token::describe_metrics();
+}
+
 /// Counts one logical upstream call (whatever its retries) by its outcome, with its
 /// duration since `started`.
 fn count_call<T>(

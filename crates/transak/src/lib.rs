@@ -103,5 +103,5 @@ pub use config::{
     DEFAULT_RETRY_MAX_DELAY, DEFAULT_TOKEN_POLL_INTERVAL, Environment, MANDATORY_WIDGET_PARAMS,
     TransakConfig, TransakConfigBuilder, UnknownEnvironment,
 };
-pub use gateway::TransakGateway;
+pub use gateway::{TransakGateway, describe_metrics};
 pub use params::{LIGHTNING_NETWORK, transak_network, widget_params};

@@ -432,6 +432,18 @@ impl TokenState {
     }
 }
 
+/// Describes the token metrics to the installed recorder.
+pub(crate) fn describe_metrics() {
+    metrics::describe_counter!(
+        TOKEN_REFRESHES,
+        "Upstream access-token refreshes attempted by the holder of the refresh lease."
+    );
+    metrics::describe_gauge!(
+        UPSTREAM_UP,
+        "1 when the last attempt to obtain a Transak access token succeeded, 0 when it failed."
+    );
+}
+
 /// What an operator may read about a failure to obtain a token: the kind of failure, never
 /// the upstream's own words (which could echo a credential).
 fn generic_reason(e: &GatewayError) -> String {
