@@ -59,3 +59,9 @@ schemathesis:
 # Figures go into docs/benchmarks.md ("HTTP service"). Knobs: see scripts/bench.sh.
 bench-http:
     bash scripts/bench.sh
+
+# A/B benchmark of the hot paths against an earlier commit, in one run (about 20 minutes with
+# both release builds): reuse throughput and p99, pgbench of each reuse statement, create
+# overhead at 1 connection. Figures go into docs/benchmarks.md.
+bench-ab base:
+    python3 bench/ab.py {{base}}

@@ -3,8 +3,10 @@
 verbatim from the committed sqlx offline data (crates/postgres/.sqlx/query-*.json, the one
 containing "left join slot on true left join cand on true"), so it cannot drift from the code.
 
-Usage: pgbench_reuse.py                      the pgbench script
-       pgbench_reuse.py --literal APP KEYHEX   the statement with literal values (for EXPLAIN)
+Usage: pgbench_reuse.py [--root DIR]                      the pgbench script
+       pgbench_reuse.py [--root DIR] --literal APP KEYHEX   the statement with literal values (for EXPLAIN)
+
+--root DIR reads another checkout's offline data (the A/B benchmark's baseline).
 
 Parameters become pgbench variables (passed with -D, bound as parameters under -M prepared):
     $1 application id     -> :app
@@ -12,14 +14,17 @@ Parameters become pgbench variables (passed with -D, bound as parameters under -
     $3 now                -> :now    (fixed at the start of the run)
     $4 must live until    -> :until  (:now + 60 s, the default reuse_min_remaining)
     $5 forceVerifyOwnership -> :fvo  (false: the common reuse)
-    $6 launch-token digest -> sha256(uuid_send(gen_random_uuid()))
-    $7 claim token         -> gen_random_uuid()   (unused on a reuse: nothing is claimed)
-    $8 lease until         -> :lease  (:now + 30 s)
-The launch-token digest is the one thing that must differ on every execution (it is the
-launch_tokens primary key together with the application id): the service sends the SHA-256
-of a fresh random token; here the server hashes a fresh random v4 UUID (122 random bits), so
-two transactions never collide and the work per execution stays the same (one 32-byte
-digest, one index insert).
+    $6 request nonce       -> sha256(uuid_send(gen_random_uuid()))
+    $7 nonce expiry        -> :lease
+    $8 claim token         -> gen_random_uuid()   (unused on a reuse: nothing is claimed)
+    $9 lease until         -> :lease  (:now + 30 s)
+The request's nonce (its signature) is the one thing that must differ on every execution
+(it is the request_nonces primary key together with the application id): here the server
+hashes a fresh random v4 UUID, so two transactions never collide and the work per execution
+stays the same (one 32-byte value, one index insert in an unlogged table).
+
+A statement of an earlier version with 8 parameters (a launch-token digest as $6, inserted
+into launch_tokens, the claim as $7, the lease as $8) is read as such.
 """
 
 import glob
@@ -32,7 +37,10 @@ MARKER = "left join slot on true left join cand on true"
 
 
 def main() -> int:
+    args = sys.argv[1:]
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    if args[:1] == ["--root"]:
+        root, args = args[1], args[2:]
     hits = []
     for path in sorted(glob.glob(os.path.join(root, "crates/postgres/.sqlx/query-*.json"))):
         with open(path) as f:
@@ -43,29 +51,27 @@ def main() -> int:
         print(f"expected exactly one .sqlx query containing {MARKER!r}, found {len(hits)}", file=sys.stderr)
         return 1
     path, sql = hits[0]
-    subst = {
-        "1": ":app",
-        "2": ":key",
-        "3": ":now",
-        "4": ":until",
-        "5": ":fvo",
-        "6": "sha256(uuid_send(gen_random_uuid()))",
-        "7": "gen_random_uuid()",
-        "8": ":lease",
-    }
     found = set(re.findall(r"\$(\d+)", sql))
+    common = {"1": ":app", "2": ":key", "3": ":now", "4": ":until", "5": ":fvo"}
+    if len(found) == 9:
+        subst = {**common, "6": "sha256(uuid_send(gen_random_uuid()))", "7": ":lease",
+                 "8": "gen_random_uuid()", "9": ":lease"}
+    else:
+        subst = {**common, "6": "sha256(uuid_send(gen_random_uuid()))",
+                 "7": "gen_random_uuid()", "8": ":lease"}
     if found != set(subst):
         print(f"{path}: unexpected parameters {sorted(found)}", file=sys.stderr)
         return 1
     if re.search(r"(?<!:):[A-Za-z_]", sql):
         print(f"{path}: the statement contains ':' which pgbench would read as a variable", file=sys.stderr)
         return 1
-    if len(sys.argv) == 4 and sys.argv[1] == "--literal":
+    if len(args) == 3 and args[0] == "--literal":
         # For EXPLAIN in psql: literal values instead of pgbench variables.
-        app, key = sys.argv[2], sys.argv[3]
+        app, key = args[1], args[2]
+        lease = "now() + interval '30 seconds'"
         subst.update({"1": f"'{app}'::uuid", "2": f"'\\x{key}'::bytea", "3": "now()",
-                      "4": "now() + interval '60 seconds'", "5": "false",
-                      "8": "now() + interval '30 seconds'"})
+                      "4": "now() + interval '60 seconds'", "5": "false"})
+        subst.update({k: lease for k, v in subst.items() if v == ":lease"})
         print(re.sub(r"\$(\d+)", lambda m: subst[m.group(1)], sql).strip())
         return 0
     sql = re.sub(r"\$(\d+)", lambda m: subst[m.group(1)], sql)

@@ -10,7 +10,10 @@ Output: one request per line, tab-separated, read by bench/wrk.lua:
     METHOD <TAB> PATH <TAB> BODY <TAB> Header: value <TAB> Header: value ...
 
 Modes:
-    sign.py fixed  --key K --secret S --body JSON          one request (reuse / rejection path)
+    sign.py fixed  --key K --secret S --body JSON [--count N]
+                                                            the same request, signed N times (default 1)
+                                                            at N distinct timestamps: the service accepts
+                                                            a signature once, so each send needs its own
     sign.py create --key K --secret S --count N --seed X   N distinct bodies (distinct userIds)
     sign.py curl   --key K --secret S --body JSON          the same request as curl arguments (NUL-separated)
 """
@@ -72,7 +75,13 @@ def main() -> int:
     body = a.body if a.body is not None else body_for(a.user_id or str(uuid.uuid4()))
     headers = sign(a.key, a.secret, "POST", PATH, body, now_ms)
     if a.mode == "fixed":
-        print(line("POST", PATH, body, headers))
+        # Distinct timestamps, newest first, from 29 s ahead (the service accepts up to 30 s
+        # ahead) backwards one millisecond at a time: N up to ~250 000 stays within the
+        # 5-minute window for a run of a minute that starts right away.
+        out = sys.stdout
+        for i in range(max(1, a.count)):
+            ts = now_ms + 29_000 - i
+            out.write(line("POST", PATH, body, sign(a.key, a.secret, "POST", PATH, body, ts)) + "\n")
     else:
         args = ["-H", f"api-key: {headers['api-key']}", "-H", f"Authorization: {headers['Authorization']}",
                 "-H", "Content-Type: application/json", "--data-raw", body]

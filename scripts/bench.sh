@@ -157,6 +157,12 @@ env -i PATH="$PATH" HOME="${HOME:-/tmp}" RUST_LOG=warn \
     "$EMU_BIN" --listen "127.0.0.1:$EMU_PORT" >"$OUT/emulator.log" 2>&1 &
 EMU_PID=$!
 PIDS+=("$EMU_PID")
+BARE_PORT=$(free_port)
+BARE_URL=http://127.0.0.1:$BARE_PORT
+env -i PATH="$PATH" HOME="${HOME:-/tmp}" RUST_LOG=warn \
+    "$EMU_BIN" --listen "127.0.0.1:$BARE_PORT" >"$OUT/emulator-bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
 
 SECRET_KEY=$(openssl rand -base64 32)
 # start_service DATABASE_URL PORT LOG: sets STARTED_PID.
@@ -164,7 +170,7 @@ start_service() {
     env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
         DATABASE_URL="$1" \
         WIDGET_SESSIONS_LISTEN="127.0.0.1:$2" \
-        WIDGET_SESSIONS_RATE_LIMIT=0 \
+        WIDGET_SESSIONS_RATE_LIMIT=0 WIDGET_SESSIONS_CLIENT_RATE_LIMIT=0 WIDGET_SESSIONS_GLOBAL_RATE_LIMIT=0 \
         WIDGET_SESSIONS_APPS_FILE="$OUT/apps.json" \
         WIDGET_SESSIONS_SECRET_KEY="$SECRET_KEY" \
         WIDGET_SESSIONS_LOG_FORMAT=json RUST_LOG=warn \
@@ -243,9 +249,15 @@ fresh_session() {
 wrk_run() {
     local label=$1 mode=$2 file=$3 conns=$4 dur=$5
     shift 5
+    # The service accepts a signature once: same-body runs get fresh signatures, one per
+    # request, each at its own timestamp.
+    if [[ $file == "$OUT/reuse.req" || $file == "$OUT/reject.req" ]]; then
+        resign "$file" "$dur"
+        mode=cycle
+    fi
     local threads=$((conns < THREADS ? conns : THREADS))
     local target=$CUR_URL
-    [[ $label == bare* ]] && target=$EMU_URL
+    [[ $label == bare* ]] && target=$BARE_URL
     local out=$OUT/$label.txt
     local c0 r0 s0 p0 e0 m0 load k0 k1
     c0=$(metric widget_sessions_created_total)
@@ -253,12 +265,12 @@ wrk_run() {
     load=$(loadavg)
     k0=$(pk_stats)
     hwm_reset
-    s0=$(ticks_of "$CUR_PID"); p0=$(pg_ticks); e0=$(ticks_of "$EMU_PID"); m0=$(busy_ticks)
+    s0=$(ticks_of "$CUR_PID"); p0=$(pg_ticks); e0=$(ticks_of "$EMU_PID" "$BARE_PID"); m0=$(busy_ticks)
     local TIMEFORMAT='%U %S'
     { time BENCH_REQUESTS="$file" BENCH_MODE="$mode" BENCH_DELAY_MS="${WRK_DELAY:-0}" wrk -t"$threads" -c"$conns" -d"${dur}s" --latency \
         -s "$ROOT/bench/wrk.lua" "$target" -- "$threads" >"$out" 2>&1; } 2>"$out.time"
     local s1 p1 e1 m1 c1 r1 peak
-    s1=$(ticks_of "$CUR_PID"); p1=$(pg_ticks); e1=$(ticks_of "$EMU_PID"); m1=$(busy_ticks)
+    s1=$(ticks_of "$CUR_PID"); p1=$(pg_ticks); e1=$(ticks_of "$EMU_PID" "$BARE_PID"); m1=$(busy_ticks)
     peak=$(hwm)
     sleep 1.1 # Postgres publishes a backend's table statistics at most once a second
     k1=$(pk_stats)
@@ -338,19 +350,33 @@ PY
     tail -n1 "$RESULTS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  %-24s c=%-3s %9.0f tx/s   (%d tokens inserted for %d transactions)  other CPU %.2f cores" % (r["label"], "'"$CONNS"'", r["tps"], r["tokens_inserted"], r["transactions"], r["other_cpu_cores"]))' >&2
 }
 
+# resign FILE SECONDS: re-signs the reuse (or rejection) request at enough distinct
+# timestamps for a run of SECONDS at up to 20 000 requests per second.
+resign() {
+    local count=$((20000 * $2))
+    ((count > 250000)) && count=250000
+    if [[ $1 == "$OUT/reuse.req" ]]; then
+        python3 "$ROOT/bench/sign.py" fixed --key "$API_KEY" --secret "$API_SECRET" --user-id "$SESSION_USER" --count "$count" >"$1"
+    else
+        python3 "$ROOT/bench/sign.py" fixed --key "$API_KEY" --secret "$API_SECRET" --body "$REJECT_BODY" --count "$count" >"$1"
+    fi
+}
+
 sign_create() { # sign_create FILE SEED COUNT
     python3 "$ROOT/bench/sign.py" create --key "$API_KEY" --secret "$API_SECRET" --seed "$2" --count "$3" >"$1"
 }
 CREATE_COUNT=${BENCH_CREATE_COUNT:-60000}
 REJECT_BODY='{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"BTC","network":"ETH","counterpartyAddress":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}'
 
-# The bare upstream call: the emulator's Create Widget URL with the service's own access
-# token (read from upstream_tokens: refreshing would invalidate the service's token), and
-# widgetParams like the ones the service sends.
+# The bare upstream call: Create Widget URL on a second emulator (the service's token is
+# sealed in the database, and refreshing the first emulator's would invalidate it), with its
+# own access token and widgetParams like the ones the service sends.
 bare_request() {
     local token
-    token=$(sql -c "select token from upstream_tokens where token is not null limit 1")
-    [[ -n $token ]] || die "no upstream access token in the database yet"
+    token=$(curl -sS -X POST "$BARE_URL/partners/api/v2/refresh-token" -H 'content-type: application/json' \
+        -H 'api-secret: emulator-api-secret' --data '{"apiKey":"emulator-api-key"}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
+    [[ -n $token ]] || die "the second emulator issued no access token"
     printf 'POST\t/api/v2/auth/session\t%s\taccess-token: %s\n' \
         '{"widgetParams":{"apiKey":"emulator-api-key","referrerDomain":"localhost","cryptoCurrencyCode":"BTC","network":"bitcoin","walletAddress":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4","partnerOrderId":"01a1fef4-f79f-7251-91d9-3d8a5bcd5635","partnerCustomerId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44"}}' \
         "$token" >"$OUT/bare.req"
@@ -390,7 +416,8 @@ fsync_probe after-main
 fresh_session
 sleep 11
 k0=$(pk_stats)
-BENCH_REQUESTS="$OUT/reuse.req" BENCH_MODE=fixed wrk -t"$THREADS" -c"$CONNS" -d3s \
+resign "$OUT/reuse.req" 3
+BENCH_REQUESTS="$OUT/reuse.req" BENCH_MODE=cycle wrk -t"$THREADS" -c"$CONNS" -d3s \
     -s "$ROOT/bench/wrk.lua" "$SVC_URL" -- "$THREADS" >"$OUT/plan-check.txt" 2>&1
 sleep 11
 k1=$(pk_stats)
@@ -544,7 +571,8 @@ fi
 if [[ $DO_PROFILE == 1 ]] && command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
     log "profile: perf record (system-wide, 8 s) under the reuse load"
     fresh_session
-    BENCH_REQUESTS="$OUT/reuse.req" BENCH_MODE=fixed wrk -t"$THREADS" -c"$CONNS" -d12s --latency \
+    resign "$OUT/reuse.req" 12
+    BENCH_REQUESTS="$OUT/reuse.req" BENCH_MODE=cycle wrk -t"$THREADS" -c"$CONNS" -d12s --latency \
         -s "$ROOT/bench/wrk.lua" "$SVC_URL" -- "$THREADS" >"$OUT/profile-wrk.txt" 2>&1 &
     WRK_PID=$!
     sleep 2
