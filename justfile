@@ -29,11 +29,11 @@ doc:
 test-pg:
     cargo test -p widget-sessions-postgres -p widget-sessions-testkit
 
-# Create (or recreate) a local development database with the migrations applied.
-# Uses DATABASE_URL's server; e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/widget_sessions_dev
+# Create (or recreate) a local development database and migrate it as the service does
+# (`widget-sessions migrate`). Uses DATABASE_URL's server; e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/widget_sessions_dev
 db-dev:
-    psql "${DATABASE_URL%/*}/postgres" -v ON_ERROR_STOP=1 -q -c "drop database if exists ${DATABASE_URL##*/}" -c "create database ${DATABASE_URL##*/}"
-    for f in migrations/*.sql; do psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q -f "$f"; done
+    psql "${DATABASE_URL%/*}/postgres" -v ON_ERROR_STOP=1 -q -c "drop database if exists ${DATABASE_URL##*/} with (force)" -c "create database ${DATABASE_URL##*/}"
+    cargo run -q -p widget-sessions -- migrate
 
 # Regenerate sqlx's offline query data after changing a query or adding a migration (uses a
 # scratch database on DATABASE_URL's server, or 127.0.0.1:5432). Commit crates/postgres/.sqlx.

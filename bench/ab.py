@@ -58,15 +58,17 @@ def free_port():
     return port
 
 
-def build(tree, out_dir):
-    """Builds the service and the emulator of `tree` in release; copies them to out_dir."""
-    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(ROOT, "target"))
+def build(tree, target_dir, out_dir):
+    """Builds the service and the emulator of `tree` in release into `target_dir`; copies
+    them to out_dir. The baseline gets a target directory of its own: two checkouts with
+    the same layout sharing one would let cargo take one's artifacts for the other's."""
+    env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
     log(f"building {tree}")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "widget-sessions", "-p", "transak-emulator"],
                    cwd=tree, env=env, check=True)
     os.makedirs(out_dir, exist_ok=True)
     for b in ["widget-sessions", "transak-emulator"]:
-        shutil.copy2(os.path.join(ROOT, "target", "release", b), os.path.join(out_dir, b))
+        shutil.copy2(os.path.join(target_dir, "release", b), os.path.join(out_dir, b))
 
 
 class Db:
@@ -200,8 +202,8 @@ def main():
     emus = []
     dbs = []
     try:
-        build(base_tree, os.path.join(out, "A"))
-        build(ROOT, os.path.join(out, "B"))
+        build(base_tree, os.path.join(ROOT, "target", "bench-ab-base"), os.path.join(out, "A"))
+        build(ROOT, os.path.join(ROOT, "target"), os.path.join(out, "B"))
         emu_port, bare_port = free_port(), free_port()
         for port in (emu_port, bare_port):
             emus.append(subprocess.Popen([os.path.join(out, "B", "transak-emulator"), "--listen", f"127.0.0.1:{port}"],

@@ -6,23 +6,24 @@
 //!
 //! # Metrics
 //!
+//! The metrics this crate records (the Transak gateway and the binary record more; the whole
+//! list is in `docs/operations.md`):
+//!
 //! | name | type | labels | counts |
 //! |---|---|---|---|
-//! | `http_requests_total` | counter | `method`, `route`, `status` | HTTP responses |
-//! | `http_request_duration_seconds` | histogram | `method`, `route`, `status` | time from request to response head, in seconds |
+//! | `widget_sessions_http_requests_total` | counter | `method`, `route`, `status` | HTTP responses |
+//! | `widget_sessions_http_request_duration_seconds` | histogram | `method`, `route`, `status` | time from request to response head, in seconds |
 //! | `widget_sessions_created_total` | counter | — | sessions created (an upstream widget URL minted) |
 //! | `widget_sessions_reused_total` | counter | — | create requests answered with an existing session |
 //! | `widget_sessions_consumed_total` | counter | — | launch links opened for the first time |
 //! | `widget_sessions_cancelled_total` | counter | — | sessions cancelled |
 //! | `widget_sessions_launch_gone_total` | counter | — | launch links opened after use, cancellation or expiry (`410`) |
-//! | `upstream_calls_total` | counter | `call` (`create_widget_url`, `refresh_token`), `outcome` (`ok`, `rejected`, `unavailable`, `unexpected`) | logical upstream calls (retries inside one call are not counted again); recorded by the Transak gateway |
-//! | `upstream_token_refreshes_total` | counter | `outcome` (`ok`, `failed`) | access-token refreshes attempted by the instance holding the refresh lease; recorded by the Transak gateway |
 //!
 //! Label values are bounded: `route` is the route *template* (`/w/{token}`, never the path,
 //! which would carry the launch token and make one series per request) or `unmatched`;
 //! `method` is one of the standard methods or `OTHER`.
 //!
-//! `http_request_duration_seconds` has the buckets [`HTTP_DURATION_BUCKETS`] (0.5 ms to 10 s).
+//! `widget_sessions_http_request_duration_seconds` has the buckets [`HTTP_DURATION_BUCKETS`] (0.5 ms to 10 s).
 //!
 //! # Middleware order
 //!

@@ -105,7 +105,7 @@ impl Client {
         signing::sign(
             &self.api_key,
             self.secret.expose_secret().as_bytes(),
-            signing::now_unix_ms(),
+            signing::fresh_unix_ms(method, path_and_query, body),
             method,
             path_and_query,
             body,

@@ -11,7 +11,8 @@
 //! body are the same request, and the second is refused as a replay). [`crate::Client`] signs
 //! each call with the current time.
 //!
-//! This module is pure (no I/O, no clock reads); the service's own verification uses it too.
+//! This module is pure (no I/O, and no clock reads but [`fresh_unix_ms`]); the service's own
+//! verification uses it too.
 
 use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
@@ -289,23 +290,45 @@ pub fn sign(
     }
 }
 
-/// Milliseconds since the Unix epoch from the system clock, never the same twice in this
-/// process: a request signed in the same millisecond as the previous one gets the next
-/// millisecond. The server accepts a signature once, so two identical requests (same
-/// method, path and body) need different timestamps; this keeps them apart. (The server
-/// accepts timestamps up to 30 seconds ahead of its clock.)
-pub fn now_unix_ms() -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last.saturating_add(1));
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
+/// A timestamp to sign `method`, `path_and_query` and `body` with: the system clock in
+/// milliseconds since the Unix epoch, unless this process already signed the very same
+/// request (same method, path and body) at that millisecond or later — then the next
+/// millisecond after that one. The server accepts a signature once, so identical requests
+/// need different timestamps; different requests may share one, so a busy process never
+/// runs ahead of the clock (the server refuses timestamps more than 30 s ahead).
+///
+/// This is the module's one clock read. The record is per process: two processes sending
+/// the same request in the same millisecond with the same credentials still collide, and
+/// the second is refused as `replayed_request`.
+pub fn fresh_unix_ms(method: &str, path_and_query: &str, body: &[u8]) -> i64 {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    /// Entries kept before the ones at or behind the clock are dropped.
+    const PRUNE_AT: usize = 4096;
+    static LAST: OnceLock<Mutex<HashMap<[u8; 32], i64>>> = OnceLock::new();
+    let request: [u8; 32] = {
+        let mut h = <Sha256 as sha2::Digest>::new();
+        for part in [method.as_bytes(), path_and_query.as_bytes(), body] {
+            sha2::Digest::update(&mut h, (part.len() as u64).to_le_bytes());
+            sha2::Digest::update(&mut h, part);
         }
+        sha2::Digest::finalize(h).into()
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut last = LAST
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.len() >= PRUNE_AT {
+        // A request last signed before this millisecond cannot collide any more.
+        last.retain(|_, ms| *ms >= now);
     }
+    let ms = match last.get(&request) {
+        Some(&previous) if previous >= now => previous.saturating_add(1),
+        _ => now,
+    };
+    last.insert(request, ms);
+    ms
 }
 
 #[cfg(test)]
@@ -488,9 +511,15 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_never_repeat_even_across_threads() {
+    fn the_same_request_never_gets_the_same_timestamp_even_across_threads() {
         let handles: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..1000).map(|_| now_unix_ms()).collect::<Vec<_>>()))
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..1000)
+                        .map(|_| fresh_unix_ms("POST", "/same", b"{}"))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         let mut all: Vec<i64> = handles
             .into_iter()
@@ -500,6 +529,18 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
+    }
+
+    #[test]
+    fn different_requests_do_not_push_timestamps_ahead_of_the_clock() {
+        // 20 000 distinct requests signed as fast as possible: each gets the clock's time,
+        // so none is ahead of it (with one shared counter they would be ~20 s ahead).
+        let latest = (0..20_000)
+            .map(|i| fresh_unix_ms("POST", &format!("/distinct/{i}"), b"{}"))
+            .max()
+            .unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!(latest <= now, "{latest} is ahead of {now}");
     }
 
     #[test]

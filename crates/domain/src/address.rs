@@ -50,6 +50,18 @@ pub enum AddressError {
     /// Mixed-case EVM address whose case does not follow EIP-55.
     #[error("the EIP-55 checksum (letter case) of this address is wrong")]
     Eip55,
+    /// A bech32 string whose prefix (human-readable part) is no bitcoin network's, e.g. a
+    /// Litecoin `ltc1…` address.
+    #[error(
+        "its prefix \"{prefix}1\" is not the configured bitcoin network's: {expected} addresses start with {}",
+        expected_prefixes(*expected)
+    )]
+    ForeignPrefix {
+        /// The network the service is configured for.
+        expected: BitcoinNetwork,
+        /// The human-readable part found (lowercase).
+        prefix: String,
+    },
     /// A valid bitcoin address of another bitcoin network.
     #[error("this is a {found} address but the service accepts {expected} addresses")]
     BitcoinNetworkMismatch {
@@ -63,7 +75,9 @@ pub enum AddressError {
 impl Problem for AddressError {
     fn code(&self) -> ErrorCode {
         match self {
-            AddressError::Malformed { .. } => ErrorCode::InvalidAddress,
+            AddressError::Malformed { .. } | AddressError::ForeignPrefix { .. } => {
+                ErrorCode::InvalidAddress
+            }
             AddressError::Checksum(_) | AddressError::Eip55 => ErrorCode::InvalidAddressChecksum,
             AddressError::BitcoinNetworkMismatch { .. } => ErrorCode::AddressNetworkMismatch,
         }
@@ -145,9 +159,47 @@ fn parse_bitcoin(s: &str, expected: BitcoinNetwork) -> Result<String, AddressErr
         .find(|hrp| lower.starts_with(hrp) && lower[hrp.len()..].starts_with('1'));
     match segwit_hrp {
         Some(hrp) => parse_segwit(s, lower, hrp, expected),
-        None => parse_base58_bitcoin(s, expected),
+        None => match foreign_bech32_hrp(&lower) {
+            // Shaped like bech32 with a prefix no bitcoin network uses (`ltc1…`, `tc1…`): say
+            // so, rather than report base58 problems, unless it really is base58.
+            Some(prefix) => {
+                parse_base58_bitcoin(s, expected).map_err(|_| AddressError::ForeignPrefix {
+                    expected,
+                    prefix: prefix.to_string(),
+                })
+            }
+            None => parse_base58_bitcoin(s, expected),
+        },
     }
 }
+
+/// The bitcoin address prefixes of `network`, for messages.
+fn expected_prefixes(network: BitcoinNetwork) -> &'static str {
+    match network {
+        BitcoinNetwork::Mainnet => "bc1, 1 or 3",
+        BitcoinNetwork::Testnet | BitcoinNetwork::Signet => "tb1, m, n or 2",
+        BitcoinNetwork::Regtest => "bcrt1, m, n or 2",
+    }
+}
+
+/// The human-readable part of `lower` when it has the shape of a bech32 string — letters,
+/// the separator `1`, then at least a checksum's worth of bech32 characters.
+fn foreign_bech32_hrp(lower: &str) -> Option<&str> {
+    const CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let (hrp, data) = lower.rsplit_once('1')?;
+    let shaped = !hrp.is_empty()
+        && hrp.len() <= 83
+        && hrp.bytes().all(|b| b.is_ascii_lowercase())
+        && data.len() >= 6
+        && data.chars().all(|c| CHARSET.contains(c));
+    shaped.then_some(hrp)
+}
+
+/// Characters of a bech32 checksum.
+const CHECKSUM_LEN: usize = 6;
+
+/// The reason given for a segwit address with an empty witness program.
+const NO_WITNESS_PROGRAM: &str = "it has no witness program";
 
 fn parse_segwit(
     s: &str,
@@ -166,6 +218,14 @@ fn parse_segwit(
         return Err(malformed(
             "bech32 addresses must not mix upper and lower case",
         ));
+    }
+    // Nothing between the separator and the checksum (or only a witness version): however
+    // the rest is encoded, the one thing wrong is that there is no witness program.
+    if lower
+        .rsplit_once('1')
+        .is_some_and(|(_, data)| data.len() <= CHECKSUM_LEN + 1)
+    {
+        return Err(malformed(NO_WITNESS_PROGRAM));
     }
     let parsed_hrp = match SegwitHrpstring::new(&lower) {
         Ok(checked) => checked.hrp().to_lowercase(),
@@ -187,7 +247,7 @@ fn parse_segwit(
         Err(SegwitHrpstringError::Padding(_)) => {
             return Err(malformed("its data has invalid padding"));
         }
-        Err(SegwitHrpstringError::NoData) => return Err(malformed("it has no data")),
+        Err(SegwitHrpstringError::NoData) => return Err(malformed(NO_WITNESS_PROGRAM)),
         Err(SegwitHrpstringError::TooLong(_)) => return Err(malformed("it is too long")),
         Err(_) => return Err(malformed("it is not a valid segwit address")),
     };
@@ -422,6 +482,118 @@ mod tests {
             code(Network::Btc, v0, BitcoinNetwork::Regtest),
             ErrorCode::AddressNetworkMismatch
         );
+    }
+
+    /// One case per line: the code, and the gist of the sentence a user reads.
+    #[test]
+    fn messages_say_what_is_wrong() {
+        let cases: &[(&str, BitcoinNetwork, ErrorCode, &str)] = &[
+            // Empty data part, whatever its encoding: "no witness program".
+            (
+                "bc1gmk9yu",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // valid bech32 checksum
+            (
+                "bc1a8xfp7",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // valid bech32m checksum
+            (
+                "bc1qqqqqq",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // wrong checksum
+            (
+                "BC1GMK9YU",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // upper case
+            (
+                "tb1cy0q7p",
+                BitcoinNetwork::Testnet,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ),
+            (
+                "bc1q9zpgru",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // a witness version only
+            (
+                "bc1pdg93mv",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "has no witness program",
+            ), // v1, bech32m
+            // Bech32 with another chain's prefix: the prefix is named, not base58.
+            (
+                "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "prefix \"ltc1\" is not the configured bitcoin network's: mainnet addresses start with bc1, 1 or 3",
+            ),
+            (
+                "tc1qw508d6qejxtdg4y5r3zarvary0c5xw7kg3g4ty",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "prefix \"tc1\" is not the configured bitcoin network's",
+            ),
+            (
+                "LTC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KGMN4N9",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "prefix \"ltc1\" is not",
+            ),
+            // … also when its checksum is wrong (a typo in a foreign address).
+            (
+                "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n8",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "prefix \"ltc1\" is not",
+            ),
+            (
+                "tc1qw508d6qejxtdg4y5r3zarvary0c5xw7kg3g4ty",
+                BitcoinNetwork::Regtest,
+                ErrorCode::InvalidAddress,
+                "regtest addresses start with bcrt1, m, n or 2",
+            ),
+            // Unchanged verdicts keep their messages.
+            (
+                "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5",
+                MAIN,
+                ErrorCode::InvalidAddressChecksum,
+                "bech32/bech32m checksum of this address is wrong",
+            ),
+            (
+                "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb",
+                MAIN,
+                ErrorCode::InvalidAddressChecksum,
+                "base58check checksum of this address is wrong",
+            ),
+            (
+                "1A1zP1eP5QGefi2DMPTfTL5SLmv7Divf0a",
+                MAIN,
+                ErrorCode::InvalidAddress,
+                "characters that base58 does not use",
+            ),
+            (
+                "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn",
+                MAIN,
+                ErrorCode::AddressNetworkMismatch,
+                "testnet, signet or regtest address but the service accepts mainnet",
+            ),
+        ];
+        for (address, network, expected_code, gist) in cases {
+            let e = CounterpartyAddress::parse(Network::Btc, address, *network).unwrap_err();
+            assert_eq!(e.code(), *expected_code, "{address}: {e}");
+            assert!(e.to_string().contains(gist), "{address}: {e:?} says {e}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Key ids are `k2-` and the first 8 hex digits of the key's SHA-256: stored with each sealed
 //! secret, they name the key without revealing it. Secrets sealed by earlier versions
 //! (`k1-` ids, bound to the key only) still open; [`SecretSealer::is_current`] says they must
-//! be resealed, which the service does at start-up.
+//! be resealed, which `widget-sessions apps reseal` does.
 
 use std::fmt;
 

@@ -104,8 +104,8 @@ impl fmt::Debug for LaunchToken {
     }
 }
 
-/// Issues and checks launch tokens. Nothing is stored: the token is the session id and a
-/// MAC over it, so any instance with the at-rest keys can check it.
+/// Issues and checks launch tokens. Nothing is stored: the token is the application and
+/// session ids and a MAC over them, so any instance with the at-rest keys can check it.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 pub trait LaunchLinks: Send + Sync {
     /// The launch token of `session` of `application` (always the same for one session).

@@ -369,7 +369,7 @@ fn placeholder(pg_type: &str) -> &'static str {
 /// plan depends on statistics may walk every session of an application for as long as the
 /// connection lives. So every per-request statement must find its rows by a full key even in
 /// a generic plan made on empty, never-analysed tables: sessions by their primary key (by
-/// the subject index only when listing one subject), slots and launch tokens by theirs.
+/// the subject index only when listing one subject), slots and nonces by theirs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generic_plans_made_on_empty_tables_look_rows_up_by_full_key() {
     let db = fresh_database().await;

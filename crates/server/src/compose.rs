@@ -90,8 +90,8 @@ pub struct Stores {
 /// # Errors
 ///
 /// [`StartupError::Database`] when there is no database or it cannot be migrated.
-pub async fn migrate(config: &Config) -> Result<Vec<i64>, StartupError> {
-    let Some(url) = &config.database_url else {
+pub async fn migrate(database_url: Option<&SecretString>) -> Result<Vec<i64>, StartupError> {
+    let Some(url) = database_url else {
         return Err(StartupError::Database(
             "migrations apply to Postgres: set DATABASE_URL".into(),
         ));

@@ -441,6 +441,34 @@ impl Reader<'_> {
     }
 }
 
+/// Only the database URL (`DATABASE_URL` or `DATABASE_URL_FILE`): what `migrate` needs, so
+/// that migrating before a rollout does not require the service's other settings.
+///
+/// # Errors
+///
+/// The variable is set both ways, its file cannot be read, or it is not a Postgres URL.
+pub fn database_url_from_vars(
+    vars: &HashMap<String, String>,
+) -> Result<Option<SecretString>, ConfigError> {
+    let r = Reader {
+        vars,
+        problems: RefCell::new(Vec::new()),
+        read: RefCell::new(Vec::new()),
+    };
+    let url = r.get("DATABASE_URL");
+    if let Some(url) = &url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        r.problem("DATABASE_URL must be a postgres:// or postgresql:// URL");
+    }
+    let problems = r.problems.into_inner();
+    if problems.is_empty() {
+        Ok(url.map(SecretString::from))
+    } else {
+        Err(ConfigError(problems))
+    }
+}
+
 impl Config {
     /// Reads the process environment (and `WIDGET_SESSIONS_CONFIG_FILE`, if set).
     ///

@@ -191,12 +191,16 @@ async fn run(command: Command) -> ExitCode {
             }
         }
         Command::Migrate => {
-            let config = match load_config() {
-                Ok(c) => c,
-                Err(code) => return code,
+            let url = match config::process_vars().and_then(|v| config::database_url_from_vars(&v))
+            {
+                Ok(url) => url,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
             };
             init_tracing(LogFormat::Pretty);
-            match compose::migrate(&config).await {
+            match compose::migrate(url.as_ref()).await {
                 Ok(applied) if applied.is_empty() => {
                     println!("the database is up to date");
                     ExitCode::SUCCESS

@@ -40,7 +40,7 @@ pub fn sign(
     let headers = signing::sign(
         api_key,
         api_secret.as_bytes(),
-        signing::now_unix_ms(),
+        signing::fresh_unix_ms(&method, &path, body.as_bytes()),
         &method,
         &path,
         body.as_bytes(),

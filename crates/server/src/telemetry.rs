@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Gauge `widget_sessions_build_info{version}`, always 1.
@@ -46,8 +47,9 @@ pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
 /// How log lines are written to standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
-    /// One JSON object per line (events flattened, with the current span and the span
-    /// list): for production log collectors.
+    /// One flat JSON object per line: the event's fields and the fields of the spans it
+    /// happened in (a request's `request_id`, `method`, `route`) at the top level; for
+    /// production log collectors.
     Json,
     /// One human-readable line per event, coloured on a terminal.
     Pretty,
@@ -139,13 +141,27 @@ fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
     if json {
-        Box::new(builder.json().flatten_event(true).finish())
+        // One flat object per line, so that log pipelines index the request's fields
+        // (`request_id` above all) without digging into nested span objects. The span
+        // fields (`request_id`, `method`, `route`) are therefore reserved: an event must not
+        // use them as its own field names.
+        let mut layer = json_subscriber::JsonLayer::new(writer);
+        layer
+            .with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+            .with_level("level")
+            .with_target("target")
+            .with_flattened_event()
+            .with_top_level_flattened_span_list();
+        Box::new(tracing_subscriber::registry().with(layer).with(filter))
     } else {
-        Box::new(builder.with_ansi(ansi).finish())
+        Box::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(writer)
+                .with_ansi(ansi)
+                .finish(),
+        )
     }
 }
 
@@ -229,7 +245,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn json_logs_one_line_per_response_with_route_request_id_status_and_latency() {
+    async fn json_logs_one_flat_line_per_response_with_request_id_route_status_and_latency() {
         let (lines, id) = logged(true, "/x/launch-s3cr3t?token=q-s3cr3t", None).await;
         assert_eq!(lines.len(), 1, "{lines:#?}");
         let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -237,12 +253,18 @@ mod tests {
         assert_eq!(line["message"], "finished processing request");
         assert_eq!(line["status"], 200);
         assert!(line["latency"].as_str().unwrap().ends_with(" ms"), "{line}");
-        assert_eq!(line["span"]["name"], "http_request");
-        assert_eq!(line["span"]["method"], "GET");
-        assert_eq!(line["span"]["route"], "/x/{id}");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+        assert_eq!(line["target"], "tower_http::trace::on_response");
+        // The request's fields are at the top level, where log pipelines index them.
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["route"], "/x/{id}");
         // The id assigned to the request is the one logged and sent back.
         uuid::Uuid::parse_str(&id).unwrap();
-        assert_eq!(line["span"]["request_id"], id.as_str());
+        assert_eq!(line["request_id"], id.as_str());
+        assert!(
+            line.get("span").is_none() && line.get("spans").is_none(),
+            "{line}"
+        );
         assert!(!lines[0].contains("s3cr3t"), "{}", lines[0]);
     }
 

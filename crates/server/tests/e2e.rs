@@ -233,7 +233,7 @@ async fn create_returns_the_session_and_reuses_it(store: Store) {
         "{params:?}"
     );
 
-    // The same request again: the same session, a new link.
+    // The same request again: the same session, the same link.
     let r = app.create(&app.a, &request).await;
     r.expect(200);
     assert!(r.header("location").is_none());
@@ -2080,8 +2080,9 @@ async fn two_instances_share_one_database(app: TestApp) {
     );
 }
 
-/// Application secrets are sealed, API keys and launch tokens are stored only as digests:
-/// none of them appears in the database, as text or as hex.
+/// Application secrets and the Transak token are sealed, API keys are stored only as
+/// digests, launch tokens are not stored at all: none of them appears in the database, as
+/// text or as hex.
 async fn nothing_secret_is_stored_in_clear(app: TestApp) {
     let s = app.create_ok(&app.a, &btc_address(&user()), 201).await;
     let again = app
@@ -2094,7 +2095,7 @@ async fn nothing_secret_is_stored_in_clear(app: TestApp) {
     .fetch_all(pool)
     .await
     .unwrap();
-    for table in ["applications", "sessions", "launch_tokens", "reuse_slots"] {
+    for table in ["applications", "sessions", "reuse_slots", "upstream_tokens"] {
         assert!(tables.iter().any(|t| t == table), "{tables:?}");
     }
     let mut dump = String::new();

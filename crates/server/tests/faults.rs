@@ -486,10 +486,19 @@ async fn metrics_on_their_own_listener_tell_an_operator_what_runs() {
     let port = process_support::free_port();
     let listen = format!("127.0.0.1:{port}");
     let api = deployment
-        .start("api", &[("WIDGET_SESSIONS_METRICS_LISTEN", listen.as_str())])
+        .start(
+            "api",
+            &[("WIDGET_SESSIONS_METRICS_LISTEN", listen.as_str())],
+        )
         .await;
-    api.create(&create_body(uuid::Uuid::new_v4())).await.expect(201);
-    assert_eq!(api.get("/metrics").await.code(), 404, "not on the public listener");
+    api.create(&create_body(uuid::Uuid::new_v4()))
+        .await
+        .expect(201);
+    assert_eq!(
+        api.get("/metrics").await.code(),
+        404,
+        "not on the public listener"
+    );
     let url = format!("http://{listen}/metrics");
     let started = Instant::now();
     let text = loop {
@@ -497,7 +506,10 @@ async fn metrics_on_their_own_listener_tell_an_operator_what_runs() {
         if text.contains("widget_sessions_db_pool_connections") {
             break text;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "no pool metrics:\n{text}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no pool metrics:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for name in [

@@ -23,17 +23,16 @@ pub mod session_store {
         }
     }
 
-    /// Reuse-or-claim of request `r` for `app` at `now`, with launch token `token_n` and
-    /// claim `c` (under a 30 s lease).
+    /// Reuse-or-claim of request `r` for `app` at `now`, with claim `c` (under a 30 s
+    /// lease).
     async fn ask(
         store: &Store,
         app: ApplicationId,
         r: &ValidRequest,
         now: DateTime<Utc>,
-        token_n: u8,
         c: u128,
     ) -> ReuseOutcome {
-        let mut q = reuse_query(app, r, now, token_n);
+        let mut q = reuse_query(app, r, now, 0);
         q.claim = claim(c);
         store.reuse_or_claim(&q).await.unwrap()
     }
@@ -168,16 +167,16 @@ pub mod session_store {
     /// of another application is independent.
     pub async fn a_vacant_key_is_claimed_and_others_wait(store: Store) {
         let r = request(1, false);
-        let first = ask(&store, APP_A, &r, t0(), 1, 1).await;
+        let first = ask(&store, APP_A, &r, t0(), 1).await;
         assert_eq!(first, ReuseOutcome::Claimed);
-        let second = ask(&store, APP_A, &r, at(1), 2, 2).await;
+        let second = ask(&store, APP_A, &r, at(1), 2).await;
         assert_eq!(
             second,
             ReuseOutcome::Pending {
                 lease_until: at(30)
             }
         );
-        let other = ask(&store, APP_B, &r, at(1), 3, 3).await;
+        let other = ask(&store, APP_B, &r, at(1), 3).await;
         assert_eq!(other, ReuseOutcome::Claimed);
     }
 
@@ -188,7 +187,7 @@ pub mod session_store {
         assert_eq!(minted.session.id(), sid(1));
         assert_eq!(minted.session.created_at(), t0());
         assert_eq!(minted.session.expires_at(), at(300));
-        let got = reused(ask(&store, APP_A, &r, at(10), 2, 2).await);
+        let got = reused(ask(&store, APP_A, &r, at(10), 2).await);
         assert_eq!(got, minted);
         assert_eq!(
             store.get(APP_A, sid(1)).await.unwrap(),
@@ -198,10 +197,10 @@ pub mod session_store {
         let peek = store.launch(APP_A, sid(1), at(11), false).await.unwrap();
         assert_eq!(peek, LaunchResult::Opened(minted.clone()));
         // A reuse claims nothing: the key stays reusable for the next caller.
-        let again = reused(ask(&store, APP_A, &r, at(12), 4, 4).await);
+        let again = reused(ask(&store, APP_A, &r, at(12), 4).await);
         assert_eq!(again.session.id(), sid(1));
         // Another application never sees it: the same key is vacant there.
-        let other = ask(&store, APP_B, &r, at(10), 3, 3).await;
+        let other = ask(&store, APP_B, &r, at(10), 3).await;
         assert_eq!(other, ReuseOutcome::Claimed);
     }
 
@@ -213,7 +212,7 @@ pub mod session_store {
             let store = store.clone();
             let r = r.clone();
             tasks.push(tokio::spawn(async move {
-                ask(&store, APP_A, &r, t0(), n, 100 + u128::from(n)).await
+                ask(&store, APP_A, &r, t0(), 100 + u128::from(n)).await
             }));
         }
         let mut winners = 0;
@@ -230,20 +229,17 @@ pub mod session_store {
     /// A pending claim cannot be taken over before its lease expires, and can after.
     pub async fn a_pending_claim_blocks_until_its_lease_expires(store: Store) {
         let r = request(1, false);
-        assert_eq!(
-            ask(&store, APP_A, &r, t0(), 1, 1).await,
-            ReuseOutcome::Claimed
-        );
-        let early = ask(&store, APP_A, &r, at(29), 2, 2).await;
+        assert_eq!(ask(&store, APP_A, &r, t0(), 1).await, ReuseOutcome::Claimed);
+        let early = ask(&store, APP_A, &r, at(29), 2).await;
         assert_eq!(
             early,
             ReuseOutcome::Pending {
                 lease_until: at(30)
             }
         );
-        let late = ask(&store, APP_A, &r, at(30), 2, 2).await;
+        let late = ask(&store, APP_A, &r, at(30), 2).await;
         assert_eq!(late, ReuseOutcome::Claimed);
-        let again = ask(&store, APP_A, &r, at(31), 3, 3).await;
+        let again = ask(&store, APP_A, &r, at(31), 3).await;
         assert_eq!(
             again,
             ReuseOutcome::Pending {
@@ -256,12 +252,9 @@ pub mod session_store {
     /// A minter whose claim was taken over cannot store its session.
     pub async fn fulfil_after_losing_the_claim_stores_nothing(store: Store) {
         let r = request(1, false);
+        assert_eq!(ask(&store, APP_A, &r, t0(), 1).await, ReuseOutcome::Claimed);
         assert_eq!(
-            ask(&store, APP_A, &r, t0(), 1, 1).await,
-            ReuseOutcome::Claimed
-        );
-        assert_eq!(
-            ask(&store, APP_A, &r, at(31), 2, 2).await,
+            ask(&store, APP_A, &r, at(31), 2).await,
             ReuseOutcome::Claimed
         );
         let late = store
@@ -282,16 +275,13 @@ pub mod session_store {
     /// An expired lease that nobody took over is still the owner's to fulfil.
     pub async fn fulfil_after_an_unclaimed_lease_expiry_still_succeeds(store: Store) {
         let r = request(1, false);
-        assert_eq!(
-            ask(&store, APP_A, &r, t0(), 1, 1).await,
-            ReuseOutcome::Claimed
-        );
+        assert_eq!(ask(&store, APP_A, &r, t0(), 1).await, ReuseOutcome::Claimed);
         let s = store
             .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, at(40)))
             .await
             .unwrap();
         assert_eq!(s.session.id(), sid(1));
-        let got = reused(ask(&store, APP_A, &r, at(41), 2, 2).await);
+        let got = reused(ask(&store, APP_A, &r, at(41), 2).await);
         assert_eq!(got.session.id(), sid(1));
     }
 
@@ -303,12 +293,12 @@ pub mod session_store {
         mint(&store, APP_A, sid(1), &r, t0()).await;
         // At +250 s the session has 50 s left: not reusable (60 s asked), so the key is claimed.
         assert_eq!(
-            ask(&store, APP_A, &r, at(250), 2, 9).await,
+            ask(&store, APP_A, &r, at(250), 9).await,
             ReuseOutcome::Claimed
         );
         store.release(APP_A, &key, claim(8)).await.unwrap();
         assert!(matches!(
-            ask(&store, APP_A, &r, at(251), 3, 7).await,
+            ask(&store, APP_A, &r, at(251), 7).await,
             ReuseOutcome::Pending { .. }
         ));
         store.release(APP_A, &key, claim(9)).await.unwrap();
@@ -321,7 +311,7 @@ pub mod session_store {
         );
         // ...and claimable again by one that is not.
         assert_eq!(
-            ask(&store, APP_A, &r, at(252), 5, 10).await,
+            ask(&store, APP_A, &r, at(252), 10).await,
             ReuseOutcome::Claimed
         );
     }
@@ -331,13 +321,10 @@ pub mod session_store {
     pub async fn release_of_a_vacant_claim_makes_the_key_vacant_again(store: Store) {
         let r = request(1, false);
         let key = r.reuse_key().digest();
-        assert_eq!(
-            ask(&store, APP_A, &r, t0(), 1, 1).await,
-            ReuseOutcome::Claimed
-        );
+        assert_eq!(ask(&store, APP_A, &r, t0(), 1).await, ReuseOutcome::Claimed);
         store.release(APP_A, &key, claim(1)).await.unwrap();
         assert_eq!(
-            ask(&store, APP_A, &r, at(1), 2, 2).await,
+            ask(&store, APP_A, &r, at(1), 2).await,
             ReuseOutcome::Claimed
         );
     }
@@ -377,18 +364,18 @@ pub mod session_store {
         let opened = store.launch(APP_A, sid(1), at(5), true).await.unwrap();
         assert!(matches!(opened, LaunchResult::Opened(_)));
         assert_eq!(
-            ask(&store, APP_A, &r, at(6), 2, 2).await,
+            ask(&store, APP_A, &r, at(6), 2).await,
             ReuseOutcome::Claimed
         );
         store.release(APP_A, &key, claim(2)).await.unwrap();
         let second = mint(&store, APP_A, sid(2), &r, at(6)).await;
-        assert_eq!(reused(ask(&store, APP_A, &r, at(7), 4, 4).await), second);
+        assert_eq!(reused(ask(&store, APP_A, &r, at(7), 4).await), second);
         let old = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(old.session.status_at(at(7)), SessionStatus::Consumed);
         // Cancelled works the same way.
         store.cancel(APP_A, sid(2), at(8)).await.unwrap();
         assert_eq!(
-            ask(&store, APP_A, &r, at(9), 5, 5).await,
+            ask(&store, APP_A, &r, at(9), 5).await,
             ReuseOutcome::Claimed
         );
     }
@@ -397,11 +384,11 @@ pub mod session_store {
     pub async fn flag_upgrades_are_upgrade_only(store: Store) {
         let r = request(1, false);
         mint(&store, APP_A, sid(1), &r, t0()).await;
-        let plain = reused(ask(&store, APP_A, &r, at(1), 2, 2).await);
+        let plain = reused(ask(&store, APP_A, &r, at(1), 2).await);
         assert!(!plain.session.force_verify_ownership());
-        let upgraded = reused(ask(&store, APP_A, &request(1, true), at(2), 3, 3).await);
+        let upgraded = reused(ask(&store, APP_A, &request(1, true), at(2), 3).await);
         assert!(upgraded.session.force_verify_ownership());
-        let after = reused(ask(&store, APP_A, &r, at(3), 4, 4).await);
+        let after = reused(ask(&store, APP_A, &r, at(3), 4).await);
         assert!(after.session.force_verify_ownership());
         let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert!(stored.session.force_verify_ownership());
@@ -415,7 +402,7 @@ pub mod session_store {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 let r = request(1, n % 4 == 0);
-                reused(ask(&store, APP_A, &r, at(1), 10 + n, u128::from(10 + n)).await)
+                reused(ask(&store, APP_A, &r, at(1), u128::from(10 + n)).await)
             }));
         }
         for t in tasks {

@@ -89,9 +89,8 @@ pub struct SessionBody {
     pub id: Uuid,
     /// Status when this response was made.
     pub status: Status,
-    /// The single-use launch link: `{public base}/w/{launch token}`. Only in create-or-reuse
-    /// responses (links are stored as hashes and cannot be shown again); every
-    /// create-or-reuse call hands out a new link to the same session.
+    /// The single-use launch link: `{public base}/w/{launch token}`, the same on every
+    /// create-or-reuse response for one session. Only in create-or-reuse responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widget_url: Option<String>,
     /// When the session expires.

@@ -67,7 +67,7 @@ impl Http {
         let headers = client::signing::sign(
             key,
             secret.as_bytes(),
-            client::signing::now_unix_ms(),
+            client::signing::fresh_unix_ms(&method, path, body.as_bytes()),
             &method,
             path,
             body.as_bytes(),
