@@ -38,10 +38,10 @@ def sign(key: str, secret: str, method: str, path: str, body: str, now_ms: int) 
     return {"api-key": key, "Authorization": f"HMAC {now_ms}:{sig}"}
 
 
-def body_for(user_id: str) -> str:
+def body_for(user_id: str, spaced: bool = False) -> str:
     return json.dumps(
         {"userId": user_id, "currency": "BTC", "network": "BTC", "counterpartyAddress": ADDRESS},
-        separators=(",", ":"),
+        separators=(", ", ": ") if spaced else (",", ":"),
     )
 
 
@@ -72,7 +72,10 @@ def main() -> int:
             out.write(line("POST", PATH, body, sign(a.key, a.secret, "POST", PATH, body, now_ms)) + "\n")
         return 0
 
-    body = a.body if a.body is not None else body_for(a.user_id or str(uuid.uuid4()))
+    # `curl` creates the session a `fixed` run then reuses: the same request spelled with
+    # spaces, so that its signature can never equal one of the run's (the service accepts
+    # each signature once).
+    body = a.body if a.body is not None else body_for(a.user_id or str(uuid.uuid4()), spaced=a.mode == "curl")
     headers = sign(a.key, a.secret, "POST", PATH, body, now_ms)
     if a.mode == "fixed":
         # Distinct timestamps, newest first, from 29 s ahead (the service accepts up to 30 s

@@ -47,10 +47,99 @@ impl PgSessionStore {
     }
 }
 
+/// The [`SessionRow`] of a reusable session read with every column optional (an outer join):
+/// `$row`'s columns, for session `$id` of application `$app`; ACTIVE, so never consumed or
+/// cancelled. (A macro: each query's row is its own anonymous type.)
+macro_rules! session_row {
+    ($app:expr, $id:expr, $row:expr) => {{
+        let id = $id;
+        let row = $row;
+        let incomplete = || StoreError::Unexpected(format!("session {id}: incomplete row"));
+        SessionRow {
+            application_id: $app.as_uuid(),
+            id,
+            subject_kind: row.subject_kind.ok_or_else(incomplete)?,
+            subject_id: row.subject_id.ok_or_else(incomplete)?,
+            currency: row.currency.ok_or_else(incomplete)?,
+            network: row.network.ok_or_else(incomplete)?,
+            counterparty_kind: row.counterparty_kind.ok_or_else(incomplete)?,
+            counterparty: row.counterparty.ok_or_else(incomplete)?,
+            invoice_created_at: row.invoice_created_at,
+            invoice_expires_at: row.invoice_expires_at,
+            invoice_amount_msat: row.invoice_amount_msat,
+            tx_hash: row.tx_hash,
+            force_verify_ownership: row.force_verify_ownership.ok_or_else(incomplete)?,
+            widget_url: row.widget_url.ok_or_else(incomplete)?,
+            created_at: row.created_at.ok_or_else(incomplete)?,
+            expires_at: row.expires_at.ok_or_else(incomplete)?,
+            consumed_at: None,
+            cancelled_at: None,
+        }
+    }};
+}
+
 #[async_trait]
 impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(application = %q.application))]
     async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+        // Most creates are reuses, so they get a light statement of their own: record the
+        // request's signature (replay check; an unlogged table, nothing waits for a WAL
+        // flush) and read the reusable session, in one round trip. Executing the full
+        // statement below costs Postgres about 1.6 times as much (pgbench, 16 connections:
+        // 11 000 against 18 000 statements per second), because every one of its CTEs is set
+        // up on each execution. Only when there is no reusable session, or its flag must be
+        // raised, does the full statement decide, atomically, with the signature already
+        // recorded.
+        let mut q = std::borrow::Cow::Borrowed(q);
+        if let Some(nonce) = &q.nonce {
+            let row = sqlx::query!(
+                r#"with nonce as (
+                       insert into request_nonces (application_id, signature, expires_at)
+                       values ($1, $5, $6)
+                       on conflict do nothing
+                       returning 1
+                   )
+                   select exists(select 1 from nonce) as "fresh!",
+                          s.id as "id?", s.subject_kind as "subject_kind?",
+                          s.subject_id as "subject_id?", s.currency as "currency?",
+                          s.network as "network?", s.counterparty_kind as "counterparty_kind?",
+                          s.counterparty as "counterparty?",
+                          s.invoice_created_at as "invoice_created_at?",
+                          s.invoice_expires_at as "invoice_expires_at?",
+                          s.invoice_amount_msat as "invoice_amount_msat?",
+                          s.tx_hash as "tx_hash?",
+                          s.force_verify_ownership as "force_verify_ownership?",
+                          s.widget_url as "widget_url?", s.created_at as "created_at?",
+                          s.expires_at as "expires_at?"
+                   from (values (1)) as one (n)
+                   left join sessions s
+                     on s.application_id = $1
+                    and s.id = (select session_id from reuse_slots
+                                where application_id = $1 and reuse_key = $2 and claim is null)
+                    and session_reusable(s.consumed_at, s.cancelled_at, s.expires_at, $3, $4)"#,
+                q.application.as_uuid(),
+                q.key.as_bytes().as_slice(),
+                q.now,
+                q.policy.must_live_until(q.now),
+                nonce.signature.as_slice(),
+                nonce.expires_at,
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+            if !row.fresh {
+                return Ok(ReuseOutcome::Replayed);
+            }
+            if let Some(id) = row.id
+                && (row.force_verify_ownership == Some(true) || !q.force_verify_ownership)
+            {
+                let stored = session_row!(q.application, id, row);
+                return Ok(ReuseOutcome::Reused(Box::new(stored.into_stored()?)));
+            }
+            q.to_mut().nonce = None;
+        }
+        let q = q.as_ref();
+
         // One statement, one round trip. It records the request's signature (replay check;
         // an unlogged table, so nothing waits for a WAL flush) and goes on only if it was not
         // recorded before. It reads the slot; if the slot is bound to a reusable session, it
@@ -158,27 +247,7 @@ impl SessionStore for PgSessionStore {
                 _ => ReuseOutcome::Changed,
             });
         };
-        let incomplete = || StoreError::Unexpected(format!("session {id}: incomplete row"));
-        let stored = SessionRow {
-            application_id: q.application.as_uuid(),
-            id,
-            subject_kind: row.subject_kind.ok_or_else(incomplete)?,
-            subject_id: row.subject_id.ok_or_else(incomplete)?,
-            currency: row.currency.ok_or_else(incomplete)?,
-            network: row.network.ok_or_else(incomplete)?,
-            counterparty_kind: row.counterparty_kind.ok_or_else(incomplete)?,
-            counterparty: row.counterparty.ok_or_else(incomplete)?,
-            invoice_created_at: row.invoice_created_at,
-            invoice_expires_at: row.invoice_expires_at,
-            invoice_amount_msat: row.invoice_amount_msat,
-            tx_hash: row.tx_hash,
-            force_verify_ownership: row.force_verify_ownership.ok_or_else(incomplete)?,
-            widget_url: row.widget_url.ok_or_else(incomplete)?,
-            created_at: row.created_at.ok_or_else(incomplete)?,
-            expires_at: row.expires_at.ok_or_else(incomplete)?,
-            consumed_at: None,
-            cancelled_at: None,
-        };
+        let stored = session_row!(q.application, id, row);
         Ok(ReuseOutcome::Reused(Box::new(stored.into_stored()?)))
     }
 

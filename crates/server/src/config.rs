@@ -17,7 +17,7 @@ use domain::{BitcoinNetwork, LedgerTable, ReusePolicy, Rules};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, TraceExport};
 
 /// Which part of the binary reads a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +255,16 @@ pub const VARIABLES: &[Var] = &[
         "`info,sqlx=warn,tower_http=info`",
     ),
     var(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "export traces with OpenTelemetry over OTLP/HTTP to this collector (`/v1/traces` is appended), e.g. `http://127.0.0.1:4318`; needs a build with the `otel` feature",
+        "unset: no trace export",
+    ),
+    var(
+        "OTEL_SERVICE_NAME",
+        "the `service.name` of exported traces",
+        "`widget-sessions`",
+    ),
+    var(
         "WIDGET_SESSIONS_CONFIG_FILE",
         "a `KEY=VALUE` file read first; the environment wins",
         "unset",
@@ -339,6 +349,8 @@ pub struct Config {
     pub rules: Rules,
     /// Log format.
     pub log_format: LogFormat,
+    /// Where traces are exported, if anywhere.
+    pub traces: Option<TraceExport>,
     /// Most database connections per instance.
     pub db_max_connections: u32,
     /// Claim protocol tuning (lease, wait).
@@ -697,6 +709,7 @@ impl Config {
                 LogFormat::Auto
             }
         };
+        let traces = trace_export(r);
         let apps_file = r.get("WIDGET_SESSIONS_APPS_FILE").map(PathBuf::from);
         let migrate_on_start = match r.get("WIDGET_SESSIONS_MIGRATE_ON_START").as_deref() {
             None | Some("true") => true,
@@ -730,6 +743,7 @@ impl Config {
             retention: Duration::from_secs(retention_days * 86_400),
             rules: Rules::new(ledger, bitcoin),
             log_format,
+            traces,
             db_max_connections,
             claims: app::ClaimSettings {
                 lease: Duration::from_secs(lease),
@@ -765,6 +779,35 @@ impl Config {
     /// The public base without a trailing slash.
     pub fn public_base(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME`; an endpoint in a build that cannot
+/// export is a problem, not silently ignored.
+fn trace_export(r: &Reader<'_>) -> Option<TraceExport> {
+    let service_name = r
+        .get("OTEL_SERVICE_NAME")
+        .unwrap_or_else(|| "widget-sessions".to_string());
+    let endpoint = r.get("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    if !cfg!(feature = "otel") {
+        r.problem(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build does not export traces: build with `--features otel`, or unset it",
+        );
+        return None;
+    }
+    match Url::parse(&endpoint) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Some(TraceExport {
+                endpoint: u,
+                service_name,
+            })
+        }
+        _ => {
+            r.problem(format!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT={endpoint:?} must be an http(s) URL, e.g. http://127.0.0.1:4318"
+            ));
+            None
+        }
     }
 }
 

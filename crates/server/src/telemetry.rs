@@ -1,15 +1,19 @@
-//! Logs: the process-wide `tracing` subscriber.
+//! Logs and traces: the process-wide `tracing` subscriber.
 //!
-//! [`init_tracing`] writes JSON lines in production and human-readable lines on a terminal;
-//! [`init_test_tracing`] does the same for tests, only when `TEST_LOG` is set.
+//! [`init_tracing`] writes JSON lines in production and human-readable lines on a terminal,
+//! and, in a build with the `otel` feature and [`TraceExport`] configured, exports spans
+//! with OpenTelemetry over OTLP/HTTP; [`init_test_tracing`] writes logs for tests, only when
+//! `TEST_LOG` is set.
 
 use std::io::IsTerminal;
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Layered;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+use url::Url;
 
 /// Gauge `widget_sessions_build_info{version}`, always 1.
 pub const BUILD_INFO: &str = "widget_sessions_build_info";
@@ -70,27 +74,96 @@ impl LogFormat {
     }
 }
 
-/// Installs the process-wide `tracing` subscriber writing to standard output in `format`.
+/// Where and as what traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+/// `OTEL_SERVICE_NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceExport {
+    /// The collector's OTLP/HTTP base URL; spans go to `{endpoint}/v1/traces`.
+    pub endpoint: Url,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+}
+
+impl TraceExport {
+    /// Where spans are sent.
+    pub fn traces_url(&self) -> String {
+        format!("{}/v1/traces", self.endpoint.as_str().trim_end_matches('/'))
+    }
+}
+
+/// Keeps trace export running; dropping it flushes the spans still buffered (call it last).
+#[must_use = "dropping the guard stops trace export"]
+pub struct TracingGuard {
+    #[cfg(feature = "otel")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("widget-sessions: flushing traces failed: {e}");
+        }
+    }
+}
+
+/// Installs the process-wide `tracing` subscriber writing to standard output in `format`,
+/// exporting traces to `traces` when given (only builds with the `otel` feature accept one;
+/// the configuration refuses it otherwise).
 ///
 /// The filter comes from `RUST_LOG` (e.g. `debug,hyper=info`); when it is unset, empty or
 /// invalid, [`DEFAULT_LOG_FILTER`] is used (an invalid `RUST_LOG` is reported as a warning
 /// once logging works).
 ///
-/// Calling it again, or after another subscriber was installed, does nothing.
-pub fn init_tracing(format: LogFormat) {
+/// Calling it again, or after another subscriber was installed, installs nothing.
+///
+/// # Errors
+///
+/// The trace exporter could not be built.
+pub fn init_tracing(
+    format: LogFormat,
+    traces: Option<&TraceExport>,
+) -> Result<TracingGuard, String> {
     let (filter, invalid) = log_filter(std::env::var("RUST_LOG").ok());
     let is_terminal = std::io::stdout().is_terminal();
+    #[cfg(feature = "otel")]
+    let (export, guard) = match traces {
+        Some(traces) => {
+            let (layer, provider) = otel::export_layer(traces)?;
+            (
+                Some(layer),
+                TracingGuard {
+                    provider: Some(provider),
+                },
+            )
+        }
+        None => (None, TracingGuard { provider: None }),
+    };
+    #[cfg(not(feature = "otel"))]
+    let (export, guard): (Option<OutputLayer>, TracingGuard) = match traces {
+        Some(_) => {
+            return Err("this build does not export traces (build with `--features otel`)".into());
+        }
+        None => (None, TracingGuard {}),
+    };
     let installed = subscriber(
         format.is_json(is_terminal),
         is_terminal,
         filter,
         std::io::stdout,
+        export,
     )
     .try_init()
     .is_ok();
     if let (true, Some(problem)) = (installed, invalid) {
         tracing::warn!("{problem}");
     }
+    if let (true, Some(traces)) = (installed, traces) {
+        tracing::info!(collector = %traces.traces_url(), service = %traces.service_name, "exporting traces");
+    }
+    Ok(guard)
 }
 
 /// Installs a subscriber that writes through the test harness (so output is captured per
@@ -131,17 +204,25 @@ fn log_filter(rust_log: Option<String>) -> (EnvFilter, Option<String>) {
     }
 }
 
-/// The formatting subscriber: JSON or one human-readable line per event.
+/// The subscriber's layers sit on the filtered registry.
+type Filtered = Layered<EnvFilter, Registry>;
+
+/// One output of the subscriber: the log lines, or the trace export.
+type OutputLayer = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// The subscriber: the filter, JSON or one human-readable line per event, and `export` if
+/// given.
 fn subscriber<W>(
     json: bool,
     ansi: bool,
     filter: EnvFilter,
     writer: W,
+    export: Option<OutputLayer>,
 ) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    if json {
+    let lines: OutputLayer = if json {
         // One flat object per line, so that log pipelines index the request's fields
         // (`request_id` above all) without digging into nested span objects. The span
         // fields (`request_id`, `method`, `route`) are therefore reserved: an event must not
@@ -153,15 +234,53 @@ where
             .with_target("target")
             .with_flattened_event()
             .with_top_level_flattened_span_list();
-        Box::new(tracing_subscriber::registry().with(layer).with(filter))
+        Box::new(layer)
     } else {
         Box::new(
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
+            tracing_subscriber::fmt::layer()
                 .with_writer(writer)
-                .with_ansi(ansi)
-                .finish(),
+                .with_ansi(ansi),
         )
+    };
+    let layers: Vec<OutputLayer> = std::iter::once(lines).chain(export).collect();
+    Box::new(tracing_subscriber::registry().with(filter).with(layers))
+}
+
+/// OpenTelemetry trace export (the `otel` feature).
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::{OutputLayer, TraceExport};
+
+    /// A layer exporting every span to `traces` in batches, the provider that flushes them,
+    /// and the W3C trace-context propagator installed for outgoing calls.
+    pub(super) fn export_layer(
+        traces: &TraceExport,
+    ) -> Result<(OutputLayer, SdkTracerProvider), String> {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(traces.traces_url())
+            .build()
+            .map_err(|e| format!("the OTLP trace exporter could not be built: {e}"))?;
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(traces.service_name.clone())
+                    .build(),
+            )
+            .build();
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let tracer = provider.tracer("widget-sessions");
+        Ok((
+            Box::new(tracing_opentelemetry::layer().with_tracer(tracer)),
+            provider,
+        ))
     }
 }
 
@@ -237,6 +356,7 @@ mod tests {
             false,
             EnvFilter::new(DEFAULT_LOG_FILTER),
             move || writer.clone(),
+            None,
         ));
         let response = call(app(), "GET", uri, request_id).await;
         assert_eq!(response.status(), StatusCode::OK);

@@ -24,7 +24,7 @@ pub mod session_store {
     }
 
     /// Reuse-or-claim of request `r` for `app` at `now`, with claim `c` (under a 30 s
-    /// lease).
+    /// lease) and a fresh request nonce.
     async fn ask(
         store: &Store,
         app: ApplicationId,
@@ -34,6 +34,8 @@ pub mod session_store {
     ) -> ReuseOutcome {
         let mut q = reuse_query(app, r, now, 0);
         q.claim = claim(c);
+        // As every HTTP create: a fresh request nonce.
+        q.nonce = Some(nonce(app));
         store.reuse_or_claim(&q).await.unwrap()
     }
 
@@ -140,6 +142,8 @@ pub mod session_store {
             let now = t0() + chrono::TimeDelta::microseconds(case.now_micros);
             let mut q = reuse_query(APP_A, &asked, now, 2);
             q.policy = policy;
+            // As every HTTP create: a fresh request nonce.
+            q.nonce = Some(nonce(APP_A));
             let outcome = store.reuse_or_claim(&q).await.unwrap();
             match policy.decide(candidate.as_ref(), case.requested_flag, now) {
                 domain::ReuseDecision::Reuse { .. } => {
@@ -152,6 +156,12 @@ pub mod session_store {
                         s.force_verify_ownership(),
                         case.stored_flag || case.requested_flag,
                         "{case:?}"
+                    );
+                    let kept = store.get(APP_A, id).await.unwrap().unwrap().session;
+                    assert_eq!(
+                        kept.force_verify_ownership(),
+                        case.stored_flag || case.requested_flag,
+                        "{case:?}: the flag is stored, not only answered"
                     );
                 }
                 domain::ReuseDecision::MintNew(reason) => assert_eq!(

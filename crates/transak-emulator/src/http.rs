@@ -206,9 +206,14 @@ async fn create_session(
     if let Err(problems) = validate_widget_params(params, &shared.config.api_key) {
         return error_response(StatusCode::BAD_REQUEST, problems.join("; "));
     }
-    let session_id = shared
-        .lock()
-        .mint_session(params.clone(), shared.config.max_sessions);
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let session_id =
+        shared
+            .lock()
+            .mint_session(params.clone(), traceparent, shared.config.max_sessions);
     tracing::debug!("widget session minted");
     let widget_url = format!(
         "{}/?apiKey={}&sessionId={}",

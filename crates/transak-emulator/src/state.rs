@@ -52,6 +52,10 @@ pub struct MintedSession {
     pub created_at: u64,
     /// Whether the widget page has already been opened with this `sessionId`.
     pub opened: bool,
+    /// The W3C `traceparent` header the call carried, if any (a caller exporting traces
+    /// propagates its trace context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The faults currently active, as served by `GET`/`POST /_emulator/faults`.
@@ -269,6 +273,7 @@ impl Inner {
     pub(crate) fn mint_session(
         &mut self,
         widget_params: Map<String, Value>,
+        traceparent: Option<String>,
         max_sessions: usize,
     ) -> String {
         let session_id = uuid::Uuid::new_v4().to_string();
@@ -279,6 +284,7 @@ impl Inner {
                 widget_params,
                 created_at,
                 opened: false,
+                traceparent,
             },
             max_sessions,
         );
@@ -325,6 +331,7 @@ impl Inner {
                 widget_params: entry.widget_params.clone(),
                 created_at: entry.created_at.as_secs(),
                 opened: entry.opened,
+                traceparent: entry.traceparent.clone(),
             })
             .collect()
     }
@@ -385,6 +392,7 @@ struct SessionEntry {
     widget_params: Map<String, Value>,
     created_at: Duration,
     opened: bool,
+    traceparent: Option<String>,
 }
 
 /// Sessions in creation order, indexed by id, keeping at most `max` of them (oldest
@@ -473,9 +481,9 @@ mod tests {
     #[test]
     fn session_log_evicts_oldest_beyond_max() {
         let mut inner = Inner::default();
-        let first = inner.mint_session(Map::new(), 2);
-        let second = inner.mint_session(Map::new(), 2);
-        let third = inner.mint_session(Map::new(), 2);
+        let first = inner.mint_session(Map::new(), None, 2);
+        let second = inner.mint_session(Map::new(), None, 2);
+        let third = inner.mint_session(Map::new(), None, 2);
         let ids: Vec<String> = inner.sessions().into_iter().map(|s| s.session_id).collect();
         assert_eq!(ids, vec![second.clone(), third.clone()]);
         assert_eq!(

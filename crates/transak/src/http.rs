@@ -127,7 +127,10 @@ impl Transport {
         &self,
         build: &impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response, Result<AttemptFailure, GatewayError>> {
-        let response = match build().timeout(self.timeout).send().await {
+        let request = build().timeout(self.timeout);
+        #[cfg(feature = "otel")]
+        let request = request.headers(crate::otel::trace_headers());
+        let response = match request.send().await {
             Ok(response) => response,
             Err(err) => return Err(self.classify(&err)),
         };

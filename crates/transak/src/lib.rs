@@ -93,6 +93,8 @@
 mod config;
 mod gateway;
 mod http;
+#[cfg(feature = "otel")]
+mod otel;
 mod params;
 mod token;
 mod wire;

@@ -258,3 +258,45 @@ fn the_readme_table_is_the_generated_one() {
         "README.md's table is out of date: paste `cargo run -q -- env --markdown` between the markers"
     );
 }
+
+#[test]
+#[cfg(not(feature = "otel"))]
+fn a_trace_collector_in_a_build_without_export_is_refused() {
+    let e = Config::from_vars(&vars(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://127.0.0.1:4318",
+    )]))
+    .unwrap_err();
+    assert!(
+        e.0.iter()
+            .any(|p| p.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && p.contains("--features otel")),
+        "{e}"
+    );
+}
+
+#[test]
+#[cfg(feature = "otel")]
+fn a_trace_collector_is_a_base_url() {
+    let c = Config::from_vars(&vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"),
+        ("OTEL_SERVICE_NAME", "sessions-eu"),
+    ]))
+    .unwrap();
+    let traces = c.traces.unwrap();
+    assert_eq!(traces.traces_url(), "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(traces.service_name, "sessions-eu");
+    assert!(
+        Config::from_vars(&vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")])).is_err()
+    );
+}
+
+#[test]
+fn the_database_url_alone_is_enough_to_migrate() {
+    let url = database_url_from_vars(&vars(&[("DATABASE_URL", "postgres://db/x")])).unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&url.unwrap()),
+        "postgres://db/x"
+    );
+    assert!(database_url_from_vars(&vars(&[])).unwrap().is_none());
+    assert!(database_url_from_vars(&vars(&[("DATABASE_URL", "mysql://db/x")])).is_err());
+}
