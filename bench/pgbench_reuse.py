@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
-"""Prints a pgbench script that runs the service's hot-path `reuse_or_claim` statement, copied
-verbatim from the committed sqlx offline data (crates/postgres/.sqlx/query-*.json, the one
-containing "left join slot on true left join cand on true"), so it cannot drift from the code.
+"""Prints a pgbench script that runs the statement a reuse runs, copied verbatim from the
+committed sqlx offline data (crates/postgres/.sqlx/query-*.json), so it cannot drift from the
+code: the reuse statement of its own (records the nonce, reads the reusable session; the one
+containing "left join sessions s" and "request_nonces") when the checkout has one, otherwise
+the full `reuse_or_claim` statement (the one containing "left join slot on true left join
+cand on true") that earlier versions ran for every create.
+
+For the reuse statement: $1 :app, $2 :key, $3 :now, $4 :until, $5 the nonce
+(sha256(uuid_send(gen_random_uuid()))), $6 :lease. For the full statement:
 
 Usage: pgbench_reuse.py [--root DIR]                      the pgbench script
        pgbench_reuse.py [--root DIR] --literal APP KEYHEX   the statement with literal values (for EXPLAIN)
@@ -34,6 +40,7 @@ import re
 import sys
 
 MARKER = "left join slot on true left join cand on true"
+REUSE_MARKERS = ("left join sessions s", "request_nonces")
 
 
 def main() -> int:
@@ -41,19 +48,24 @@ def main() -> int:
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     if args[:1] == ["--root"]:
         root, args = args[1], args[2:]
-    hits = []
+    hits, reuse_hits = [], []
     for path in sorted(glob.glob(os.path.join(root, "crates/postgres/.sqlx/query-*.json"))):
         with open(path) as f:
             q = json.load(f)["query"]
         if MARKER in q:
             hits.append((path, q))
-    if len(hits) != 1:
-        print(f"expected exactly one .sqlx query containing {MARKER!r}, found {len(hits)}", file=sys.stderr)
+        if all(m in q for m in REUSE_MARKERS):
+            reuse_hits.append((path, q))
+    if len(reuse_hits) > 1 or (not reuse_hits and len(hits) != 1):
+        print(f"expected one reuse statement, found {len(reuse_hits)} (and {len(hits)} full ones)", file=sys.stderr)
         return 1
-    path, sql = hits[0]
+    path, sql = (reuse_hits or hits)[0]
     found = set(re.findall(r"\$(\d+)", sql))
     common = {"1": ":app", "2": ":key", "3": ":now", "4": ":until", "5": ":fvo"}
-    if len(found) == 9:
+    if reuse_hits:
+        subst = {"1": ":app", "2": ":key", "3": ":now", "4": ":until",
+                 "5": "sha256(uuid_send(gen_random_uuid()))", "6": ":lease"}
+    elif len(found) == 9:
         subst = {**common, "6": "sha256(uuid_send(gen_random_uuid()))", "7": ":lease",
                  "8": "gen_random_uuid()", "9": ":lease"}
     else:
