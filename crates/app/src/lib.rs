@@ -18,6 +18,7 @@
 mod applications;
 mod credential_cache;
 mod retention;
+mod webhooks;
 
 pub use applications::{
     API_KEY_PREFIX, API_SECRET_PREFIX, AdminError, Applications, AuthError, Authenticated,
@@ -26,6 +27,14 @@ pub use applications::{
 };
 pub use credential_cache::{CredentialCache, Credentials};
 pub use retention::Retention;
+pub use webhooks::{
+    DeliveryWorker, EndpointWithSecret, ExpirySweeper, WEBHOOK_SECRET_PREFIX, WebhookDependencies,
+    WebhookError, WebhookSettings, Webhooks,
+};
+/// The metrics of the webhook side (names and descriptions).
+pub mod webhook_metrics {
+    pub use crate::webhooks::{ATTEMPTS, BACKLOG, DELIVERIES, EXPIRED, LATENCY, describe_metrics};
+}
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +185,7 @@ impl Sessions {
             session,
             key,
             widget_url: widget_url.clone(),
+            event: self.deps.ids.event_id(),
         };
         match self.deps.store.fulfil(application, claim, new).await {
             Ok(stored) => {
@@ -333,7 +343,8 @@ impl SessionService for Sessions {
         id: SessionId,
     ) -> Result<CancelOutcome, CancelError> {
         let now = self.deps.clock.now();
-        match self.deps.store.cancel(application, id, now).await? {
+        let event = self.deps.ids.event_id();
+        match self.deps.store.cancel(application, id, now, event).await? {
             StoreCancel::Cancelled(s) => {
                 info!("cancelled");
                 Ok(CancelOutcome::Cancelled(self.view(s.session, now)))
@@ -358,7 +369,7 @@ impl SessionService for Sessions {
         match self
             .deps
             .store
-            .launch(application, id, now, consume)
+            .launch(application, id, now, consume, self.deps.ids.event_id())
             .await?
         {
             LaunchResult::Opened(s) => {

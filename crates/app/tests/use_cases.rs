@@ -67,6 +67,8 @@ impl Mocks {
         let mut ids = MockIdGenerator::new();
         ids.expect_session_id().return_const(sid(1));
         ids.expect_claim_token().return_const(CLAIM);
+        ids.expect_event_id()
+            .returning(|| domain::EventId::from_uuid(uuid::Uuid::now_v7()));
         let mut links = MockLaunchLinks::new();
         links
             .expect_issue()
@@ -600,8 +602,8 @@ async fn cancel_twice_is_cancelled_then_already_cancelled() {
     m.store
         .expect_cancel()
         .times(2)
-        .withf(|app, id, now| *app == APP && *id == sid(4) && *now == t0())
-        .returning(move |_, _, now| {
+        .withf(|app, id, now, _| *app == APP && *id == sid(4) && *now == t0())
+        .returning(move |_, _, now, _| {
             let mut s = stored(sid(4), false, t0() - TimeDelta::seconds(5));
             s.session = {
                 let mut x = s.session.clone();
@@ -630,13 +632,16 @@ async fn cancel_of_an_ended_or_unknown_session_fails() {
     let mut m = Mocks::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    m.store.expect_cancel().times(2).returning(move |_, _, _| {
-        Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
-            StoreCancel::NotActive(stored(sid(4), false, t0() - TimeDelta::seconds(600)))
-        } else {
-            StoreCancel::NotFound
-        })
-    });
+    m.store
+        .expect_cancel()
+        .times(2)
+        .returning(move |_, _, _, _| {
+            Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                StoreCancel::NotActive(stored(sid(4), false, t0() - TimeDelta::seconds(600)))
+            } else {
+                StoreCancel::NotFound
+            })
+        });
     let s = m.build();
     match s.cancel(APP, sid(4)).await.unwrap_err() {
         CancelError::NotActive(v) => assert_eq!(v.status, SessionStatus::Expired),
@@ -658,8 +663,8 @@ async fn launching_twice_redirects_once_then_is_gone() {
     m.store
         .expect_launch()
         .times(2)
-        .withf(|app, id, now, consume| *app == APP && *id == sid(6) && *now == t0() && *consume)
-        .returning(move |_, _, now, _| {
+        .withf(|app, id, now, consume, _| *app == APP && *id == sid(6) && *now == t0() && *consume)
+        .returning(move |_, _, now, _, _| {
             let mut s = stored(sid(6), false, t0() - TimeDelta::seconds(5));
             Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
                 LaunchResult::Opened(s)
@@ -685,8 +690,8 @@ async fn head_does_not_consume_and_garbage_tokens_never_reach_the_store() {
     m.store
         .expect_launch()
         .times(1)
-        .withf(|_, _, _, consume| !*consume)
-        .returning(|_, _, _, _| Ok(LaunchResult::Opened(stored(sid(6), false, t0()))));
+        .withf(|_, _, _, consume, _| !*consume)
+        .returning(|_, _, _, _, _| Ok(LaunchResult::Opened(stored(sid(6), false, t0()))));
     let s = m.build();
     assert!(matches!(
         s.launch(token().expose(), false).await.unwrap(),
@@ -703,7 +708,7 @@ async fn an_unknown_token_is_unknown() {
     let mut m = Mocks::new();
     m.store
         .expect_launch()
-        .returning(|_, _, _, _| Ok(LaunchResult::Unknown));
+        .returning(|_, _, _, _, _| Ok(LaunchResult::Unknown));
     assert_eq!(
         m.build().launch(token().expose(), true).await.unwrap(),
         LaunchOutcome::Unknown

@@ -7,6 +7,7 @@
 //!   ([`Session`], [`SessionPage`]); failures are typed [`Error`]s built from the service's
 //!   problem documents, with a stable [`ProblemCode`] to match on.
 //! - [`signing`]: the request signature on its own, for other HTTP stacks.
+//! - [`webhooks`]: verifying the signed webhooks the service sends (Standard Webhooks).
 //!
 //! This crate depends on no server crate (no axum, no sqlx): it is all a partner needs.
 //!
@@ -38,6 +39,7 @@
 mod error;
 pub mod signing;
 mod types;
+pub mod webhooks;
 
 #[cfg(feature = "http")]
 pub use error::Error;

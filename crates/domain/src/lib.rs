@@ -39,6 +39,7 @@
 
 mod address;
 mod error;
+mod events;
 mod ids;
 mod ledger;
 mod lightning;
@@ -46,9 +47,11 @@ mod request;
 mod reuse_key;
 mod session;
 mod txhash;
+mod webhook;
 
 pub use address::{AddressError, CounterpartyAddress};
 pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
+pub use events::{EventId, EventType, MalformedId, WebhookEndpointId};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
     Asset, AssetError, BitcoinNetwork, Currency, LedgerError, LedgerTable, MalformedCurrency,
@@ -63,6 +66,9 @@ pub use session::{
     SessionEnd, SessionParts, SessionStatus, upgrade_flag,
 };
 pub use txhash::{InvalidTxHash, TxHash};
+pub use webhook::{
+    InvalidRetrySchedule, RetrySchedule, WebhookUrl, WebhookUrlError, is_public_address,
+};
 
 /// Re-exported so users of the crate name the same `uuid` and `chrono` versions.
 pub use chrono;

@@ -8,20 +8,27 @@
 //! Every operation takes the mutex once and never awaits while holding it, so each call is
 //! atomic — the property the Postgres adapter gets from single statements.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, ReuseDecision, ReuseKeyDigest, SessionEnd, SessionId, SessionStatus};
+use domain::{
+    ApplicationId, EventId, EventType, ReuseDecision, ReuseKeyDigest, SessionEnd, SessionId,
+    SessionStatus, WebhookEndpointId,
+};
 use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
-    ApplicationStatus, ApplicationStore, ClaimToken, EncryptedSecret, FulfilError, LaunchResult,
-    ListQuery, NewApplication, NewSession, Page, PreviousAccessToken, RequestNonce, ReuseOutcome,
-    ReuseQuery, SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession,
+    ApplicationStatus, ApplicationStore, Attempt, AttemptOutcome, ClaimQuery, ClaimToken, Delivery,
+    DeliveryKey, DeliveryStatus, DueDelivery, EncryptedSecret, EndpointError, EventRecord,
+    FulfilError, LaunchResult, ListQuery, NewApplication, NewSession, Page, PreviousAccessToken,
+    RequestNonce, ReuseOutcome, ReuseQuery, SessionEvent, SessionStore, StoreCancel, StoreError,
+    StoredAccessToken, StoredSession, WebhookEndpoint, WebhookStore,
 };
 use secrecy::SecretString;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -42,9 +49,88 @@ struct Sessions {
     slots: HashMap<(ApplicationId, ReuseKeyDigest), Slot>,
     /// Accepted requests' signatures, until their window ends.
     nonces: HashMap<(ApplicationId, [u8; 32]), DateTime<Utc>>,
+    /// Sessions whose `session.expired` was emitted.
+    expired: HashSet<(ApplicationId, SessionId)>,
+    endpoints: BTreeMap<(ApplicationId, WebhookEndpointId), EndpointRow>,
+    /// Events by id (ids are UUID v7: in creation order).
+    events: BTreeMap<EventId, SessionEvent>,
+    deliveries: BTreeMap<(EventId, WebhookEndpointId), DeliveryRow>,
+}
+
+struct EndpointRow {
+    endpoint: WebhookEndpoint,
+    secret: EncryptedSecret,
+    previous: Option<(EncryptedSecret, DateTime<Utc>)>,
+}
+
+struct DeliveryRow {
+    application: ApplicationId,
+    status: DeliveryStatus,
+    attempts: u32,
+    last_status_code: Option<u16>,
+    last_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    lease: Option<(Uuid, DateTime<Utc>)>,
+}
+
+impl DeliveryRow {
+    fn view(&self, endpoint: WebhookEndpointId) -> Delivery {
+        Delivery {
+            endpoint,
+            status: self.status,
+            attempts: self.attempts,
+            last_status_code: self.last_status_code,
+            last_attempt_at: self.last_attempt_at,
+            next_attempt_at: self.next_attempt_at,
+        }
+    }
 }
 
 impl Sessions {
+    /// Writes an event of `session` and a delivery to each endpoint that receives it (the
+    /// outbox, in the same critical section as the change); whether any delivery was
+    /// written.
+    fn emit(
+        &mut self,
+        id: EventId,
+        kind: EventType,
+        at: DateTime<Utc>,
+        session: &StoredSession,
+    ) -> bool {
+        let application = session.session.application_id();
+        let targets: Vec<WebhookEndpointId> = self
+            .endpoints
+            .range((application, WebhookEndpointId::from_uuid(Uuid::nil()))..)
+            .take_while(|((app, _), _)| *app == application)
+            .filter(|(_, row)| row.endpoint.receives(kind))
+            .map(|((_, endpoint), _)| *endpoint)
+            .collect();
+        self.events.insert(
+            id,
+            SessionEvent {
+                id,
+                kind,
+                created_at: at,
+                session: session.clone(),
+            },
+        );
+        for endpoint in &targets {
+            self.deliveries.insert(
+                (id, *endpoint),
+                DeliveryRow {
+                    application,
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    last_status_code: None,
+                    last_attempt_at: None,
+                    next_attempt_at: Some(at),
+                    lease: None,
+                },
+            );
+        }
+        !targets.is_empty()
+    }
+
     /// Records a nonce; `false` if it was recorded before.
     fn remember(&mut self, nonce: &RequestNonce) -> bool {
         match self.nonces.entry((nonce.application, nonce.signature)) {
@@ -57,16 +143,27 @@ impl Sessions {
     }
 }
 
-/// Sessions, slots and accepted requests' signatures in memory.
+/// Sessions, slots, accepted requests' signatures, and the webhook side (endpoints, session
+/// events, deliveries) in memory: one store implementing [`SessionStore`] and
+/// [`WebhookStore`], so that an event is written in the same critical section as its change.
 #[derive(Default)]
 pub struct MemorySessionStore {
     inner: Mutex<Sessions>,
+    /// Wakes delivery workers when deliveries were written.
+    deliveries_written: Notify,
 }
 
 impl MemorySessionStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Wakes the delivery workers waiting now, and the next one to wait (a worker busy
+    /// sending when deliveries are written must not miss them).
+    fn wake_workers(&self) {
+        self.deliveries_written.notify_waiters();
+        self.deliveries_written.notify_one();
     }
 
     /// How many sessions are stored (for tests and metrics).
@@ -149,10 +246,12 @@ impl SessionStore for MemorySessionStore {
                 "session {id} already exists"
             ))));
         }
+        let created_at = new.session.created_at();
         let stored = StoredSession {
             session: new.session,
             widget_url: new.widget_url,
         };
+        let notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
         inner.rows.insert((application, id), stored.clone());
         inner.slots.insert(
             slot_key,
@@ -161,6 +260,10 @@ impl SessionStore for MemorySessionStore {
                 claim: None,
             },
         );
+        drop(inner);
+        if notify {
+            self.wake_workers();
+        }
         Ok(stored)
     }
 
@@ -221,18 +324,27 @@ impl SessionStore for MemorySessionStore {
         application: ApplicationId,
         id: SessionId,
         now: DateTime<Utc>,
+        event: EventId,
     ) -> Result<StoreCancel, StoreError> {
-        let mut inner = lock(&self.inner);
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(StoreCancel::NotFound);
         };
-        Ok(match row.session.cancel(now) {
+        let outcome = match row.session.cancel(now) {
             Ok(domain::CancelOutcome::Cancelled) => StoreCancel::Cancelled(row.clone()),
             Ok(domain::CancelOutcome::AlreadyCancelled) => {
                 StoreCancel::AlreadyCancelled(row.clone())
             }
             Err(_) => StoreCancel::NotActive(row.clone()),
-        })
+        };
+        if let StoreCancel::Cancelled(session) = &outcome
+            && inner.emit(event, EventType::SessionCancelled, now, session)
+        {
+            drop(guard);
+            self.wake_workers();
+        }
+        Ok(outcome)
     }
 
     async fn launch(
@@ -241,18 +353,57 @@ impl SessionStore for MemorySessionStore {
         id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
+        event: EventId,
     ) -> Result<LaunchResult, StoreError> {
-        let mut inner = lock(&self.inner);
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(LaunchResult::Unknown);
         };
         if row.session.status_at(now) != SessionStatus::Active {
             return Ok(LaunchResult::Ended(row.clone()));
         }
-        if consume && row.session.consume(now).is_err() {
+        if !consume {
+            return Ok(LaunchResult::Opened(row.clone()));
+        }
+        if row.session.consume(now).is_err() {
             return Ok(LaunchResult::Ended(row.clone()));
         }
-        Ok(LaunchResult::Opened(row.clone()))
+        let opened = row.clone();
+        if inner.emit(event, EventType::SessionConsumed, now, &opened) {
+            drop(guard);
+            self.wake_workers();
+        }
+        Ok(LaunchResult::Opened(opened))
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: DateTime<Utc>,
+        events: &[EventId],
+    ) -> Result<u64, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let due: Vec<StoredSession> = inner
+            .rows
+            .iter()
+            .filter(|(key, s)| {
+                s.session.status_at(now) == SessionStatus::Expired && !inner.expired.contains(key)
+            })
+            .map(|(_, s)| s.clone())
+            .take(events.len())
+            .collect();
+        let mut notify = false;
+        for (session, event) in due.iter().zip(events) {
+            let key = (session.session.application_id(), session.session.id());
+            inner.expired.insert(key);
+            notify |= inner.emit(*event, EventType::SessionExpired, now, session);
+        }
+        drop(guard);
+        if notify {
+            self.wake_workers();
+        }
+        Ok(due.len() as u64)
     }
 
     async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
@@ -266,7 +417,20 @@ impl SessionStore for MemorySessionStore {
             .collect();
         for key in &doomed {
             inner.rows.remove(key);
+            inner.expired.remove(key);
         }
+        let gone: HashSet<EventId> = inner
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                doomed.contains(&(e.session.session.application_id(), e.session.session.id()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        inner.events.retain(|id, _| !gone.contains(id));
+        inner
+            .deliveries
+            .retain(|(event, _), _| !gone.contains(event));
         inner.slots.retain(|(app, _), slot| {
             if slot.session.is_some_and(|id| doomed.contains(&(*app, id))) {
                 slot.session = None;
@@ -289,6 +453,258 @@ impl SessionStore for MemorySessionStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl WebhookStore for MemorySessionStore {
+    async fn create_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        secret: EncryptedSecret,
+        limit: u32,
+    ) -> Result<(), EndpointError> {
+        let mut inner = lock(&self.inner);
+        let count = inner
+            .endpoints
+            .keys()
+            .filter(|(app, _)| *app == endpoint.application)
+            .count();
+        if count >= limit as usize {
+            return Err(EndpointError::TooMany(limit));
+        }
+        inner.endpoints.insert(
+            (endpoint.application, endpoint.id),
+            EndpointRow {
+                endpoint: endpoint.clone(),
+                secret,
+                previous: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn list_endpoints(
+        &self,
+        application: ApplicationId,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let inner = lock(&self.inner);
+        let mut list: Vec<WebhookEndpoint> = inner
+            .endpoints
+            .iter()
+            .filter(|((app, _), _)| *app == application)
+            .map(|(_, row)| row.endpoint.clone())
+            .collect();
+        list.sort_by_key(|e| (e.created_at, e.id));
+        Ok(list)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+    ) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        if inner.endpoints.remove(&(application, id)).is_none() {
+            return Ok(false);
+        }
+        for ((_, endpoint), row) in inner.deliveries.iter_mut() {
+            if *endpoint == id && row.status == DeliveryStatus::Pending {
+                row.status = DeliveryStatus::Failed;
+                row.next_attempt_at = None;
+                row.lease = None;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn rotate_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        secret: EncryptedSecret,
+        previous_until: DateTime<Utc>,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let mut inner = lock(&self.inner);
+        let Some(row) = inner.endpoints.get_mut(&(application, id)) else {
+            return Ok(None);
+        };
+        let old = std::mem::replace(&mut row.secret, secret);
+        row.previous = Some((old, previous_until));
+        Ok(Some(row.endpoint.clone()))
+    }
+
+    async fn session_events(
+        &self,
+        application: ApplicationId,
+        session: SessionId,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .events
+            .values()
+            .filter(|e| {
+                e.session.session.application_id() == application
+                    && e.session.session.id() == session
+            })
+            .map(|e| EventRecord {
+                event: e.clone(),
+                deliveries: inner
+                    .deliveries
+                    .range((e.id, WebhookEndpointId::from_uuid(Uuid::nil()))..)
+                    .take_while(|((event, _), _)| *event == e.id)
+                    .map(|((_, endpoint), row)| row.view(*endpoint))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn claim_deliveries(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let mut due: Vec<(DateTime<Utc>, EventId, WebhookEndpointId)> = inner
+            .deliveries
+            .iter()
+            .filter(|((_, endpoint), row)| {
+                row.status == DeliveryStatus::Pending
+                    && row.next_attempt_at.is_some_and(|t| t <= q.now)
+                    && row.lease.is_none_or(|(_, until)| until <= q.now)
+                    && !q.skip_endpoints.contains(endpoint)
+                    && inner.endpoints.contains_key(&(row.application, *endpoint))
+            })
+            .map(|((event, endpoint), row)| {
+                (row.next_attempt_at.unwrap_or(q.now), *event, *endpoint)
+            })
+            .collect();
+        due.sort();
+        let mut per_endpoint: HashMap<WebhookEndpointId, u32> = HashMap::new();
+        let mut claimed = Vec::new();
+        for (_, event, endpoint) in due {
+            if claimed.len() >= q.limit as usize {
+                break;
+            }
+            let n = per_endpoint.entry(endpoint).or_default();
+            if *n >= q.per_endpoint {
+                continue;
+            }
+            *n += 1;
+            let (Some(row), Some(ev)) = (
+                inner.deliveries.get_mut(&(event, endpoint)),
+                inner.events.get(&event),
+            ) else {
+                continue;
+            };
+            let Some(target) = inner.endpoints.get(&(row.application, endpoint)) else {
+                continue;
+            };
+            row.lease = Some((q.owner, q.lease_until));
+            claimed.push(DueDelivery {
+                key: DeliveryKey {
+                    application: row.application,
+                    event,
+                    endpoint,
+                },
+                attempts: row.attempts,
+                event: ev.clone(),
+                url: target.endpoint.url.clone(),
+                secret: target.secret.clone(),
+                previous_secret: target
+                    .previous
+                    .as_ref()
+                    .filter(|(_, until)| *until > q.now)
+                    .map(|(s, _)| s.clone()),
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn record_attempt(&self, a: &Attempt) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        let Some(row) = inner.deliveries.get_mut(&(a.key.event, a.key.endpoint)) else {
+            return Ok(false);
+        };
+        if row.status != DeliveryStatus::Pending || row.lease.is_none_or(|(o, _)| o != a.owner) {
+            return Ok(false);
+        }
+        row.attempts += 1;
+        row.last_status_code = a.status_code;
+        row.last_attempt_at = Some(a.at);
+        row.lease = None;
+        match a.outcome {
+            AttemptOutcome::Delivered => {
+                row.status = DeliveryStatus::Delivered;
+                row.next_attempt_at = None;
+            }
+            AttemptOutcome::RetryAt(at) => row.next_attempt_at = Some(at),
+            AttemptOutcome::Failed => {
+                row.status = DeliveryStatus::Failed;
+                row.next_attempt_at = None;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn release_deliveries(
+        &self,
+        owner: Uuid,
+        keys: &[DeliveryKey],
+    ) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        for key in keys {
+            if let Some(row) = inner.deliveries.get_mut(&(key.event, key.endpoint))
+                && row.lease.is_some_and(|(o, _)| o == owner)
+            {
+                row.lease = None;
+            }
+        }
+        drop(inner);
+        self.wake_workers();
+        Ok(())
+    }
+
+    async fn redeliver(
+        &self,
+        event: EventId,
+        endpoint: Option<WebhookEndpointId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let mut n = 0;
+        for ((e, target), row) in inner.deliveries.iter_mut() {
+            if *e == event
+                && endpoint.is_none_or(|x| x == *target)
+                && row.status == DeliveryStatus::Failed
+                && inner.endpoints.contains_key(&(row.application, *target))
+            {
+                row.status = DeliveryStatus::Pending;
+                row.attempts = 0;
+                row.next_attempt_at = Some(now);
+                row.lease = None;
+                n += 1;
+            }
+        }
+        drop(guard);
+        if n > 0 {
+            self.wake_workers();
+        }
+        Ok(n)
+    }
+
+    async fn due_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .deliveries
+            .values()
+            .filter(|row| {
+                row.status == DeliveryStatus::Pending
+                    && row.next_attempt_at.is_some_and(|t| t <= now)
+            })
+            .count() as u64)
+    }
+
+    async fn wait_for_deliveries(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.deliveries_written.notified()).await;
     }
 }
 

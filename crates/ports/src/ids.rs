@@ -5,7 +5,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{ApplicationId, SessionId};
+use domain::{ApplicationId, EventId, SessionId, WebhookEndpointId};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -21,6 +21,12 @@ pub trait IdGenerator: Send + Sync {
     fn application_id(&self) -> ApplicationId;
     /// 32 bytes from a cryptographically secure source, for credentials and secrets.
     fn secret_bytes(&self) -> [u8; 32];
+    /// A new event id (UUID v7, so events sort by creation).
+    fn event_id(&self) -> EventId;
+    /// A new webhook endpoint id (UUID v7).
+    fn endpoint_id(&self) -> WebhookEndpointId;
+    /// A number in `[-1, 1]`, for retry jitter.
+    fn jitter(&self) -> f64;
 }
 
 /// The secret in a launch link (`/w/{token}`): the owning application's id, the session id
@@ -31,7 +37,7 @@ pub trait IdGenerator: Send + Sync {
 ///
 /// ```
 /// use ports::LaunchToken;
-/// use domain::{ApplicationId, SessionId};
+/// use domain::{ApplicationId, EventId, SessionId, WebhookEndpointId};
 /// let app = ApplicationId::from_uuid(uuid::Uuid::from_u128(9));
 /// let session = SessionId::from_uuid(uuid::Uuid::from_u128(7));
 /// let token = LaunchToken::from_parts(app, session, [3; 16]);
@@ -142,6 +148,18 @@ impl IdGenerator for RandomIds {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         bytes
+    }
+
+    fn event_id(&self) -> EventId {
+        EventId::from_uuid(Uuid::now_v7())
+    }
+
+    fn endpoint_id(&self) -> WebhookEndpointId {
+        WebhookEndpointId::from_uuid(Uuid::now_v7())
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::Rng::random_range(&mut rand::rng(), -1.0..=1.0)
     }
 }
 

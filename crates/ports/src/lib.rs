@@ -7,6 +7,10 @@
 //! - [`LaunchLinks`]: launch tokens, issued and checked without storing anything;
 //! - [`ApplicationStore`]: the partner applications and their credentials;
 //! - [`AccessTokenStore`]: the one Transak access token all instances share;
+//! - [`WebhookStore`]: webhook endpoints, session events (written by the session store in
+//!   the same transaction as each change: a transactional outbox) and their deliveries;
+//! - [`WebhookSender`] and [`EventEncoder`]: webhooks on the wire, and the body partners
+//!   receive;
 //! - [`WidgetGateway`]: Transak's *Create Widget URL*;
 //! - [`SecretSealer`]: secrets at rest, sealed with the configured keys;
 //! - [`Clock`] and [`IdGenerator`]: time and randomness, injected so tests control them;
@@ -30,6 +34,7 @@ mod sealer;
 mod service;
 mod session_store;
 mod token_store;
+pub mod webhooks;
 
 pub use application_store::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
@@ -48,6 +53,11 @@ pub use session_store::{
     SessionStore, StatusFilter, StoreCancel, StoreError, StoredSession,
 };
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
+pub use webhooks::{
+    Attempt, AttemptOutcome, ClaimQuery, Delivery, DeliveryKey, DeliveryStatus, DueDelivery,
+    EndpointError, EventEncoder, EventRecord, OutboundWebhook, SendError, SessionEvent,
+    WebhookEndpoint, WebhookSender, WebhookStore,
+};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use application_store::MockApplicationStore;
@@ -67,3 +77,5 @@ pub use service::MockSessionService;
 pub use session_store::MockSessionStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use token_store::MockAccessTokenStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use webhooks::{MockEventEncoder, MockWebhookSender, MockWebhookStore};

@@ -25,7 +25,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
-    ApplicationId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
+    ApplicationId, EventId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
 };
 
 use crate::gateway::WidgetUrl;
@@ -51,6 +51,8 @@ pub struct NewSession {
     pub key: ReuseKeyDigest,
     /// The upstream URL.
     pub widget_url: WidgetUrl,
+    /// The id of its `session.created` event.
+    pub event: EventId,
 }
 
 /// An accepted request's signature, remembered until its timestamp leaves the accepted
@@ -222,7 +224,8 @@ pub trait SessionStore: Send + Sync {
     async fn reuse_or_claim(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
 
     /// Stores a minted session and binds the slot to it — all or nothing, and only while `claim` is still the slot's claim (an expired lease that
-    /// nobody took over still counts).
+    /// nobody took over still counts) — with its `session.created` event (`session.event`)
+    /// and the event's deliveries (the outbox: see [`crate::webhooks`]).
     ///
     /// # Errors
     ///
@@ -269,7 +272,9 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
 
-    /// Cancels an ACTIVE session at `now`.
+    /// Cancels an ACTIVE session at `now`, with its `session.cancelled` event `event` (and
+    /// deliveries) in the same transaction; a session already cancelled or not active
+    /// writes no event.
     ///
     /// # Concurrency
     ///
@@ -284,10 +289,12 @@ pub trait SessionStore: Send + Sync {
         application: ApplicationId,
         id: SessionId,
         now: DateTime<Utc>,
+        event: EventId,
     ) -> Result<StoreCancel, StoreError>;
 
     /// Opens a session's launch link: if `consume`, marks the ACTIVE session CONSUMED at
-    /// `now`. One atomic statement, one round trip.
+    /// `now` and writes its `session.consumed` event `event` (and deliveries). One atomic
+    /// statement, one round trip.
     ///
     /// # Concurrency
     ///
@@ -304,7 +311,26 @@ pub trait SessionStore: Send + Sync {
         id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
+        event: EventId,
     ) -> Result<LaunchResult, StoreError>;
+
+    /// Emits `session.expired` for sessions (of any application) that passed their expiry
+    /// while ACTIVE and have not had it yet — at most `events.len()` of them, one event id
+    /// each — with their deliveries; returns how many.
+    ///
+    /// # Concurrency
+    ///
+    /// Each such session gets exactly one `session.expired`, however many sweepers run at
+    /// once on however many instances.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn sweep_expired(
+        &self,
+        now: DateTime<Utc>,
+        events: &[EventId],
+    ) -> Result<u64, StoreError>;
 
     /// Records an accepted request's signature; `false` if it was recorded before (a
     /// replay). One round trip, no wait for a durable write.

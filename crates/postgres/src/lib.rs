@@ -15,6 +15,7 @@ mod error;
 mod rows;
 mod sessions;
 mod tokens;
+mod webhooks;
 
 pub use applications::PgApplicationStore;
 pub use sessions::PgSessionStore;

@@ -9,8 +9,8 @@ use domain::{
 use ports::{StoreError, StoredSession, WidgetUrl};
 use uuid::Uuid;
 
-/// A `sessions` row, column for column.
-#[derive(Debug, Clone)]
+/// A `sessions` row, column for column (also read from an event's JSON copy of the row).
+#[derive(Debug, Clone, serde::Deserialize)]
 pub(crate) struct SessionRow {
     pub application_id: Uuid,
     pub id: Uuid,

@@ -2,27 +2,44 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, ReuseKeyDigest, SessionId, SessionStatus};
+use domain::{ApplicationId, EventId, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
     ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome,
     ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
 };
+use std::sync::Arc;
+
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
 use tracing::instrument;
 
 use crate::error::store_error;
 use crate::rows::{LaunchRow, SessionColumns, SessionRow};
 
-/// Sessions, reuse-key slots and accepted requests' signatures in Postgres.
+/// Sessions, reuse-key slots, accepted requests' signatures, and the webhook side
+/// (endpoints, session events, deliveries: [`ports::WebhookStore`]) in Postgres.
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
+    /// The `LISTEN` connection of the delivery worker, opened on first wait.
+    listener: Arc<tokio::sync::Mutex<Option<PgListener>>>,
 }
 
 impl PgSessionStore {
     /// A store over `pool` (migrated with [`crate::migrate`]).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            listener: Arc::default(),
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn listener(&self) -> &tokio::sync::Mutex<Option<PgListener>> {
+        &self.listener
     }
 
     async fn fetch(
@@ -266,7 +283,7 @@ impl SessionStore for PgSessionStore {
         let s = &new.session;
         let c = SessionColumns::of(s.scope());
         // All or nothing, and only while the claim is ours: the slot update gates the inserts.
-        let inserted = sqlx::query_scalar!(
+        let inserted = sqlx::query!(
             r#"with slot as (
                    update reuse_slots set session_id = $2, claim = null, claim_expires_at = null
                    where application_id = $1 and reuse_key = $3 and claim = $4
@@ -278,9 +295,12 @@ impl SessionStore for PgSessionStore {
                        widget_url, created_at, expires_at)
                    select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
                    from slot
-                   returning id
+                   returning *
+               ), event as (
+                   select emit_session_event($1, $19, 'session.created', $17, to_jsonb(ins)) as n
+                   from ins
                )
-               select count(*) as "n!" from ins"#,
+               select count(*) as "n!", (select count(*) from event) as "events!" from ins"#,
             application.as_uuid(),
             s.id().as_uuid(),
             new.key.as_bytes().as_slice(),
@@ -298,12 +318,13 @@ impl SessionStore for PgSessionStore {
             s.force_verify_ownership(),
             new.widget_url.expose(),
             s.created_at(),
-            s.expires_at()
+            s.expires_at(),
+            new.event.as_uuid()
         )
         .fetch_one(&self.pool)
         .await
         .map_err(|e| FulfilError::Store(store_error(e)))?;
-        if inserted == 0 {
+        if inserted.n == 0 {
             return Err(FulfilError::ClaimLost);
         }
         Ok(StoredSession {
@@ -426,15 +447,28 @@ impl SessionStore for PgSessionStore {
         application: ApplicationId,
         id: SessionId,
         now: DateTime<Utc>,
+        event: EventId,
     ) -> Result<StoreCancel, StoreError> {
+        // The cancel and its event in one statement. A session whose expiry was already
+        // emitted stays expired (an instance whose clock runs behind may still see it ACTIVE);
+        // `(… is null) is true` keeps the sweeper's partial index out of this point lookup
+        // (see `launch`).
         let cancelled = sqlx::query_scalar!(
-            r#"update sessions set cancelled_at = $3
-               where application_id = $1 and id = $2
-                 and session_active(consumed_at, cancelled_at, expires_at, $3)
-               returning id"#,
+            r#"with upd as (
+                   update sessions set cancelled_at = $3
+                   where application_id = $1 and id = $2
+                     and session_active(consumed_at, cancelled_at, expires_at, $3)
+                     and (expired_event_at is null) is true
+                   returning *
+               ), event as (
+                   select emit_session_event($1, $4, 'session.cancelled', $3, to_jsonb(upd)) as n
+                   from upd
+               )
+               select upd.id as "id!" from upd, event"#,
             application.as_uuid(),
             id.as_uuid(),
-            now
+            now,
+            event.as_uuid()
         )
         .fetch_optional(&self.pool)
         .await
@@ -460,6 +494,7 @@ impl SessionStore for PgSessionStore {
         id: SessionId,
         now: DateTime<Utc>,
         consume: bool,
+        event: EventId,
     ) -> Result<LaunchResult, StoreError> {
         if !consume {
             return Ok(match self.fetch(application, id).await? {
@@ -470,16 +505,25 @@ impl SessionStore for PgSessionStore {
                 Some(s) => LaunchResult::Ended(s),
             });
         }
-        // One statement: consume if ACTIVE, else read the row as it is. The read locks it
-        // (FOR SHARE) so that a launch that lost a race sees the winner's committed change,
-        // not the row as it was when the statement began.
+        // One statement: consume if ACTIVE (and its expiry not emitted: an instance whose
+        // clock runs behind may still see it ACTIVE) and write the `session.consumed` event
+        // with it, else read the row as it is. The expiry check is written `(… is null) is
+        // true` on purpose: as a plain `is null` it matches the predicate of the sweeper's
+        // partial index, and a generic plan made on empty tables then reads the session
+        // through that index by expiry instead of by its key (the plan test checks this). The read locks it (FOR SHARE) so that a launch
+        // that lost a race sees the winner's committed change, not the row as it was when the
+        // statement began.
         let row = sqlx::query_as!(
             LaunchRow,
             r#"with upd as (
                    update sessions s set consumed_at = $3
                    where s.application_id = $1 and s.id = $2
                      and session_active(s.consumed_at, s.cancelled_at, s.expires_at, $3)
+                     and (s.expired_event_at is null) is true
                    returning s.*
+               ), event as (
+                   select emit_session_event($1, $4, 'session.consumed', $3, to_jsonb(upd)) as n
+                   from upd
                ), cur as (
                    select * from sessions
                    where application_id = $1 and id = $2 and not exists (select 1 from upd)
@@ -494,6 +538,7 @@ impl SessionStore for PgSessionStore {
                       widget_url as "widget_url!", created_at as "created_at!",
                       expires_at as "expires_at!", consumed_at, cancelled_at
                from upd
+               where (select count(*) from event) >= 0
                union all
                select false, application_id, id, subject_kind, subject_id, currency, network,
                       counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
@@ -502,7 +547,8 @@ impl SessionStore for PgSessionStore {
                from cur"#,
             application.as_uuid(),
             id.as_uuid(),
-            now
+            now,
+            event.as_uuid()
         )
         .fetch_optional(&self.pool)
         .await
@@ -548,6 +594,45 @@ impl SessionStore for PgSessionStore {
     }
 
     #[instrument(skip_all)]
+    #[instrument(skip_all, fields(batch = events.len()))]
+    async fn sweep_expired(
+        &self,
+        now: DateTime<Utc>,
+        events: &[EventId],
+    ) -> Result<u64, StoreError> {
+        // Marks and emits in one statement; rows another sweeper holds are skipped (it emits
+        // them), and a row marked since this statement began no longer qualifies when
+        // re-checked after its lock: one `session.expired` per session, however many
+        // sweepers run.
+        let ids: Vec<uuid::Uuid> = events.iter().map(EventId::as_uuid).collect();
+        let n = sqlx::query_scalar!(
+            r#"with due as (
+                   select application_id, id from sessions
+                   where consumed_at is null and cancelled_at is null
+                     and expired_event_at is null and expires_at <= $1
+                   order by expires_at
+                   limit cardinality($2::uuid[])
+                   for update skip locked
+               ), upd as (
+                   update sessions s set expired_event_at = $1
+                   from due
+                   where s.application_id = due.application_id and s.id = due.id
+                   returning s.*
+               ), numbered as (
+                   select upd.application_id as app, row_number() over () as n, to_jsonb(upd) as row
+                   from upd
+               )
+               select count(emit_session_event(app, ($2::uuid[])[n], 'session.expired', $1, row)) as "n!"
+               from numbered"#,
+            now,
+            &ids
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         // A batch job, not a point lookup: its joins are left to the planner, but planned for
         // the tables as they are now, never from a generic plan cached on this pooled
@@ -560,7 +645,7 @@ impl SessionStore for PgSessionStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;
-        let n = sqlx::query_scalar!(
+        let n = sqlx::query!(
             r#"with doomed as (
                    select application_id, id, reuse_key from sessions
                    where coalesce(consumed_at, cancelled_at, expires_at) < $1
@@ -582,8 +667,18 @@ impl SessionStore for PgSessionStore {
                    delete from sessions s using doomed d
                    where s.application_id = d.application_id and s.id = d.id
                    returning 1
+               ), events as (
+                   delete from session_events e using doomed d
+                   where e.session_id = d.id and e.application_id = d.application_id
+                   returning e.application_id, e.id
+               ), deliveries as (
+                   delete from webhook_deliveries w using events e
+                   where w.application_id = e.application_id and w.event_id = e.id
+                   returning 1
                )
-               select count(*) as "n!" from deleted"#,
+               select count(*) as "n!",
+                      (select count(*) from events) + (select count(*) from deliveries) as "events!"
+               from deleted"#,
             ended_before,
             i64::from(limit)
         )
@@ -591,7 +686,7 @@ impl SessionStore for PgSessionStore {
         .await
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(u64::try_from(n.n).unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -126,11 +126,11 @@ pub mod session_store {
                 match case.end {
                     End::Active => {}
                     End::Consumed(s) => {
-                        let r = store.launch(APP_A, id, at(s), true).await.unwrap();
+                        let r = store.launch(APP_A, id, at(s), true, evt()).await.unwrap();
                         assert!(matches!(r, LaunchResult::Opened(_)), "{case:?}");
                     }
                     End::Cancelled(s) => {
-                        let r = store.cancel(APP_A, id, at(s)).await.unwrap();
+                        let r = store.cancel(APP_A, id, at(s), evt()).await.unwrap();
                         assert!(matches!(r, StoreCancel::Cancelled(_)), "{case:?}");
                     }
                 }
@@ -204,7 +204,10 @@ pub mod session_store {
             Some(minted.clone())
         );
         // It opens without being consumed (HEAD).
-        let peek = store.launch(APP_A, sid(1), at(11), false).await.unwrap();
+        let peek = store
+            .launch(APP_A, sid(1), at(11), false, evt())
+            .await
+            .unwrap();
         assert_eq!(peek, LaunchResult::Opened(minted.clone()));
         // A reuse claims nothing: the key stays reusable for the next caller.
         let again = reused(ask(&store, APP_A, &r, at(12), 4).await);
@@ -272,7 +275,10 @@ pub mod session_store {
             .await;
         assert_eq!(late, Err(FulfilError::ClaimLost));
         assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
-        let launch = store.launch(APP_A, sid(1), at(32), false).await.unwrap();
+        let launch = store
+            .launch(APP_A, sid(1), at(32), false, evt())
+            .await
+            .unwrap();
         assert_eq!(launch, LaunchResult::Unknown);
         // The new owner fulfils normally.
         let s = store
@@ -371,7 +377,10 @@ pub mod session_store {
         let r = request(1, false);
         let key = r.reuse_key().digest();
         mint(&store, APP_A, sid(1), &r, t0()).await;
-        let opened = store.launch(APP_A, sid(1), at(5), true).await.unwrap();
+        let opened = store
+            .launch(APP_A, sid(1), at(5), true, evt())
+            .await
+            .unwrap();
         assert!(matches!(opened, LaunchResult::Opened(_)));
         assert_eq!(
             ask(&store, APP_A, &r, at(6), 2).await,
@@ -383,7 +392,7 @@ pub mod session_store {
         let old = store.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(old.session.status_at(at(7)), SessionStatus::Consumed);
         // Cancelled works the same way.
-        store.cancel(APP_A, sid(2), at(8)).await.unwrap();
+        store.cancel(APP_A, sid(2), at(8), evt()).await.unwrap();
         assert_eq!(
             ask(&store, APP_A, &r, at(9), 5).await,
             ReuseOutcome::Claimed
@@ -436,7 +445,10 @@ pub mod session_store {
             // Users 1..=5, one session each; user 3 twice (its first consumed).
             mint(&store, APP_A, sid(n), &request(n, false), at(n as i64)).await;
         }
-        store.launch(APP_A, sid(3), at(10), true).await.unwrap();
+        store
+            .launch(APP_A, sid(3), at(10), true, evt())
+            .await
+            .unwrap();
         mint(&store, APP_A, sid(6), &request(3, false), at(11)).await;
         mint(&store, APP_B, sid(7), &request(1, false), at(12)).await;
 
@@ -519,32 +531,38 @@ pub mod session_store {
     /// found. A cancelled session's links stop working.
     pub async fn cancel_lifecycle(store: Store) {
         mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
-        match store.cancel(APP_A, sid(1), at(5)).await.unwrap() {
+        match store.cancel(APP_A, sid(1), at(5), evt()).await.unwrap() {
             StoreCancel::Cancelled(s) => {
                 assert_eq!(s.session.status_at(at(5)), SessionStatus::Cancelled)
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            store.cancel(APP_A, sid(1), at(6)).await.unwrap(),
+            store.cancel(APP_A, sid(1), at(6), evt()).await.unwrap(),
             StoreCancel::AlreadyCancelled(_)
         ));
-        let launch = store.launch(APP_A, sid(1), at(7), true).await.unwrap();
+        let launch = store
+            .launch(APP_A, sid(1), at(7), true, evt())
+            .await
+            .unwrap();
         assert!(matches!(launch, LaunchResult::Ended(_)));
         assert_eq!(
-            store.cancel(APP_B, sid(1), at(6)).await.unwrap(),
+            store.cancel(APP_B, sid(1), at(6), evt()).await.unwrap(),
             StoreCancel::NotFound
         );
 
         mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
-        store.launch(APP_A, sid(2), at(1), true).await.unwrap();
+        store
+            .launch(APP_A, sid(2), at(1), true, evt())
+            .await
+            .unwrap();
         assert!(matches!(
-            store.cancel(APP_A, sid(2), at(2)).await.unwrap(),
+            store.cancel(APP_A, sid(2), at(2), evt()).await.unwrap(),
             StoreCancel::NotActive(_)
         ));
         mint(&store, APP_A, sid(3), &request(3, false), t0()).await;
         assert!(matches!(
-            store.cancel(APP_A, sid(3), at(300)).await.unwrap(),
+            store.cancel(APP_A, sid(3), at(300), evt()).await.unwrap(),
             StoreCancel::NotActive(_)
         ));
         let s3 = store.get(APP_A, sid(3)).await.unwrap().unwrap();
@@ -561,7 +579,11 @@ pub mod session_store {
                 .await
                 .unwrap(),
         );
-        match store.launch(APP_A, sid(1), at(3), true).await.unwrap() {
+        match store
+            .launch(APP_A, sid(1), at(3), true, evt())
+            .await
+            .unwrap()
+        {
             LaunchResult::Opened(s) => {
                 assert_eq!(
                     s.widget_url.expose(),
@@ -574,7 +596,11 @@ pub mod session_store {
             other => panic!("{other:?}"),
         }
         for _ in 0..2 {
-            match store.launch(APP_A, sid(1), at(4), true).await.unwrap() {
+            match store
+                .launch(APP_A, sid(1), at(4), true, evt())
+                .await
+                .unwrap()
+            {
                 LaunchResult::Ended(s) => {
                     assert_eq!(s.session.status_at(at(4)), SessionStatus::Consumed)
                 }
@@ -583,7 +609,10 @@ pub mod session_store {
         }
         // Expired sessions do not open either.
         mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
-        let late = store.launch(APP_A, sid(2), at(300), true).await.unwrap();
+        let late = store
+            .launch(APP_A, sid(2), at(300), true, evt())
+            .await
+            .unwrap();
         assert!(matches!(late, LaunchResult::Ended(_)));
     }
 
@@ -603,7 +632,10 @@ pub mod session_store {
         for _ in 0..32u8 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.launch(APP_A, sid(1), at(2), true).await.unwrap()
+                store
+                    .launch(APP_A, sid(1), at(2), true, evt())
+                    .await
+                    .unwrap()
             }));
         }
         let mut opened = 0;
@@ -619,7 +651,10 @@ pub mod session_store {
     pub async fn launch_without_consume_changes_nothing(store: Store) {
         mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
         for _ in 0..3 {
-            let peek = store.launch(APP_A, sid(1), at(1), false).await.unwrap();
+            let peek = store
+                .launch(APP_A, sid(1), at(1), false, evt())
+                .await
+                .unwrap();
             assert!(matches!(peek, LaunchResult::Opened(_)));
         }
         let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
@@ -629,11 +664,20 @@ pub mod session_store {
     /// Unknown sessions, and a session looked up under another application, are unknown.
     pub async fn launch_of_unknown_or_foreign_sessions_is_unknown(store: Store) {
         mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
-        let unknown = store.launch(APP_A, sid(99), at(1), true).await.unwrap();
+        let unknown = store
+            .launch(APP_A, sid(99), at(1), true, evt())
+            .await
+            .unwrap();
         assert_eq!(unknown, LaunchResult::Unknown);
-        let foreign = store.launch(APP_B, sid(1), at(1), true).await.unwrap();
+        let foreign = store
+            .launch(APP_B, sid(1), at(1), true, evt())
+            .await
+            .unwrap();
         assert_eq!(foreign, LaunchResult::Unknown);
-        let peek = store.launch(APP_B, sid(1), at(1), false).await.unwrap();
+        let peek = store
+            .launch(APP_B, sid(1), at(1), false, evt())
+            .await
+            .unwrap();
         assert_eq!(peek, LaunchResult::Unknown);
         // And nothing was consumed by those.
         let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
@@ -732,13 +776,19 @@ pub mod session_store {
         for n in 1..=3u128 {
             mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
         }
-        store.launch(APP_A, sid(1), at(10), true).await.unwrap();
-        store.cancel(APP_A, sid(2), at(20)).await.unwrap();
+        store
+            .launch(APP_A, sid(1), at(10), true, evt())
+            .await
+            .unwrap();
+        store.cancel(APP_A, sid(2), at(20), evt()).await.unwrap();
         mint(&store, APP_B, sid(4), &request(4, false), at(1000)).await;
         // Ended: 1 (at +10), 2 (at +20), 3 (expired at +300). 4 is active until +1300.
         assert_eq!(store.purge(at(15), 10).await.unwrap(), 1);
         assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
-        let gone = store.launch(APP_A, sid(1), at(16), false).await.unwrap();
+        let gone = store
+            .launch(APP_A, sid(1), at(16), false, evt())
+            .await
+            .unwrap();
         assert_eq!(gone, LaunchResult::Unknown);
         assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);
         assert_eq!(store.purge(at(1001), 1).await.unwrap(), 1);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
-    ApplicationId, Asset, Counterparty, CounterpartyAddress, ReusePolicy, Rules, Session,
+    ApplicationId, Asset, Counterparty, CounterpartyAddress, EventId, ReusePolicy, Rules, Session,
     SessionId, SessionScope, Subject, ValidRequest,
 };
 use ports::{
@@ -76,6 +76,7 @@ pub fn new_session(
         widget_url: WidgetUrl::new(format!(
             "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
         )),
+        event: evt(),
     }
 }
 
@@ -136,4 +137,9 @@ pub async fn mint(
         .fulfil(app, c, new_session(app, id, request, created))
         .await
         .unwrap()
+}
+
+/// A fresh event id (UUID v7).
+pub fn evt() -> EventId {
+    EventId::from_uuid(Uuid::now_v7())
 }

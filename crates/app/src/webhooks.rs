@@ -1,0 +1,649 @@
+//! Webhooks: partners' endpoints ([`Webhooks`]), the delivery worker that sends session
+//! events to them ([`DeliveryWorker`]), and the sweeper that emits `session.expired`
+//! ([`ExpirySweeper`]). Written against the ports only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::{
+    ApplicationId, EventId, EventType, RetrySchedule, SessionId, WebhookEndpointId, WebhookUrl,
+    WebhookUrlError,
+};
+use ports::{
+    Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DueDelivery, EndpointError,
+    EventEncoder, EventRecord, IdGenerator, OutboundWebhook, SealContext, SecretSealer, SendError,
+    SessionStore, StoreError, WebhookEndpoint, WebhookSender, WebhookStore,
+};
+use secrecy::SecretString;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+/// The prefix of webhook signing secrets (Standard Webhooks).
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// Counter `widget_sessions_webhook_attempts_total{result}`: every attempt, by how it ended
+/// (`delivered`, `rejected` (a non-2xx answer), `timeout`, `refused` (not a public
+/// address), `error`).
+pub const ATTEMPTS: &str = "widget_sessions_webhook_attempts_total";
+/// Counter `widget_sessions_webhook_deliveries_total{outcome}`: deliveries that ended,
+/// `delivered` or `failed`.
+pub const DELIVERIES: &str = "widget_sessions_webhook_deliveries_total";
+/// Histogram `widget_sessions_webhook_delivery_latency_seconds`: from the event to the `2xx`.
+pub const LATENCY: &str = "widget_sessions_webhook_delivery_latency_seconds";
+/// Gauge `widget_sessions_webhook_backlog`: pending deliveries that are due.
+pub const BACKLOG: &str = "widget_sessions_webhook_backlog";
+/// Counter `widget_sessions_events_total{type}`: `session.expired` events emitted by the
+/// sweeper (the other types are counted where their change is).
+pub const EXPIRED: &str = "widget_sessions_sessions_expired_total";
+
+/// Describes the metrics of this module.
+pub fn describe_metrics() {
+    metrics::describe_counter!(ATTEMPTS, "Webhook delivery attempts, by result.");
+    metrics::describe_counter!(
+        DELIVERIES,
+        "Webhook deliveries that ended: delivered, or failed after every allowed attempt."
+    );
+    metrics::describe_histogram!(
+        LATENCY,
+        metrics::Unit::Seconds,
+        "Time from an event to the 2xx of its delivery."
+    );
+    metrics::describe_gauge!(BACKLOG, "Pending webhook deliveries that are due now.");
+    metrics::describe_counter!(EXPIRED, "session.expired events emitted by the sweeper.");
+}
+
+/// Webhook settings.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Allow `http` and non-public addresses (local runs and tests only).
+    pub allow_private_networks: bool,
+    /// Most endpoints per application.
+    pub max_endpoints: u32,
+    /// When failed deliveries are tried again.
+    pub schedule: RetrySchedule,
+    /// How long a worker holds a claimed delivery before another may take it over. Must
+    /// exceed the sender's timeout.
+    pub lease: Duration,
+    /// How long a rotated-out secret keeps signing deliveries.
+    pub rotation_overlap: Duration,
+    /// Deliveries in flight per worker.
+    pub max_in_flight: u32,
+    /// Deliveries in flight per worker to one endpoint.
+    pub per_endpoint: u32,
+    /// How often a worker looks for due deliveries without being woken.
+    pub tick: Duration,
+    /// How often the expiry sweeper runs.
+    pub sweep_every: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            max_endpoints: 10,
+            schedule: RetrySchedule::default(),
+            lease: Duration::from_secs(30),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            max_in_flight: 64,
+            per_endpoint: 4,
+            tick: Duration::from_secs(1),
+            sweep_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why an endpoint operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The URL cannot be used.
+    #[error(transparent)]
+    Url(#[from] WebhookUrlError),
+    /// The application has the most endpoints allowed.
+    #[error("the application already has {0} webhook endpoints, the most allowed")]
+    TooMany(u32),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<EndpointError> for WebhookError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::TooMany(n) => WebhookError::TooMany(n),
+            EndpointError::Store(e) => WebhookError::Store(e),
+        }
+    }
+}
+
+/// An endpoint with its secret, shown once (registration and rotation).
+#[derive(Debug)]
+pub struct EndpointWithSecret {
+    /// The endpoint.
+    pub endpoint: WebhookEndpoint,
+    /// `whsec_…`.
+    pub secret: SecretString,
+}
+
+/// Everything the webhook use cases need.
+#[derive(Clone)]
+pub struct WebhookDependencies {
+    /// Endpoints, events, deliveries.
+    pub store: Arc<dyn WebhookStore>,
+    /// Sessions (the expiry sweep, the events endpoint's 404).
+    pub sessions: Arc<dyn SessionStore>,
+    /// The wire.
+    pub sender: Arc<dyn WebhookSender>,
+    /// The body partners receive.
+    pub encoder: Arc<dyn EventEncoder>,
+    /// Endpoint secrets at rest.
+    pub sealer: Arc<dyn SecretSealer>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+fn seal_context(application: ApplicationId, endpoint: WebhookEndpointId) -> SealContext {
+    SealContext::WebhookEndpoint {
+        application,
+        endpoint: endpoint.as_uuid(),
+    }
+}
+
+/// The endpoint use cases: register, list, delete, rotate a secret; a session's events.
+#[derive(Clone)]
+pub struct Webhooks {
+    deps: WebhookDependencies,
+    settings: WebhookSettings,
+}
+
+impl Webhooks {
+    /// The use cases over these ports.
+    pub fn new(deps: WebhookDependencies, settings: WebhookSettings) -> Self {
+        Self { deps, settings }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &WebhookSettings {
+        &self.settings
+    }
+
+    fn new_secret(&self) -> SecretString {
+        SecretString::from(format!(
+            "{WEBHOOK_SECRET_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(self.deps.ids.secret_bytes())
+        ))
+    }
+
+    /// Registers an endpoint; its secret is returned here only.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookError::Url`] for a URL that breaks the rules or whose host does not resolve
+    /// to public addresses only; [`WebhookError::TooMany`]; [`WebhookError::Store`].
+    pub async fn create_endpoint(
+        &self,
+        application: ApplicationId,
+        url: &str,
+        event_types: Vec<EventType>,
+    ) -> Result<EndpointWithSecret, WebhookError> {
+        let url = WebhookUrl::parse(url, self.settings.allow_private_networks)?;
+        self.deps.sender.check(&url).await?;
+        let mut event_types = event_types;
+        event_types.sort();
+        event_types.dedup();
+        let endpoint = WebhookEndpoint {
+            id: self.deps.ids.endpoint_id(),
+            application,
+            url,
+            event_types,
+            created_at: self.deps.clock.now(),
+        };
+        let secret = self.new_secret();
+        let sealed = self
+            .deps
+            .sealer
+            .seal(&secret, seal_context(application, endpoint.id));
+        self.deps
+            .store
+            .create_endpoint(&endpoint, sealed, self.settings.max_endpoints)
+            .await?;
+        info!(endpoint_id = %endpoint.id, url = %endpoint.url.redacted(), "webhook endpoint registered");
+        Ok(EndpointWithSecret { endpoint, secret })
+    }
+
+    /// The application's endpoints.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn list_endpoints(
+        &self,
+        application: ApplicationId,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.deps.store.list_endpoints(application).await
+    }
+
+    /// Deletes an endpoint; `false` if the application has none by that id.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn delete_endpoint(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+    ) -> Result<bool, StoreError> {
+        let deleted = self.deps.store.delete_endpoint(application, id).await?;
+        if deleted {
+            info!(endpoint_id = %id, "webhook endpoint deleted");
+        }
+        Ok(deleted)
+    }
+
+    /// A new secret for an endpoint (returned here only); for
+    /// [`WebhookSettings::rotation_overlap`] deliveries are signed with both. `None` if the
+    /// application has no such endpoint.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn rotate_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+    ) -> Result<Option<EndpointWithSecret>, StoreError> {
+        let secret = self.new_secret();
+        let sealed = self
+            .deps
+            .sealer
+            .seal(&secret, seal_context(application, id));
+        let until = self.deps.clock.now()
+            + TimeDelta::from_std(self.settings.rotation_overlap).unwrap_or(TimeDelta::zero());
+        let rotated = self
+            .deps
+            .store
+            .rotate_secret(application, id, sealed, until)
+            .await?;
+        Ok(rotated.map(|endpoint| {
+            info!(endpoint_id = %id, "webhook secret rotated");
+            EndpointWithSecret { endpoint, secret }
+        }))
+    }
+
+    /// A session's events with their deliveries, oldest first; `None` for an unknown session
+    /// (or another application's).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn session_events(
+        &self,
+        application: ApplicationId,
+        session: SessionId,
+    ) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        if self
+            .deps
+            .sessions
+            .get(application, session)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.deps
+            .store
+            .session_events(application, session)
+            .await
+            .map(Some)
+    }
+
+    /// Makes an event's failed deliveries pending again (to `endpoint` only, if given).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn redeliver(
+        &self,
+        event: EventId,
+        endpoint: Option<WebhookEndpointId>,
+    ) -> Result<u64, StoreError> {
+        self.deps
+            .store
+            .redeliver(event, endpoint, self.deps.clock.now())
+            .await
+    }
+}
+
+/// How one attempt ended, for metrics and logs.
+fn attempt_result(result: &Result<u16, SendError>) -> &'static str {
+    match result {
+        Ok(code) if (200..300).contains(code) => "delivered",
+        Ok(_) => "rejected",
+        Err(SendError::Timeout) => "timeout",
+        Err(SendError::Refused(_)) => "refused",
+        Err(SendError::Transport(_)) => "error",
+    }
+}
+
+/// Deliveries this worker has in flight, per endpoint.
+#[derive(Default)]
+struct InFlight {
+    total: u32,
+    per_endpoint: HashMap<WebhookEndpointId, u32>,
+    keys: HashMap<DeliveryKey, ()>,
+}
+
+/// Sends due deliveries: claims them (under a lease, so that each goes to one instance),
+/// sends each with its own task, records each attempt, and schedules retries. One per
+/// instance.
+pub struct DeliveryWorker {
+    deps: WebhookDependencies,
+    settings: WebhookSettings,
+    owner: Uuid,
+    in_flight: Arc<Mutex<InFlight>>,
+}
+
+impl DeliveryWorker {
+    /// A worker (with an owner id of its own) over these ports.
+    pub fn new(deps: WebhookDependencies, settings: WebhookSettings) -> Self {
+        let owner = Uuid::from_bytes(
+            deps.ids.secret_bytes()[..16]
+                .try_into()
+                .unwrap_or([0u8; 16]),
+        );
+        Self {
+            deps,
+            settings,
+            owner,
+            in_flight: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs until `stop` turns `true`: then claims nothing more, lets attempts in flight
+    /// finish for up to `grace`, and releases the leases of those that did not.
+    pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+        let worker = Arc::new(self);
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut backlog_at = tokio::time::Instant::now();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let (claimed, asked) = match worker.claim().await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    warn!(error = %e, "webhook deliveries: claiming failed; trying again shortly");
+                    (Vec::new(), 0)
+                }
+            };
+            let got = claimed.len() as u32;
+            for delivery in claimed {
+                let w = worker.clone();
+                tasks.spawn(async move { w.attempt(delivery).await });
+            }
+            let saturated = worker.capacity() == 0;
+            if backlog_at.elapsed() >= Duration::from_secs(10) {
+                backlog_at = tokio::time::Instant::now();
+                if let Ok(n) = worker
+                    .deps
+                    .store
+                    .due_deliveries(worker.deps.clock.now())
+                    .await
+                {
+                    metrics::gauge!(BACKLOG).set(n as f64);
+                }
+            }
+            if got > 0 && got == asked && !saturated {
+                // A full batch: there may be more due right away.
+                continue;
+            }
+            tokio::select! {
+                () = worker.deps.store.wait_for_deliveries(worker.settings.tick), if !saturated => {}
+                Some(_) = tasks.join_next(), if saturated => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Stop: finish what is in flight, within the grace period.
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                .await
+                .is_ok();
+        if !finished {
+            tasks.abort_all();
+            let keys: Vec<DeliveryKey> = worker.lock().keys.keys().copied().collect();
+            if !keys.is_empty() {
+                let _ = worker
+                    .deps
+                    .store
+                    .release_deliveries(worker.owner, &keys)
+                    .await;
+                info!(
+                    released = keys.len(),
+                    "webhook deliveries released at shutdown"
+                );
+            }
+        }
+    }
+
+    fn capacity(&self) -> u32 {
+        self.settings
+            .max_in_flight
+            .saturating_sub(self.lock().total)
+    }
+
+    /// Claims what this worker has room for; the claimed deliveries and how many were asked
+    /// for.
+    async fn claim(&self) -> Result<(Vec<DueDelivery>, u32), StoreError> {
+        let (limit, skip) = {
+            let f = self.lock();
+            let skip: Vec<WebhookEndpointId> = f
+                .per_endpoint
+                .iter()
+                .filter(|(_, n)| **n >= self.settings.per_endpoint)
+                .map(|(e, _)| *e)
+                .collect();
+            (self.settings.max_in_flight.saturating_sub(f.total), skip)
+        };
+        if limit == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let now = self.deps.clock.now();
+        let claimed = self
+            .deps
+            .store
+            .claim_deliveries(&ClaimQuery {
+                now,
+                owner: self.owner,
+                lease_until: now + TimeDelta::from_std(self.settings.lease).unwrap_or_default(),
+                limit,
+                per_endpoint: self.settings.per_endpoint,
+                skip_endpoints: skip,
+            })
+            .await?;
+        let mut f = self.lock();
+        for d in &claimed {
+            f.total += 1;
+            *f.per_endpoint.entry(d.key.endpoint).or_default() += 1;
+            f.keys.insert(d.key, ());
+        }
+        Ok((claimed, limit))
+    }
+
+    fn done(&self, key: DeliveryKey) {
+        let mut f = self.lock();
+        f.total = f.total.saturating_sub(1);
+        if let Some(n) = f.per_endpoint.get_mut(&key.endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.per_endpoint.remove(&key.endpoint);
+            }
+        }
+        f.keys.remove(&key);
+    }
+
+    /// One attempt of a claimed delivery, recorded.
+    async fn attempt(&self, d: DueDelivery) {
+        let key = d.key;
+        let context = seal_context(key.application, key.endpoint);
+        let mut secrets = Vec::with_capacity(2);
+        for sealed in std::iter::once(&d.secret).chain(d.previous_secret.as_ref()) {
+            match self.deps.sealer.open(sealed, context.clone()) {
+                Ok(secret) => secrets.push(secret),
+                Err(e) => warn!(event_id = %key.event, endpoint_id = %key.endpoint, error = %e,
+                    "a webhook secret cannot be opened with the configured keys"),
+            }
+        }
+        let result = if secrets.is_empty() {
+            Err(SendError::Transport(
+                "the endpoint's secret cannot be opened with the configured keys".into(),
+            ))
+        } else {
+            let body = self.deps.encoder.encode(&d.event);
+            self.deps
+                .sender
+                .send(&OutboundWebhook {
+                    url: d.url.clone(),
+                    event: key.event,
+                    body,
+                    secrets,
+                })
+                .await
+        };
+        let now = self.deps.clock.now();
+        let attempt = d.attempts + 1;
+        let label = attempt_result(&result);
+        metrics::counter!(ATTEMPTS, "result" => label).increment(1);
+        let outcome = if label == "delivered" {
+            let latency = (now - d.event.created_at).to_std().unwrap_or_default();
+            metrics::histogram!(LATENCY).record(latency.as_secs_f64());
+            metrics::counter!(DELIVERIES, "outcome" => "delivered").increment(1);
+            AttemptOutcome::Delivered
+        } else {
+            match self.settings.schedule.next_attempt(
+                d.event.created_at,
+                attempt,
+                now,
+                self.deps.ids.jitter(),
+            ) {
+                Some(at) => AttemptOutcome::RetryAt(at),
+                None => {
+                    metrics::counter!(DELIVERIES, "outcome" => "failed").increment(1);
+                    AttemptOutcome::Failed
+                }
+            }
+        };
+        let (status_code, error) = match &result {
+            Ok(code) => (Some(*code), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        match outcome {
+            AttemptOutcome::Delivered => info!(event_id = %key.event, endpoint_id = %key.endpoint,
+                attempt, status = ?status_code, "webhook delivered"),
+            AttemptOutcome::RetryAt(at) => {
+                warn!(event_id = %key.event, endpoint_id = %key.endpoint,
+                attempt, status = ?status_code, error = ?error, url = %d.url.redacted(),
+                next_attempt_at = %at, "webhook attempt failed; will retry")
+            }
+            AttemptOutcome::Failed => warn!(event_id = %key.event, endpoint_id = %key.endpoint,
+                attempt, status = ?status_code, error = ?error, url = %d.url.redacted(),
+                "webhook delivery failed for good"),
+        }
+        let recorded = self
+            .deps
+            .store
+            .record_attempt(&Attempt {
+                key,
+                owner: self.owner,
+                at: now,
+                status_code,
+                error,
+                outcome,
+            })
+            .await;
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!(event_id = %key.event, "the delivery's lease had passed to another worker")
+            }
+            Err(e) => warn!(event_id = %key.event, error = %e,
+                "recording a webhook attempt failed; the delivery is retried after its lease"),
+        }
+        self.done(key);
+    }
+}
+
+/// Emits `session.expired` for sessions that passed their expiry while ACTIVE. Runs on every
+/// instance; the store makes each session's event exactly-once.
+pub struct ExpirySweeper {
+    deps: WebhookDependencies,
+    every: Duration,
+    batch: usize,
+}
+
+impl ExpirySweeper {
+    /// A sweeper running every `every`.
+    pub fn new(deps: WebhookDependencies, every: Duration) -> Self {
+        Self {
+            deps,
+            every,
+            batch: 200,
+        }
+    }
+
+    /// One sweep: until a batch comes back short; how many events were emitted.
+    ///
+    /// # Errors
+    ///
+    /// The store's; events already emitted stay emitted.
+    pub async fn run_once(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let now: DateTime<Utc> = self.deps.clock.now();
+            let ids: Vec<EventId> = (0..self.batch).map(|_| self.deps.ids.event_id()).collect();
+            let n = self.deps.sessions.sweep_expired(now, &ids).await?;
+            total += n;
+            if n < self.batch as u64 {
+                break;
+            }
+        }
+        if total > 0 {
+            metrics::counter!(EXPIRED).increment(total);
+            debug!(
+                expired = total,
+                "expiry sweep emitted session.expired events"
+            );
+        }
+        Ok(total)
+    }
+
+    /// Sweeps every `every` until `stop` turns `true`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.run_once().await {
+                warn!(error = %e, "expiry sweep failed; retrying at the next tick");
+            }
+        }
+    }
+}
