@@ -73,6 +73,13 @@ pub const HTTP_DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Bucket bounds of `widget_sessions_webhook_delivery_latency_seconds`, in seconds (1 ms
+/// to a day: a delivery may succeed only after retries).
+pub const WEBHOOK_LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+    3600.0, 21600.0, 86400.0,
+];
+
 const HTTP_REQUESTS: &str = "widget_sessions_http_requests_total";
 const HTTP_DURATION: &str = "widget_sessions_http_request_duration_seconds";
 const SESSIONS_CREATED: &str = "widget_sessions_created_total";
@@ -110,11 +117,19 @@ impl Metrics {
         let handle = INSTALLED.get_or_init(|| {
             // Every `*_duration_seconds` histogram (the HTTP one, the upstream calls', the
             // webhook deliveries') shares the buckets; the others are counters and gauges.
+            // The webhook delivery latency (from the event to the 2xx) spans retries: up to
+            // a day.
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("_duration_seconds".to_owned()),
                     HTTP_DURATION_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(app::webhook_metrics::LATENCY.to_owned()),
+                        WEBHOOK_LATENCY_BUCKETS,
+                    )
+                })
                 // Only fails for an empty bucket list.
                 .unwrap_or_else(|_| PrometheusBuilder::new())
                 .build_recorder();
@@ -157,6 +172,7 @@ impl Metrics {
 }
 
 fn describe() {
+    app::webhook_metrics::describe_metrics();
     metrics::describe_counter!(HTTP_REQUESTS, Unit::Count, "HTTP responses sent.");
     metrics::describe_histogram!(
         HTTP_DURATION,

@@ -24,6 +24,8 @@ pub struct Shared {
     pub sessions: Arc<dyn SessionService>,
     /// Applications (authentication).
     pub applications: app::Applications,
+    /// Webhook endpoints and session events.
+    pub webhooks: app::Webhooks,
     /// The session store (readiness ping).
     pub store: Arc<dyn SessionStore>,
     /// The upstream (its credentials' state, for readiness reports).

@@ -413,7 +413,8 @@ impl DeliveryWorker {
             tokio::select! {
                 () = worker.deps.store.wait_for_deliveries(worker.settings.tick), if !saturated => {}
                 Some(_) = tasks.join_next(), if saturated => {}
-                _ = stop.changed() => {}
+                // A dropped sender means stop too.
+                changed = stop.changed() => if changed.is_err() { break },
             }
         }
         // Stop: finish what is in flight, within the grace period.
@@ -500,7 +501,7 @@ impl DeliveryWorker {
         let context = seal_context(key.application, key.endpoint);
         let mut secrets = Vec::with_capacity(2);
         for sealed in std::iter::once(&d.secret).chain(d.previous_secret.as_ref()) {
-            match self.deps.sealer.open(sealed, context.clone()) {
+            match self.deps.sealer.open(sealed, context) {
                 Ok(secret) => secrets.push(secret),
                 Err(e) => warn!(event_id = %key.event, endpoint_id = %key.endpoint, error = %e,
                     "a webhook secret cannot be opened with the configured keys"),
@@ -636,7 +637,8 @@ impl ExpirySweeper {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stop.changed() => {}
+                // A dropped sender means stop too.
+                changed = stop.changed() => if changed.is_err() { return },
             }
             if *stop.borrow() {
                 return;

@@ -306,9 +306,18 @@ pub fn fresh_unix_ms(method: &str, path_and_query: &str, body: &[u8]) -> i64 {
     /// Entries kept before the ones at or behind the clock are dropped.
     const PRUNE_AT: usize = 4096;
     static LAST: OnceLock<Mutex<HashMap<[u8; 32], i64>>> = OnceLock::new();
+    // What the signature covers besides the time: the same request is the same message,
+    // whichever way the path was written (with or without `/api/v1`) and whether an empty
+    // body was sent as nothing or as `{}`.
     let request: [u8; 32] = {
         let mut h = <Sha256 as sha2::Digest>::new();
-        for part in [method.as_bytes(), path_and_query.as_bytes(), body] {
+        let method = method.to_ascii_uppercase();
+        let md5 = body_md5_hex(body);
+        for part in [
+            method.as_bytes(),
+            signed_path(path_and_query).as_bytes(),
+            md5.as_bytes(),
+        ] {
             sha2::Digest::update(&mut h, (part.len() as u64).to_le_bytes());
             sha2::Digest::update(&mut h, part);
         }
@@ -529,6 +538,14 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
+    }
+
+    #[test]
+    fn the_same_message_written_differently_still_gets_its_own_timestamp() {
+        // An empty body signs as `{}`, and `/api/v1` is not part of the signed path.
+        let a = fresh_unix_ms("post", "/api/v1/same-message", b"");
+        let b = fresh_unix_ms("POST", "/same-message", b"{}");
+        assert_ne!(a, b);
     }
 
     #[test]

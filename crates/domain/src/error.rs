@@ -14,7 +14,7 @@ use std::fmt;
 /// ```
 /// use domain::ErrorCode;
 /// assert_eq!(ErrorCode::CurrencyNetworkMismatch.as_str(), "currency_network_mismatch");
-/// assert_eq!(ErrorCode::ALL.len(), 20);
+/// assert_eq!(ErrorCode::ALL.len(), 21);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -59,11 +59,13 @@ pub enum ErrorCode {
     InvalidTxHash,
     /// A `txHash` was given together with a Lightning counterparty.
     TxHashWithLightning,
+    /// A webhook endpoint was asked for an event type that does not exist.
+    UnknownEventType,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for documentation and exhaustive tests).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownField,
         ErrorCode::InvalidType,
@@ -84,6 +86,7 @@ impl ErrorCode {
         ErrorCode::LightningRequiresBtc,
         ErrorCode::InvalidTxHash,
         ErrorCode::TxHashWithLightning,
+        ErrorCode::UnknownEventType,
     ];
 
     /// The stable `snake_case` spelling of the code.
@@ -109,6 +112,7 @@ impl ErrorCode {
             ErrorCode::LightningRequiresBtc => "lightning_requires_btc",
             ErrorCode::InvalidTxHash => "invalid_tx_hash",
             ErrorCode::TxHashWithLightning => "tx_hash_with_lightning",
+            ErrorCode::UnknownEventType => "unknown_event_type",
         }
     }
 }

@@ -328,9 +328,15 @@ impl SessionStore for MemorySessionStore {
     ) -> Result<StoreCancel, StoreError> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        let swept = inner.expired.contains(&(application, id));
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(StoreCancel::NotFound);
         };
+        // Its expiry was emitted (by a sweep whose clock ran ahead of this caller's): it
+        // stays expired.
+        if swept && row.session.end().is_none() {
+            return Ok(StoreCancel::NotActive(row.clone()));
+        }
         let outcome = match row.session.cancel(now) {
             Ok(domain::CancelOutcome::Cancelled) => StoreCancel::Cancelled(row.clone()),
             Ok(domain::CancelOutcome::AlreadyCancelled) => {
@@ -357,10 +363,13 @@ impl SessionStore for MemorySessionStore {
     ) -> Result<LaunchResult, StoreError> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        let swept = inner.expired.contains(&(application, id));
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(LaunchResult::Unknown);
         };
-        if row.session.status_at(now) != SessionStatus::Active {
+        // Not ACTIVE, or its expiry was emitted (by a sweep whose clock ran ahead of this
+        // caller's).
+        if swept || row.session.status_at(now) != SessionStatus::Active {
             return Ok(LaunchResult::Ended(row.clone()));
         }
         if !consume {

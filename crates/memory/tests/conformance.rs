@@ -34,3 +34,18 @@ mod application_store {
         )
     });
 }
+
+mod webhook_store {
+    use super::*;
+    use ports::WebhookStore;
+    testkit::webhook_store_conformance!(async {
+        let store = Arc::new(MemorySessionStore::new());
+        (
+            (
+                store.clone() as Arc<dyn SessionStore>,
+                store as Arc<dyn WebhookStore>,
+            ),
+            (),
+        )
+    });
+}

@@ -44,3 +44,34 @@ mod application_store {
 fn sealer() -> Arc<dyn ports::SecretSealer> {
     Arc::new(keyring::Keyring::generate())
 }
+
+mod webhook_store {
+    use super::*;
+    use ports::WebhookStore;
+    testkit::webhook_store_conformance!(async {
+        let db = fresh_database().await;
+        // Endpoints belong to applications.
+        for (id, name) in [
+            (testkit::fixtures::APP_A, "conformance-a"),
+            (testkit::fixtures::APP_B, "conformance-b"),
+        ] {
+            sqlx::query(
+                "insert into applications (id, name, api_key_digest, secret_key_id, secret_sealed, status, created_at, rotated_at)
+                 values ($1, $2, sha256($2::bytea), 'k2-test', '\\x00', 'active', now(), now())",
+            )
+            .bind(id.as_uuid())
+            .bind(name)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        let store = Arc::new(PgSessionStore::new(db.pool.clone()));
+        (
+            (
+                store.clone() as Arc<dyn SessionStore>,
+                store as Arc<dyn WebhookStore>,
+            ),
+            db,
+        )
+    });
+}

@@ -43,6 +43,18 @@ pub enum Action {
         /// Its name.
         name: String,
     },
+    /// List an application's webhook endpoints.
+    WebhookEndpoints {
+        /// The application's name.
+        app: String,
+    },
+    /// Make an event's failed deliveries pending again.
+    Redeliver {
+        /// `evt_…`.
+        event: String,
+        /// Only to this endpoint (`we_…`).
+        endpoint: Option<String>,
+    },
 }
 
 /// Writes to standard output; a closed pipe (`… | head`) ends the output quietly.
@@ -132,7 +144,7 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
     let stores = compose::stores(config, keyring.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let apps = compose::applications(stores.applications, keyring, Arc::new(SystemClock));
+    let apps = compose::applications(stores.applications.clone(), keyring, Arc::new(SystemClock));
     let show = |what: &str, issued: &app::IssuedCredentials| {
         println!(
             "{what} application {:?} ({})",
@@ -196,6 +208,59 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("enabled {name:?}");
+        }
+        Action::WebhookEndpoints { app } => {
+            let record = stores
+                .applications
+                .find_by_name(&app)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no application named {app:?}"))?;
+            let endpoints = stores
+                .webhooks
+                .list_endpoints(record.application.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if endpoints.is_empty() {
+                print(&format!("{app:?} has no webhook endpoints\n"));
+            }
+            let mut out = String::new();
+            for e in endpoints {
+                let types = if e.event_types.is_empty() {
+                    "all events".to_string()
+                } else {
+                    e.event_types
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                out.push_str(&format!(
+                    "{}  {}  {}  {}\n",
+                    e.id,
+                    e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    e.url.redacted(),
+                    types
+                ));
+            }
+            print(&out);
+        }
+        Action::Redeliver { event, endpoint } => {
+            let event: domain::EventId = event.parse().map_err(|e| format!("{event:?}: {e}"))?;
+            let endpoint = endpoint
+                .map(|e| {
+                    e.parse::<domain::WebhookEndpointId>()
+                        .map_err(|x| format!("{e:?}: {x}"))
+                })
+                .transpose()?;
+            let n = stores
+                .webhooks
+                .redeliver(event, endpoint, chrono::Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{n} failed deliveries of {event} are pending again; the running instances send them within a second"
+            );
         }
     }
     Ok(())

@@ -5,17 +5,21 @@ use std::sync::Arc;
 
 use api::observability::Metrics;
 use api::state::{AppState, ClientLimiter, Lifecycle, RateLimiter, ReadinessCache, Shared};
-use app::{Applications, BootstrapEntry, Dependencies, Retention, Sessions};
+use app::{
+    Applications, BootstrapEntry, DeliveryWorker, Dependencies, ExpirySweeper, Retention, Sessions,
+    WebhookDependencies, Webhooks,
+};
 use keyring::Keyring;
 use memory::{MemoryApplicationStore, MemorySessionStore, MemoryTokenStore};
 use ports::{
     AccessTokenStore, ApplicationStore, Clock, IdGenerator, LaunchLinks, RandomIds, SecretSealer,
-    SessionStore, SystemClock, WidgetGateway,
+    SessionStore, SystemClock, WebhookSender, WebhookStore, WidgetGateway,
 };
 use postgres::{PgApplicationStore, PgSessionStore, PgTokenStore, PoolSettings};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use transak::{Environment, TransakConfig, TransakGateway};
+use webhook_sender::{HttpWebhookSender, SenderSettings};
 
 use crate::config::{Config, Upstream};
 
@@ -40,6 +44,9 @@ pub enum StartupError {
     /// The at-rest key is unusable.
     #[error("WIDGET_SESSIONS_SECRET_KEY: {0}")]
     Keys(String),
+    /// The webhook sender could not be built.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
 }
 
 /// A demo application created for a zero-configuration run.
@@ -63,6 +70,10 @@ pub struct Runtime {
     pub state: AppState,
     /// The retention task (to spawn).
     pub retention: Retention,
+    /// The webhook delivery worker (to spawn).
+    pub deliveries: DeliveryWorker,
+    /// The expiry sweeper (to spawn).
+    pub sweeper: ExpirySweeper,
     /// The in-process emulator, kept alive for the life of the process.
     pub emulator: Option<EmbeddedEmulator>,
     /// The demo application of a zero-configuration run.
@@ -77,6 +88,9 @@ pub struct Runtime {
 pub struct Stores {
     /// Sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// Webhook endpoints, session events, deliveries (the same store as `sessions`: an
+    /// event is written with its change).
+    pub webhooks: Arc<dyn WebhookStore>,
     /// Applications.
     pub applications: Arc<dyn ApplicationStore>,
     /// The shared upstream token.
@@ -117,12 +131,16 @@ pub async fn stores(
     sealer: Arc<dyn SecretSealer>,
 ) -> Result<Stores, StartupError> {
     match &config.database_url {
-        None => Ok(Stores {
-            sessions: Arc::new(MemorySessionStore::new()),
-            applications: Arc::new(MemoryApplicationStore::new()),
-            tokens: Arc::new(MemoryTokenStore::new()),
-            pool: None,
-        }),
+        None => {
+            let sessions = Arc::new(MemorySessionStore::new());
+            Ok(Stores {
+                sessions: sessions.clone(),
+                webhooks: sessions,
+                applications: Arc::new(MemoryApplicationStore::new()),
+                tokens: Arc::new(MemoryTokenStore::new()),
+                pool: None,
+            })
+        }
         Some(url) => {
             let pool = postgres::pool(
                 url.expose_secret(),
@@ -146,8 +164,10 @@ pub async fn stores(
                     )));
                 }
             }
+            let sessions = Arc::new(PgSessionStore::new(pool.clone()));
             Ok(Stores {
-                sessions: Arc::new(PgSessionStore::new(pool.clone())),
+                sessions: sessions.clone(),
+                webhooks: sessions,
                 applications: Arc::new(PgApplicationStore::new(pool.clone())),
                 tokens: Arc::new(PgTokenStore::new(pool.clone(), sealer)),
                 pool: Some(pool),
@@ -216,7 +236,7 @@ pub async fn build_with_clock(
             .map_err(|e| StartupError::Upstream(e.to_string()))?,
     );
 
-    let applications = applications(stores.applications.clone(), sealer, clock.clone());
+    let applications = applications(stores.applications.clone(), sealer.clone(), clock.clone());
     if let Some(path) = &config.apps_file {
         applications
             .bootstrap(read_apps_file(path)?)
@@ -250,6 +270,29 @@ pub async fn build_with_clock(
         None
     };
 
+    let sender: Arc<dyn WebhookSender> = Arc::new(
+        HttpWebhookSender::new(
+            SenderSettings {
+                timeout: config.webhook_timeout,
+                allow_private_networks: config.webhooks.allow_private_networks,
+            },
+            clock.clone(),
+        )
+        .map_err(StartupError::Webhooks)?,
+    );
+    let webhook_deps = WebhookDependencies {
+        store: stores.webhooks.clone(),
+        sessions: stores.sessions.clone(),
+        sender,
+        encoder: Arc::new(api::http::webhooks::JsonEvents),
+        sealer,
+        clock: clock.clone(),
+        ids: ids.clone(),
+    };
+    let webhooks = Webhooks::new(webhook_deps.clone(), config.webhooks.clone());
+    let deliveries = DeliveryWorker::new(webhook_deps.clone(), config.webhooks.clone());
+    let sweeper = ExpirySweeper::new(webhook_deps, config.webhooks.sweep_every);
+
     let sessions = Sessions::new(
         Dependencies {
             store: stores.sessions.clone(),
@@ -275,6 +318,7 @@ pub async fn build_with_clock(
     let state = AppState(Arc::new(Shared {
         sessions: Arc::new(sessions),
         applications,
+        webhooks,
         store: stores.sessions,
         gateway,
         clock,
@@ -291,6 +335,8 @@ pub async fn build_with_clock(
     Ok(Runtime {
         state,
         retention,
+        deliveries,
+        sweeper,
         emulator,
         demo,
         description: format!("{store_text}, {upstream_text}"),

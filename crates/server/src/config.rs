@@ -216,8 +216,33 @@ pub const VARIABLES: &[Var] = &[
     ),
     var(
         "WIDGET_SESSIONS_RETENTION_DAYS",
-        "ended sessions older than this are purged",
+        "ended sessions (and their events and deliveries) older than this are purged",
         "`90`",
+    ),
+    var(
+        "WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        "`true`: webhook URLs may use `http` and reach loopback and private addresses (local runs and tests only)",
+        "`true` for in-memory runs, `false` with Postgres",
+    ),
+    var(
+        "WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE",
+        "seconds between webhook attempts, comma-separated, e.g. `5,30,120`: the whole schedule (one retry after each, then `FAILED`)",
+        "5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then every 2 h until 24 h after the event",
+    ),
+    var(
+        "WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS",
+        "longest wait for a webhook endpoint's answer",
+        "`10000`",
+    ),
+    var(
+        "WIDGET_SESSIONS_WEBHOOK_LEASE_SECS",
+        "how long an instance holds a delivery it claimed before another may take it over (must exceed the webhook timeout)",
+        "`30`",
+    ),
+    var(
+        "WIDGET_SESSIONS_EXPIRY_SWEEP_SECS",
+        "how often each instance looks for sessions that expired, to emit `session.expired`",
+        "`5`",
     ),
     var(
         "WIDGET_SESSIONS_BITCOIN_NETWORK",
@@ -373,6 +398,10 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// After SIGTERM, how long to keep serving while reporting not ready.
     pub shutdown_delay: Duration,
+    /// Webhook endpoints, delivery and the expiry sweep.
+    pub webhooks: app::WebhookSettings,
+    /// Longest wait for a webhook endpoint's answer.
+    pub webhook_timeout: Duration,
 }
 
 /// Every configuration problem found, one per line.
@@ -710,6 +739,7 @@ impl Config {
             }
         };
         let traces = trace_export(r);
+        let (webhooks, webhook_timeout) = webhook_settings(r, database_url.is_none());
         let apps_file = r.get("WIDGET_SESSIONS_APPS_FILE").map(PathBuf::from);
         let migrate_on_start = match r.get("WIDGET_SESSIONS_MIGRATE_ON_START").as_deref() {
             None | Some("true") => true,
@@ -773,6 +803,8 @@ impl Config {
             metrics_listen,
             migrate_on_start,
             shutdown_delay: Duration::from_secs(shutdown_delay),
+            webhooks,
+            webhook_timeout,
         })
     }
 
@@ -780,6 +812,59 @@ impl Config {
     pub fn public_base(&self) -> String {
         self.public_url.as_str().trim_end_matches('/').to_string()
     }
+}
+
+/// The webhook settings and the sender's timeout. Private networks are allowed by default
+/// only on the in-memory store (local runs).
+fn webhook_settings(r: &Reader<'_>, in_memory: bool) -> (app::WebhookSettings, Duration) {
+    let allow_private_networks = match r
+        .get("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS")
+        .as_deref()
+    {
+        None => in_memory,
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            r.problem(format!(
+                "WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS={other:?} must be true or false"
+            ));
+            false
+        }
+    };
+    let mut settings = app::WebhookSettings {
+        allow_private_networks,
+        ..app::WebhookSettings::default()
+    };
+    if let Some(v) = r.get("WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE") {
+        match domain::RetrySchedule::parse(&v) {
+            Ok(schedule) => settings.schedule = schedule,
+            Err(e) => r.problem(format!("WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE={v:?}: {e}")),
+        }
+    }
+    let timeout_ms = r.number("WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS", 10_000);
+    if !(100..=60_000).contains(&timeout_ms) {
+        r.problem("WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS must be between 100 and 60000");
+    }
+    let lease = r.number("WIDGET_SESSIONS_WEBHOOK_LEASE_SECS", 30);
+    if !(1..=3600).contains(&lease) {
+        r.problem("WIDGET_SESSIONS_WEBHOOK_LEASE_SECS must be between 1 and 3600");
+    } else if lease.saturating_mul(1000) <= timeout_ms {
+        // A lease that ends while the attempt still runs hands the delivery to another
+        // instance: it would be sent twice.
+        r.problem(format!(
+            "WIDGET_SESSIONS_WEBHOOK_LEASE_SECS={lease} must exceed WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS={timeout_ms}"
+        ));
+    }
+    settings.lease = Duration::from_secs(lease.clamp(1, 3600));
+    let sweep = r.number("WIDGET_SESSIONS_EXPIRY_SWEEP_SECS", 5);
+    if !(1..=300).contains(&sweep) {
+        r.problem("WIDGET_SESSIONS_EXPIRY_SWEEP_SECS must be between 1 and 300");
+    }
+    settings.sweep_every = Duration::from_secs(sweep.clamp(1, 300));
+    (
+        settings,
+        Duration::from_millis(timeout_ms.clamp(100, 60_000)),
+    )
 }
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME`; an endpoint in a build that cannot

@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         action: AppsCommand,
     },
+    /// Inspect applications' webhook endpoints and deliveries in Postgres (needs DATABASE_URL and WIDGET_SESSIONS_SECRET_KEY).
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksCommand,
+    },
     /// Apply the database migrations and exit (run before rolling out a new version).
     Migrate,
     /// List the configuration variables with their defaults.
@@ -65,6 +70,24 @@ enum Command {
         /// Print README's Markdown table instead.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// List an application's webhook endpoints.
+    List {
+        /// The application's name.
+        app: String,
+    },
+    /// Deliver an event again where its delivery FAILED (to every endpoint it failed for,
+    /// or to one).
+    Redeliver {
+        /// The event id (`evt_…`), as the events endpoint and the webhook-id header show it.
+        event: String,
+        /// Only to this endpoint (`we_…`).
+        #[arg(long)]
+        endpoint: Option<String>,
     },
 }
 
@@ -283,6 +306,26 @@ async fn run(command: Command) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("widget-sessions apps: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Webhooks { action } => {
+            let config = match load_config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _logs = init_tracing(LogFormat::Pretty, None);
+            let action = match action {
+                WebhooksCommand::List { app } => Action::WebhookEndpoints { app },
+                WebhooksCommand::Redeliver { event, endpoint } => {
+                    Action::Redeliver { event, endpoint }
+                }
+            };
+            match admin::run(&config, action).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("widget-sessions webhooks: {e}");
                     ExitCode::FAILURE
                 }
             }

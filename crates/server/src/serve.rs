@@ -64,6 +64,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let Runtime {
         state,
         retention,
+        deliveries,
+        sweeper,
         // Kept alive until the service stops.
         emulator: _emulator,
         demo,
@@ -72,6 +74,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     } = runtime;
     let mut background = tokio::task::JoinSet::new();
     background.spawn(retention.run_forever(RETENTION_EVERY));
+    // The webhook side stops claiming work as soon as the instance starts draining; deliveries
+    // in flight get the shutdown grace to finish, then their leases are released.
+    let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+    let grace = config.connections.shutdown_grace;
+    let delivery_worker = tokio::spawn(deliveries.run(workers_stop.clone(), grace));
+    background.spawn(sweeper.run(workers_stop));
     background.spawn(upkeep(state.clone(), pool));
     // A warm start: the first request should not wait for an access-token refresh. A failure
     // is only reported (readiness shows it, requests retry it with backoff).
@@ -111,6 +119,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let finished = http_server::serve(listener, app, config.connections, async move {
         let signal = shutdown_signal().await;
         lifecycle_state.0.lifecycle.start_draining();
+        let _ = stop_workers.send(true);
         // On SIGTERM, keep serving while the load balancer notices that readiness failed
         // (Kubernetes removes the endpoint asynchronously), then stop accepting.
         if signal == Signal::Terminate && !delay.is_zero() {
@@ -123,6 +132,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
     })
     .await;
+    if tokio::time::timeout(grace + Duration::from_secs(1), delivery_worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the webhook worker did not stop within the shutdown grace period");
+    }
     background.abort_all();
     if finished {
         tracing::info!("stopped: in-flight requests finished");

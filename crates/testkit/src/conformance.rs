@@ -1147,3 +1147,511 @@ pub mod application_store {
         assert_eq!(names, vec!["alpha", "mu", "zeta"]);
     }
 }
+
+/// [`ports::WebhookStore`] together with the [`ports::SessionStore`] whose changes write the
+/// events (the outbox): the same store behind both traits. Postgres factories must create the
+/// applications `APP_A` and `APP_B` (endpoints reference their application).
+pub mod webhook_store {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeDelta, Utc};
+    use domain::{ApplicationId, EventType, WebhookEndpointId, WebhookUrl};
+    use ports::*;
+    use uuid::Uuid;
+
+    use crate::fixtures::*;
+
+    /// The store under test, behind both of its traits.
+    pub type Stores = (Arc<dyn SessionStore>, Arc<dyn WebhookStore>);
+
+    fn endpoint(app: ApplicationId, n: u128, types: &[EventType]) -> WebhookEndpoint {
+        WebhookEndpoint {
+            id: WebhookEndpointId::from_uuid(Uuid::from_u128(0xE000 + n)),
+            application: app,
+            url: WebhookUrl::parse(&format!("https://hooks.example.com/{n}"), false).unwrap(),
+            event_types: types.to_vec(),
+            created_at: t0() + TimeDelta::seconds(i64::try_from(n).unwrap_or(0)),
+        }
+    }
+
+    fn sealed(n: u8) -> EncryptedSecret {
+        EncryptedSecret {
+            key_id: format!("k2-test{n}"),
+            sealed: vec![n; 40],
+        }
+    }
+
+    async fn register(w: &Arc<dyn WebhookStore>, e: &WebhookEndpoint) {
+        w.create_endpoint(e, sealed(1), 10).await.unwrap();
+    }
+
+    fn claim_query(now: DateTime<Utc>, owner: u128, limit: u32) -> ClaimQuery {
+        ClaimQuery {
+            now,
+            owner: Uuid::from_u128(owner),
+            lease_until: now + TimeDelta::seconds(30),
+            limit,
+            per_endpoint: 100,
+            skip_endpoints: Vec::new(),
+        }
+    }
+
+    async fn events_of(
+        w: &Arc<dyn WebhookStore>,
+        app: ApplicationId,
+        id: domain::SessionId,
+    ) -> Vec<(EventType, Vec<WebhookEndpointId>)> {
+        w.session_events(app, id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let mut targets: Vec<WebhookEndpointId> =
+                    r.deliveries.iter().map(|d| d.endpoint).collect();
+                targets.sort();
+                (r.event.kind, targets)
+            })
+            .collect()
+    }
+
+    /// A mint, a consume and a cancel each write one event, with the session as it was right
+    /// after, and one pending delivery per endpoint of the application that receives its
+    /// type; another application's endpoints get nothing.
+    pub async fn each_change_writes_one_event_with_a_delivery_per_subscribed_endpoint(
+        (s, w): Stores,
+    ) {
+        let all = endpoint(APP_A, 1, &[]);
+        let consumed_only = endpoint(APP_A, 2, &[EventType::SessionConsumed]);
+        let other_app = endpoint(APP_B, 3, &[]);
+        for e in [&all, &consumed_only, &other_app] {
+            register(&w, e).await;
+        }
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        let launched = s.launch(APP_A, sid(1), at(5), true, evt()).await.unwrap();
+        assert!(matches!(launched, LaunchResult::Opened(_)));
+        mint(&s, APP_A, sid(2), &request(2, false), t0()).await;
+        let cancelled = s.cancel(APP_A, sid(2), at(6), evt()).await.unwrap();
+        assert!(matches!(cancelled, StoreCancel::Cancelled(_)));
+
+        assert_eq!(
+            events_of(&w, APP_A, sid(1)).await,
+            vec![
+                (EventType::SessionCreated, vec![all.id]),
+                (EventType::SessionConsumed, vec![all.id, consumed_only.id]),
+            ]
+        );
+        assert_eq!(
+            events_of(&w, APP_A, sid(2)).await,
+            vec![
+                (EventType::SessionCreated, vec![all.id]),
+                (EventType::SessionCancelled, vec![all.id]),
+            ]
+        );
+        // The session as it was right after each change, and the delivery's starting state.
+        let records = w.session_events(APP_A, sid(1)).await.unwrap();
+        assert_eq!(records[0].event.created_at, t0());
+        assert!(records[0].event.session.session.end().is_none());
+        assert_eq!(records[1].event.created_at, at(5));
+        assert_eq!(
+            records[1].event.session.session.end(),
+            Some(domain::SessionEnd::Consumed { at: at(5) })
+        );
+        let d = &records[1].deliveries[0];
+        assert_eq!(
+            (d.status, d.attempts, d.next_attempt_at, d.last_attempt_at),
+            (DeliveryStatus::Pending, 0, Some(at(5)), None)
+        );
+        // Scoped by application.
+        assert!(w.session_events(APP_B, sid(1)).await.unwrap().is_empty());
+    }
+
+    /// What did not change writes nothing: a lost claim's fulfil, a launch of a session that
+    /// is not ACTIVE, a launch without consume, a second cancel, an unknown session.
+    pub async fn a_change_that_did_not_happen_writes_no_event((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[])).await;
+        let r = request(1, false);
+        // A claim lost to another request: its fulfil stores nothing, no event.
+        let mut q = reuse_query(APP_A, &r, t0(), 1);
+        q.claim = claim(1);
+        assert_eq!(s.reuse_or_claim(&q).await.unwrap(), ReuseOutcome::Claimed);
+        let mut q2 = reuse_query(APP_A, &r, at(31), 2);
+        q2.claim = claim(2);
+        assert_eq!(s.reuse_or_claim(&q2).await.unwrap(), ReuseOutcome::Claimed);
+        let lost = s
+            .fulfil(APP_A, claim(1), new_session(APP_A, sid(1), &r, t0()))
+            .await;
+        assert_eq!(lost, Err(FulfilError::ClaimLost));
+        assert!(w.session_events(APP_A, sid(1)).await.unwrap().is_empty());
+
+        mint(&s, APP_A, sid(2), &request(2, false), t0()).await;
+        s.launch(APP_A, sid(2), at(1), false, evt()).await.unwrap();
+        s.launch(APP_A, sid(2), at(2), true, evt()).await.unwrap();
+        let again = s.launch(APP_A, sid(2), at(3), true, evt()).await.unwrap();
+        assert!(matches!(again, LaunchResult::Ended(_)));
+        let not_active = s.cancel(APP_A, sid(2), at(4), evt()).await.unwrap();
+        assert!(matches!(not_active, StoreCancel::NotActive(_)));
+        assert_eq!(
+            events_of(&w, APP_A, sid(2))
+                .await
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect::<Vec<_>>(),
+            vec![EventType::SessionCreated, EventType::SessionConsumed]
+        );
+
+        mint(&s, APP_A, sid(3), &request(3, false), t0()).await;
+        s.cancel(APP_A, sid(3), at(1), evt()).await.unwrap();
+        let twice = s.cancel(APP_A, sid(3), at(2), evt()).await.unwrap();
+        assert!(matches!(twice, StoreCancel::AlreadyCancelled(_)));
+        assert_eq!(events_of(&w, APP_A, sid(3)).await.len(), 2);
+        assert!(matches!(
+            s.cancel(APP_A, sid(99), at(1), evt()).await.unwrap(),
+            StoreCancel::NotFound
+        ));
+        assert!(w.session_events(APP_A, sid(99)).await.unwrap().is_empty());
+    }
+
+    /// Every ACTIVE session that passed its expiry gets exactly one `session.expired`,
+    /// however many sweepers run at once; ended and unexpired sessions get none; once its
+    /// expiry was emitted a session cannot be consumed or cancelled any more (an instance
+    /// whose clock runs behind may still see it ACTIVE).
+    pub async fn expiry_is_emitted_once_however_many_sweepers((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[])).await;
+        for n in 0..24u128 {
+            mint(&s, APP_A, sid(100 + n), &request(100 + n, false), t0()).await;
+        }
+        s.launch(APP_A, sid(100), at(10), true, evt())
+            .await
+            .unwrap();
+        s.cancel(APP_A, sid(101), at(10), evt()).await.unwrap();
+        // Not yet expired (sessions live 300 s).
+        assert_eq!(s.sweep_expired(at(299), &[evt(), evt()]).await.unwrap(), 0);
+
+        let sweepers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    loop {
+                        let ids: Vec<_> = (0..5).map(|_| evt()).collect();
+                        let got = s.sweep_expired(at(301), &ids).await.unwrap();
+                        n += got;
+                        if got == 0 {
+                            return n;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in sweepers {
+            total += t.await.unwrap();
+        }
+        assert_eq!(total, 22, "every expired ACTIVE session, once");
+        for n in 0..24u128 {
+            let expired = events_of(&w, APP_A, sid(100 + n))
+                .await
+                .into_iter()
+                .filter(|(t, _)| *t == EventType::SessionExpired)
+                .count();
+            assert_eq!(expired, usize::from(n >= 2), "session {n}");
+        }
+        assert_eq!(s.sweep_expired(at(400), &[evt()]).await.unwrap(), 0);
+        // A launch or cancel judged by a clock still before the expiry is refused now.
+        let late = s
+            .launch(APP_A, sid(102), at(299), true, evt())
+            .await
+            .unwrap();
+        assert!(matches!(late, LaunchResult::Ended(_)), "{late:?}");
+        let late = s.cancel(APP_A, sid(103), at(299), evt()).await.unwrap();
+        assert!(matches!(late, StoreCancel::NotActive(_)), "{late:?}");
+        assert_eq!(events_of(&w, APP_A, sid(102)).await.len(), 2);
+    }
+
+    /// Concurrent claims never hand out the same delivery while its lease lasts; a lapsed
+    /// lease makes it claimable again, and the old owner's attempt is then not recorded.
+    pub async fn deliveries_are_claimed_by_one_worker_at_a_time((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[])).await;
+        for n in 0..20u128 {
+            mint(&s, APP_A, sid(n + 1), &request(n + 1, false), t0()).await;
+        }
+        let claims: Vec<_> = (0..4u128)
+            .map(|owner| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.claim_deliveries(&claim_query(at(1), owner, 8))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        let mut first_owner = None;
+        for (owner, c) in claims.into_iter().enumerate() {
+            for d in c.await.unwrap() {
+                assert!(seen.insert(d.key), "{:?} claimed twice", d.key);
+                assert_eq!(d.attempts, 0);
+                assert_eq!(d.event.kind, EventType::SessionCreated);
+                assert_eq!(d.secret, sealed(1));
+                first_owner.get_or_insert((owner as u128, d.key));
+            }
+        }
+        assert_eq!(seen.len(), 20);
+        assert!(
+            w.claim_deliveries(&claim_query(at(2), 9, 100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // After the leases (30 s) another worker takes them over.
+        let again = w
+            .claim_deliveries(&claim_query(at(32), 9, 100))
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 20);
+        let (old_owner, key) = first_owner.unwrap();
+        let stale = Attempt {
+            key,
+            owner: Uuid::from_u128(old_owner),
+            at: at(33),
+            status_code: Some(200),
+            error: None,
+            outcome: AttemptOutcome::Delivered,
+        };
+        assert!(
+            !w.record_attempt(&stale).await.unwrap(),
+            "not the owner any more"
+        );
+        let fresh = Attempt {
+            owner: Uuid::from_u128(9),
+            ..stale
+        };
+        assert!(w.record_attempt(&fresh).await.unwrap());
+        assert!(!w.record_attempt(&fresh).await.unwrap(), "recorded once");
+    }
+
+    /// Attempts are counted; a retry becomes due at its time; delivered and failed are final;
+    /// a failed delivery can be made pending again; release makes a claim due at once.
+    pub async fn attempts_retries_and_final_states((s, w): Stores) {
+        let e = endpoint(APP_A, 1, &[]);
+        register(&w, &e).await;
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        let owner = 7;
+        let d = w
+            .claim_deliveries(&claim_query(at(1), owner, 10))
+            .await
+            .unwrap();
+        assert_eq!(d.len(), 1);
+        let key = d[0].key;
+        let attempt = |at_s: i64, code: Option<u16>, outcome| Attempt {
+            key,
+            owner: Uuid::from_u128(owner),
+            at: at(at_s),
+            status_code: code,
+            error: code.is_none().then(|| "could not connect".to_string()),
+            outcome,
+        };
+        assert!(
+            w.record_attempt(&attempt(1, Some(500), AttemptOutcome::RetryAt(at(6))))
+                .await
+                .unwrap()
+        );
+        assert_eq!(w.due_deliveries(at(5)).await.unwrap(), 0);
+        assert!(
+            w.claim_deliveries(&claim_query(at(5), owner, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(w.due_deliveries(at(6)).await.unwrap(), 1);
+        let d = w
+            .claim_deliveries(&claim_query(at(6), owner, 10))
+            .await
+            .unwrap();
+        assert_eq!(d[0].attempts, 1);
+        // Released (a shutdown): due again at once, for anyone.
+        w.release_deliveries(Uuid::from_u128(owner), &[key])
+            .await
+            .unwrap();
+        let d = w
+            .claim_deliveries(&claim_query(at(7), owner, 10))
+            .await
+            .unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(
+            w.record_attempt(&attempt(8, None, AttemptOutcome::Failed))
+                .await
+                .unwrap()
+        );
+        let records = w.session_events(APP_A, sid(1)).await.unwrap();
+        let view = &records[0].deliveries[0];
+        assert_eq!(
+            (
+                view.status,
+                view.attempts,
+                view.last_status_code,
+                view.last_attempt_at,
+                view.next_attempt_at
+            ),
+            (DeliveryStatus::Failed, 2, None, Some(at(8)), None)
+        );
+        assert!(
+            w.claim_deliveries(&claim_query(at(100), owner, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Redelivered: pending again with a fresh count.
+        assert_eq!(
+            w.redeliver(key.event, Some(e.id), at(200)).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            w.redeliver(key.event, None, at(200)).await.unwrap(),
+            0,
+            "only failed ones"
+        );
+        let d = w
+            .claim_deliveries(&claim_query(at(200), owner, 10))
+            .await
+            .unwrap();
+        assert_eq!(d[0].attempts, 0);
+        assert!(
+            w.record_attempt(&attempt(201, Some(204), AttemptOutcome::Delivered))
+                .await
+                .unwrap()
+        );
+        let view = &w.session_events(APP_A, sid(1)).await.unwrap()[0].deliveries[0];
+        assert_eq!(
+            (view.status, view.last_status_code),
+            (DeliveryStatus::Delivered, Some(204))
+        );
+        assert_eq!(w.due_deliveries(at(1000)).await.unwrap(), 0);
+    }
+
+    /// A claim takes at most `per_endpoint` per endpoint and leaves out skipped endpoints.
+    pub async fn claims_respect_per_endpoint_limits_and_skips((s, w): Stores) {
+        let e1 = endpoint(APP_A, 1, &[]);
+        let e2 = endpoint(APP_A, 2, &[]);
+        register(&w, &e1).await;
+        register(&w, &e2).await;
+        for n in 0..5u128 {
+            mint(&s, APP_A, sid(n + 1), &request(n + 1, false), t0()).await;
+        }
+        let mut q = claim_query(at(1), 1, 100);
+        q.per_endpoint = 2;
+        let got = w.claim_deliveries(&q).await.unwrap();
+        let count = |id| got.iter().filter(|d| d.key.endpoint == id).count();
+        assert_eq!((count(e1.id), count(e2.id)), (2, 2));
+        let mut q = claim_query(at(1), 2, 100);
+        q.skip_endpoints = vec![e1.id];
+        let got = w.claim_deliveries(&q).await.unwrap();
+        assert!(!got.is_empty() && got.iter().all(|d| d.key.endpoint == e2.id));
+    }
+
+    /// Deleting an endpoint fails its pending deliveries and hides it; another application
+    /// cannot delete it; the limit holds under concurrent registrations.
+    pub async fn endpoints_are_scoped_limited_and_deletable((s, w): Stores) {
+        let e = endpoint(APP_A, 1, &[]);
+        register(&w, &e).await;
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        assert!(!w.delete_endpoint(APP_B, e.id).await.unwrap());
+        assert_eq!(w.list_endpoints(APP_A).await.unwrap(), vec![e.clone()]);
+        assert!(w.list_endpoints(APP_B).await.unwrap().is_empty());
+        assert!(w.delete_endpoint(APP_A, e.id).await.unwrap());
+        assert!(!w.delete_endpoint(APP_A, e.id).await.unwrap());
+        assert!(w.list_endpoints(APP_A).await.unwrap().is_empty());
+        let view = &w.session_events(APP_A, sid(1)).await.unwrap()[0].deliveries[0];
+        assert_eq!(view.status, DeliveryStatus::Failed);
+        assert!(
+            w.claim_deliveries(&claim_query(at(1), 1, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let attempts: Vec<_> = (0..16u128)
+            .map(|n| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.create_endpoint(&endpoint(APP_B, 100 + n, &[]), sealed(2), 10)
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for a in attempts {
+            match a.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(EndpointError::TooMany(10)) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ok, 10);
+        assert_eq!(w.list_endpoints(APP_B).await.unwrap().len(), 10);
+    }
+
+    /// After a rotation, claims carry the previous secret until its time, then only the new.
+    pub async fn rotation_keeps_the_previous_secret_for_a_while((s, w): Stores) {
+        let e = endpoint(APP_A, 1, &[]);
+        register(&w, &e).await;
+        let rotated = w
+            .rotate_secret(APP_A, e.id, sealed(2), at(100))
+            .await
+            .unwrap();
+        assert_eq!(rotated, Some(e.clone()));
+        assert_eq!(
+            w.rotate_secret(APP_B, e.id, sealed(3), at(100))
+                .await
+                .unwrap(),
+            None
+        );
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        let d = w
+            .claim_deliveries(&claim_query(at(1), 1, 10))
+            .await
+            .unwrap();
+        assert_eq!(d[0].secret, sealed(2));
+        assert_eq!(d[0].previous_secret, Some(sealed(1)));
+        let d = w
+            .claim_deliveries(&claim_query(at(101), 2, 10))
+            .await
+            .unwrap();
+        assert_eq!(d[0].previous_secret, None);
+    }
+
+    /// Retention takes a session's events and deliveries with it.
+    pub async fn purge_takes_events_and_deliveries((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[])).await;
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        s.cancel(APP_A, sid(1), at(1), evt()).await.unwrap();
+        assert_eq!(w.session_events(APP_A, sid(1)).await.unwrap().len(), 2);
+        assert_eq!(s.purge(at(1000), 10).await.unwrap(), 1);
+        assert!(w.session_events(APP_A, sid(1)).await.unwrap().is_empty());
+        assert_eq!(w.due_deliveries(at(2000)).await.unwrap(), 0);
+    }
+
+    /// A worker waiting for deliveries wakes when one is written (not only at its timeout).
+    pub async fn waiting_workers_wake_on_new_deliveries((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[])).await;
+        // Let the store set up its wake-up channel (Postgres: LISTEN).
+        w.wait_for_deliveries(Duration::from_millis(50)).await;
+        let waiter = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                w.wait_for_deliveries(Duration::from_secs(20)).await;
+                started.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        let waited = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("woken within 10 s")
+            .unwrap();
+        assert!(waited < Duration::from_secs(5), "woken after {waited:?}");
+    }
+}

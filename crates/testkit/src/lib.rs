@@ -49,6 +49,26 @@ macro_rules! session_store_conformance {
     };
 }
 
+/// Generates one `#[tokio::test]` per webhook-store (outbox) conformance check. The factory
+/// yields `((Arc<dyn SessionStore>, Arc<dyn WebhookStore>), guard)`: one store behind both.
+#[macro_export]
+macro_rules! webhook_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance!($factory; $crate::conformance::webhook_store;
+            each_change_writes_one_event_with_a_delivery_per_subscribed_endpoint,
+            a_change_that_did_not_happen_writes_no_event,
+            expiry_is_emitted_once_however_many_sweepers,
+            deliveries_are_claimed_by_one_worker_at_a_time,
+            attempts_retries_and_final_states,
+            claims_respect_per_endpoint_limits_and_skips,
+            endpoints_are_scoped_limited_and_deletable,
+            rotation_keeps_the_previous_secret_for_a_while,
+            purge_takes_events_and_deliveries,
+            waiting_workers_wake_on_new_deliveries,
+        );
+    };
+}
+
 /// Generates one `#[tokio::test]` per access-token-store conformance check.
 #[macro_export]
 macro_rules! token_store_conformance {

@@ -90,9 +90,15 @@ pub enum ApiError {
     /// `405 method_not_allowed`.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// `409 session_not_active`.
-    #[error("{0}")]
-    Conflict(String),
+    /// `409`: the request conflicts with the current state (`session_not_active`,
+    /// `too_many_webhook_endpoints`).
+    #[error("{detail}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Human detail.
+        detail: String,
+    },
     /// `408 request_timeout`: the body arrived too slowly.
     #[error("the request body was not received in time")]
     RequestTimeout,
@@ -183,11 +189,7 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
-            ApiError::Conflict(_) => (
-                StatusCode::CONFLICT,
-                "session_not_active",
-                "Session not active",
-            ),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
             ApiError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",

@@ -7,12 +7,13 @@ pub mod limits;
 pub mod openapi;
 pub mod request;
 pub mod sessions;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
@@ -37,6 +38,19 @@ pub fn router_with(state: AppState, with_metrics: bool) -> Router {
         .route(
             &format!("{}/{{id}}/cancel", sessions::BASE),
             post(sessions::cancel),
+        )
+        .route(&webhooks::events_route(), get(webhooks::session_events))
+        .route(
+            webhooks::ENDPOINTS,
+            post(webhooks::create_endpoint).get(webhooks::list_endpoints),
+        )
+        .route(
+            &format!("{}/{{id}}", webhooks::ENDPOINTS),
+            delete(webhooks::delete_endpoint),
+        )
+        .route(
+            &format!("{}/{{id}}/rotate-secret", webhooks::ENDPOINTS),
+            post(webhooks::rotate_secret),
         )
         .route("/w/{token}", get(launch::launch))
         .route_layer(middleware::from_fn_with_state(

@@ -9,6 +9,9 @@ use crate::http::error::{FieldProblem, Problem};
 use crate::http::health::{Checks, Health, Readiness};
 use crate::http::request::CreateSessionBody;
 use crate::http::sessions::{CounterpartyBody, InvoiceInfo, SessionBody, SessionList, Status};
+use crate::http::webhooks::{
+    CreateEndpointBody, DeliveryBody, EndpointBody, EndpointList, EventBody, EventList,
+};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -25,6 +28,11 @@ Errors are application/problem+json documents with a stable `code`.",
         crate::http::sessions::list,
         crate::http::sessions::get,
         crate::http::sessions::cancel,
+        crate::http::webhooks::session_events,
+        crate::http::webhooks::create_endpoint,
+        crate::http::webhooks::list_endpoints,
+        crate::http::webhooks::delete_endpoint,
+        crate::http::webhooks::rotate_secret,
         crate::http::launch::launch,
         crate::http::health::healthz,
         crate::http::health::readyz,
@@ -33,11 +41,13 @@ Errors are application/problem+json documents with a stable `code`.",
     ),
     components(schemas(
         CreateSessionBody, SessionBody, SessionList, Status, CounterpartyBody, InvoiceInfo,
-        Problem, FieldProblem, Health, Readiness, Checks
+        Problem, FieldProblem, Health, Readiness, Checks, CreateEndpointBody, EndpointBody,
+        EndpointList, EventBody, EventList, DeliveryBody
     )),
     modifiers(&Security, &ClosedBodies),
     tags(
         (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
+        (name = "webhooks", description = "Webhook endpoints: where session events are delivered (signed)"),
         (name = "launch", description = "The public single-use launch link"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
@@ -71,7 +81,7 @@ impl Modify for Security {
 struct ClosedBodies;
 
 /// The request bodies that refuse unknown members.
-const CLOSED_BODIES: &[&str] = &["CreateSessionBody"];
+const CLOSED_BODIES: &[&str] = &["CreateSessionBody", "CreateEndpointBody"];
 
 impl Modify for ClosedBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

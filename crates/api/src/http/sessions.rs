@@ -523,10 +523,13 @@ pub async fn cancel(
         Ok(CancelOutcome::AlreadyCancelled(v)) => v,
         Err(CancelError::NotFound) => return Err(ApiError::session_not_found()),
         Err(CancelError::NotActive(v)) => {
-            return Err(ApiError::Conflict(format!(
-                "the session is {}; only an ACTIVE session can be cancelled",
-                v.status
-            )));
+            return Err(ApiError::Conflict {
+                code: "session_not_active",
+                detail: format!(
+                    "the session is {}; only an ACTIVE session can be cancelled",
+                    v.status
+                ),
+            });
         }
         Err(CancelError::Store(e)) => return Err(e.into()),
     };

@@ -298,8 +298,18 @@ async fn serve(
     let state = runtime.state.clone();
     let router = api::router(runtime.state);
     let settings = config.connections;
+    // As the binary does: the webhook worker and the expiry sweeper run beside the server
+    // (and stop with it: aborting the task drops all three).
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let deliveries = runtime.deliveries;
+    let sweeper = runtime.sweeper;
     let server = tokio::spawn(async move {
-        server::http_server::serve(listener, router, settings, std::future::pending()).await;
+        let _keep_running = stop;
+        tokio::join!(
+            server::http_server::serve(listener, router, settings, std::future::pending()),
+            deliveries.run(stop_rx.clone(), std::time::Duration::from_secs(1)),
+            sweeper.run(stop_rx),
+        );
     });
     (Http::new(base), state, server, runtime.emulator)
 }

@@ -1,0 +1,563 @@
+//! Webhooks end to end: endpoints registered over the API, the lifecycle of real sessions,
+//! and a local receiver that checks every delivery's Standard Webhooks signature — on the
+//! in-memory store and on Postgres (`memory::name`, `postgres::name`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use client::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
+use serde_json::{Value, json};
+use support::*;
+
+const ENDPOINTS: &str = "/webhook-endpoints";
+const BTC: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+
+/// One delivery as the receiver got it.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: Bytes,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    /// Whether one of `secrets` signed it (Standard Webhooks). Judged at the delivery's own
+    /// timestamp: the instance's clock is moved forward by some tests.
+    fn verifies(&self, secrets: &[&str]) -> bool {
+        let at: i64 = self.header("webhook-timestamp").parse().unwrap();
+        verify(
+            secrets,
+            &WebhookHeaders {
+                id: self.header("webhook-id"),
+                timestamp: self.header("webhook-timestamp"),
+                signature: self.header("webhook-signature"),
+            },
+            &self.body,
+            at,
+            DEFAULT_TOLERANCE,
+        )
+        .is_ok()
+    }
+}
+
+/// A local webhook receiver: answers `500` to the first `fail_first` deliveries (all of them
+/// when `None`), `204` after.
+#[derive(Clone)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    calls: Arc<AtomicU32>,
+    fail_first: Option<u32>,
+    url: String,
+}
+
+impl Receiver {
+    async fn start(fail_first: Option<u32>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let r = Self {
+            got: Arc::default(),
+            calls: Arc::default(),
+            fail_first,
+            url,
+        };
+        let app = Router::new()
+            .route("/hooks", post(receive))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        r
+    }
+
+    fn deliveries(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `check` holds for the deliveries received (2xx'd or not), or panics.
+    async fn until(&self, what: &str, check: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let started = Instant::now();
+        loop {
+            let got = self.deliveries();
+            if check(&got) {
+                return got;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}; received: {:#?}",
+                got.iter().map(Received::json).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let n = r.calls.fetch_add(1, Ordering::SeqCst) + 1;
+    r.got.lock().unwrap().push(Received {
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body,
+    });
+    match r.fail_first {
+        Some(n_fail) if n > n_fail => StatusCode::NO_CONTENT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn user() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn btc(user: &str) -> Value {
+    json!({"userId": user, "currency": "BTC", "network": "BTC", "counterpartyAddress": BTC})
+}
+
+/// An instance whose webhooks may reach this machine, with a fast schedule and sweep.
+async fn spawn(store: Store, schedule: &str) -> TestApp {
+    TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE", schedule),
+            ("WIDGET_SESSIONS_EXPIRY_SWEEP_SECS", "1"),
+        ],
+    )
+    .await
+}
+
+/// Registers `url` for `who`; the created endpoint (with its secret).
+async fn register(app: &TestApp, who: &Creds, url: &str, types: Option<&[&str]>) -> Value {
+    let mut body = json!({"url": url});
+    if let Some(types) = types {
+        body["eventTypes"] = json!(types);
+    }
+    let r = app.signed(who, "POST", ENDPOINTS, &body.to_string()).await;
+    r.expect(201);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    r.json()
+}
+
+fn types_of(deliveries: &[Received]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| d.json()["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every lifecycle event reaches the receiver once, signed with the endpoint's secret, with
+/// the session as it was right after the change; the events endpoint shows them delivered.
+async fn every_lifecycle_event_is_delivered_signed(store: Store) {
+    let app = spawn(store, "1,1,1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{endpoint}");
+    assert!(endpoint["id"].as_str().unwrap().starts_with("we_"));
+    assert_eq!(endpoint["eventTypes"], json!([]));
+
+    // created + consumed
+    let s1 = app.create_ok(&app.a, &btc(&user()), 201).await;
+    let opened = app.get(s1["widgetUrl"].as_str().unwrap()).await;
+    opened.expect(303);
+    // created + cancelled
+    let s2 = app.create_ok(&app.a, &btc(&user()), 201).await;
+    app.cancel(&app.a, s2["id"].as_str().unwrap())
+        .await
+        .expect(200);
+    // created + expired (the sweep runs every second; the clock moves past the expiry)
+    let s3 = app.create_ok(&app.a, &btc(&user()), 201).await;
+    // A reuse is not an event.
+    app.create_ok(&app.a, &btc(s3["userId"].as_str().unwrap()), 200)
+        .await;
+    receiver.until("five events", |d| d.len() >= 5).await;
+
+    // The session's audit trail (asked before the clock moves: requests are signed with the
+    // real time).
+    let started = Instant::now();
+    let events = loop {
+        let r = app
+            .signed(
+                &app.a,
+                "GET",
+                &format!("{SESSIONS}/{}/events", s1["id"].as_str().unwrap()),
+                "",
+            )
+            .await;
+        r.expect(200);
+        let events = r.json()["data"].as_array().unwrap().clone();
+        if events
+            .iter()
+            .all(|e| e["deliveries"][0]["status"] == "DELIVERED")
+        {
+            break events;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["session.created", "session.consumed"]
+    );
+    for e in &events {
+        assert!(e["id"].as_str().unwrap().starts_with("evt_"));
+        let d = &e["deliveries"][0];
+        assert_eq!(d["endpointId"], endpoint["id"]);
+        assert_eq!(d["attempts"], 1);
+        assert_eq!(d["lastStatusCode"], 204);
+        assert!(d["nextAttemptAt"].is_null());
+    }
+    // Another application sees neither the session's events nor the endpoint.
+    let r = app
+        .signed(
+            &app.b,
+            "GET",
+            &format!("{SESSIONS}/{}/events", s1["id"].as_str().unwrap()),
+            "",
+        )
+        .await;
+    assert_problem(&r, 404, "session_not_found");
+    let r = app.signed(&app.b, "GET", ENDPOINTS, "").await;
+    r.expect(200);
+    assert_eq!(r.json()["data"], json!([]));
+
+    // The third session expires: the sweep (every second) emits it.
+    app.clock.advance(Duration::from_secs(301));
+    let got = receiver.until("six events", |d| d.len() >= 6).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_now = receiver.deliveries();
+    assert_eq!(got_now.len(), 6, "{:?}", types_of(&got_now));
+    let mut types = types_of(&got);
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "session.cancelled",
+            "session.consumed",
+            "session.created",
+            "session.created",
+            "session.created",
+            "session.expired"
+        ]
+    );
+    let ids: std::collections::HashSet<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 6, "one id per event");
+    for d in &got {
+        assert!(d.verifies(&[&secret]), "signature of {:?}", d.json());
+        assert!(!d.verifies(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]));
+        assert!(d.header("webhook-id").starts_with("evt_"));
+        assert_eq!(d.header("content-type"), "application/json");
+        let body = d.json();
+        assert!(body["timestamp"].is_string(), "{body}");
+        let session = &body["data"];
+        let expected_status = match body["type"].as_str().unwrap() {
+            "session.created" => "ACTIVE",
+            "session.consumed" => "CONSUMED",
+            "session.cancelled" => "CANCELLED",
+            "session.expired" => "EXPIRED",
+            other => panic!("{other}"),
+        };
+        assert_eq!(session["status"], expected_status, "{body}");
+        assert!(
+            session.get("widgetUrl").is_none(),
+            "no launch link in events: {body}"
+        );
+    }
+    // The consumed event carries the session as consumed.
+    let consumed = got
+        .iter()
+        .find(|d| d.json()["type"] == "session.consumed")
+        .unwrap()
+        .json();
+    assert_eq!(consumed["data"]["id"], s1["id"]);
+    assert!(consumed["data"]["consumedAt"].is_string());
+}
+
+/// A receiver that fails twice gets the event on the third attempt, under the same id.
+async fn a_failing_receiver_gets_the_event_on_the_third_attempt(store: Store) {
+    let app = spawn(store, "1,1,1").await;
+    let receiver = Receiver::start(Some(2)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, Some(&["session.created"])).await;
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("three attempts", |d| d.len() >= 3).await;
+    let ids: Vec<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let secret = endpoint["secret"].as_str().unwrap();
+    assert!(got.iter().all(|d| d.verifies(&[secret])));
+    // The audit trail says delivered after three attempts.
+    let started = Instant::now();
+    loop {
+        let r = app
+            .signed(
+                &app.a,
+                "GET",
+                &format!("{SESSIONS}/{}/events", s["id"].as_str().unwrap()),
+                "",
+            )
+            .await;
+        let d = r.json()["data"][0]["deliveries"][0].clone();
+        if d["status"] == "DELIVERED" {
+            assert_eq!(d["attempts"], 3, "{d}");
+            assert_eq!(d["lastStatusCode"], 204);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.deliveries().len(), 3, "nothing after the 2xx");
+}
+
+/// A receiver down past the schedule ends `FAILED`, shown by the events endpoint.
+async fn a_receiver_down_past_the_schedule_ends_failed(store: Store) {
+    let app = spawn(store, "1,1").await;
+    let receiver = Receiver::start(None).await;
+    register(&app, &app.a, &receiver.url, None).await;
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    receiver.until("three attempts", |d| d.len() >= 3).await;
+    let started = Instant::now();
+    loop {
+        let r = app
+            .signed(
+                &app.a,
+                "GET",
+                &format!("{SESSIONS}/{}/events", s["id"].as_str().unwrap()),
+                "",
+            )
+            .await;
+        let d = r.json()["data"][0]["deliveries"][0].clone();
+        if d["status"] == "FAILED" {
+            assert_eq!(d["attempts"], 3, "{d}");
+            assert_eq!(d["lastStatusCode"], 500);
+            assert!(d["nextAttemptAt"].is_null());
+            break;
+        }
+        assert_eq!(d["status"], "PENDING", "{d}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.deliveries().len(), 3, "no attempt after FAILED");
+}
+
+/// After a rotation, deliveries carry two signatures: one under each secret.
+async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
+    let app = spawn(store, "1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let old = endpoint["secret"].as_str().unwrap().to_string();
+    let id = endpoint["id"].as_str().unwrap();
+    let r = app
+        .signed(
+            &app.a,
+            "POST",
+            &format!("{ENDPOINTS}/{id}/rotate-secret"),
+            "",
+        )
+        .await;
+    r.expect(200);
+    let rotated = r.json();
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(old, new);
+    assert_eq!(rotated["id"], endpoint["id"]);
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("a delivery", |d| !d.is_empty()).await;
+    let d = &got[0];
+    assert_eq!(d.header("webhook-signature").split(' ').count(), 2);
+    assert!(d.verifies(&[&old]) && d.verifies(&[&new]));
+    // Rotating an endpoint of another application, or an unknown one: 404.
+    let r = app
+        .signed(
+            &app.b,
+            "POST",
+            &format!("{ENDPOINTS}/{id}/rotate-secret"),
+            "",
+        )
+        .await;
+    assert_problem(&r, 404, "webhook_endpoint_not_found");
+}
+
+/// Endpoint types filter what an endpoint receives.
+async fn an_endpoint_receives_only_its_event_types(store: Store) {
+    let app = spawn(store, "1").await;
+    let consumed_only = Receiver::start(Some(0)).await;
+    register(
+        &app,
+        &app.a,
+        &consumed_only.url,
+        Some(&["session.consumed"]),
+    )
+    .await;
+    let all = Receiver::start(Some(0)).await;
+    register(&app, &app.a, &all.url, None).await;
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    app.get(s["widgetUrl"].as_str().unwrap()).await.expect(303);
+    all.until("two events", |d| d.len() >= 2).await;
+    let got = consumed_only.until("the consume", |d| !d.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(types_of(&consumed_only.deliveries()), ["session.consumed"]);
+    assert_eq!(got.len(), 1);
+}
+
+/// The endpoints API: validation, URL rules, the limit, listing without secrets, deletion.
+async fn endpoints_are_validated_listed_and_deleted(store: Store) {
+    // Private networks not allowed here: the URL rules apply.
+    let app = TestApp::spawn(
+        store,
+        &[("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "false")],
+    )
+    .await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            app.signed(&app.a, "POST", ENDPOINTS, &body.to_string())
+                .await
+        }
+    };
+    for (body, code) in [
+        (
+            json!({"url": "http://hooks.example.com/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "ftp://hooks.example.com/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://user:pw@hooks.example.com/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://127.0.0.1/"}),
+            "webhook_url_not_public",
+        ),
+        (
+            json!({"url": "https://[::1]:8443/"}),
+            "webhook_url_not_public",
+        ),
+        (
+            json!({"url": "https://[::ffff:10.0.0.1]/"}),
+            "webhook_url_not_public",
+        ),
+        (
+            json!({"url": "https://169.254.169.254/latest/meta-data"}),
+            "webhook_url_not_public",
+        ),
+        (
+            json!({"url": "https://localhost/"}),
+            "webhook_url_not_public",
+        ),
+    ] {
+        assert_problem(&post(body.clone()).await, 400, code);
+    }
+    let errors = validation_errors(
+        &post(json!({"eventTypes": ["session.created", "session.exploded"], "extra": 1})).await,
+    );
+    assert!(errors.contains(&fe("url", "required")), "{errors:?}");
+    assert!(
+        errors.contains(&fe("eventTypes[1]", "unknown_event_type")),
+        "{errors:?}"
+    );
+    assert!(errors.contains(&fe("extra", "unknown_field")), "{errors:?}");
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(validation_errors(&post(json!([1, 2])).await).contains(&fe("", "invalid_json")));
+
+    // With private networks allowed, local receivers register; at most 10.
+    let app = TestApp::spawn(
+        store,
+        &[("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let e = register(&app, &app.a, &format!("http://127.0.0.1:9/{n}"), None).await;
+        ids.push(e["id"].as_str().unwrap().to_string());
+    }
+    let r = app
+        .signed(
+            &app.a,
+            "POST",
+            ENDPOINTS,
+            &json!({"url": "http://127.0.0.1:9/x"}).to_string(),
+        )
+        .await;
+    assert_problem(&r, 409, "too_many_webhook_endpoints");
+    let r = app.signed(&app.a, "GET", ENDPOINTS, "").await;
+    r.expect(200);
+    let listed = r.json()["data"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 10);
+    assert!(
+        listed.iter().all(|e| e.get("secret").is_none()),
+        "no secrets in lists"
+    );
+    // Deleting: another application cannot; the owner can, once.
+    let path = format!("{ENDPOINTS}/{}", ids[0]);
+    assert_problem(
+        &app.signed(&app.b, "DELETE", &path, "").await,
+        404,
+        "webhook_endpoint_not_found",
+    );
+    app.signed(&app.a, "DELETE", &path, "").await.expect(204);
+    assert_problem(
+        &app.signed(&app.a, "DELETE", &path, "").await,
+        404,
+        "webhook_endpoint_not_found",
+    );
+    assert_problem(
+        &app.signed(&app.a, "DELETE", &format!("{ENDPOINTS}/not-an-id"), "")
+            .await,
+        404,
+        "webhook_endpoint_not_found",
+    );
+    // A slot is free again.
+    register(&app, &app.a, "http://127.0.0.1:9/again", None).await;
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Store::Memory).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Store::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+both! {
+    every_lifecycle_event_is_delivered_signed,
+    a_failing_receiver_gets_the_event_on_the_third_attempt,
+    a_receiver_down_past_the_schedule_ends_failed,
+    a_rotated_secret_signs_alongside_the_old_one,
+    an_endpoint_receives_only_its_event_types,
+    endpoints_are_validated_listed_and_deleted,
+}
