@@ -58,7 +58,11 @@ impl FromRequest<AppState> for Signed {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let a = Authenticated::from_request(request, state).await?;
+        // A request that changes something is recorded so that a store crash cannot forget it
+        // (replayed, it could hand out a new webhook secret); reads need not be.
+        let durable = request.method() != axum::http::Method::GET;
+        let mut a = Authenticated::from_request(request, state).await?;
+        a.nonce.durable = durable;
         if !state.0.sessions.remember_request(a.nonce).await? {
             return Err(ApiError::replayed());
         }

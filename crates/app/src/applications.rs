@@ -71,6 +71,7 @@ impl Authenticated {
             signature: self.signature,
             expires_at: DateTime::<Utc>::from_timestamp_millis(until)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            durable: false,
         }
     }
 }

@@ -213,7 +213,7 @@ impl Webhooks {
             .store
             .create_endpoint(&endpoint, sealed, self.settings.max_endpoints)
             .await?;
-        info!(endpoint_id = %endpoint.id, url = %endpoint.url.redacted(), "webhook endpoint registered");
+        info!(endpoint_id = %endpoint.id, host = %endpoint.url.origin(), "webhook endpoint registered");
         Ok(EndpointWithSecret { endpoint, secret })
     }
 
@@ -263,12 +263,13 @@ impl Webhooks {
             .deps
             .sealer
             .seal(&secret, seal_context(application, id));
-        let until = self.deps.clock.now()
-            + TimeDelta::from_std(self.settings.rotation_overlap).unwrap_or(TimeDelta::zero());
+        let now = self.deps.clock.now();
+        let until =
+            now + TimeDelta::from_std(self.settings.rotation_overlap).unwrap_or(TimeDelta::zero());
         let rotated = self
             .deps
             .store
-            .rotate_secret(application, id, sealed, until)
+            .rotate_secret(application, id, sealed, now, until)
             .await?;
         Ok(rotated.map(|endpoint| {
             info!(endpoint_id = %id, "webhook secret rotated");
@@ -555,11 +556,11 @@ impl DeliveryWorker {
                 attempt, status = ?status_code, "webhook delivered"),
             AttemptOutcome::RetryAt(at) => {
                 warn!(event_id = %key.event, endpoint_id = %key.endpoint,
-                attempt, status = ?status_code, error = ?error, url = %d.url.redacted(),
+                attempt, status = ?status_code, error = ?error, host = %d.url.origin(),
                 next_attempt_at = %at, "webhook attempt failed; will retry")
             }
             AttemptOutcome::Failed => warn!(event_id = %key.event, endpoint_id = %key.endpoint,
-                attempt, status = ?status_code, error = ?error, url = %d.url.redacted(),
+                attempt, status = ?status_code, error = ?error, host = %d.url.origin(),
                 "webhook delivery failed for good"),
         }
         let recorded = self

@@ -32,6 +32,7 @@ fn request_nonce() -> RequestNonce {
         application: APP,
         signature: [5; 32],
         expires_at: t0() + TimeDelta::seconds(300),
+        durable: false,
     }
 }
 

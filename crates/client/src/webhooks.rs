@@ -33,6 +33,10 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// How far a delivery's timestamp may be from now by default (Standard Webhooks' choice).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
+/// The most `v1` signatures of one delivery looked at (the service sends one per active
+/// secret: two at most).
+pub const MAX_SIGNATURES: usize = 10;
+
 /// The three headers of a delivery, as received.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookHeaders<'a> {
@@ -120,18 +124,25 @@ pub fn verify(
         .iter()
         .map(|s| key(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // A bounded number of candidates, each compared with a tag computed once per secret: a
+    // forged header with thousands of signatures costs the verifier nothing more.
     let signatures: Vec<Vec<u8>> = headers
         .signature
         .split(' ')
         .filter_map(|s| s.split_once(','))
         .filter(|(version, _)| *version == "v1")
+        .take(MAX_SIGNATURES)
         .filter_map(|(_, b64)| STANDARD.decode(b64).ok())
         .collect();
     let ok = keys.iter().any(|key| {
+        let tag = mac(key, headers.id, headers.timestamp.trim(), body)
+            .finalize()
+            .into_bytes();
         signatures.iter().any(|candidate| {
-            mac(key, headers.id, headers.timestamp.trim(), body)
-                .verify_slice(candidate)
-                .is_ok()
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                tag.as_slice(),
+                candidate.as_slice(),
+            ))
         })
     });
     if ok {
@@ -232,6 +243,32 @@ mod tests {
                 tol
             ),
             Err(VerifyError::InvalidTimestamp)
+        );
+    }
+
+    #[test]
+    fn only_the_first_few_signatures_are_looked_at() {
+        let ts = TIMESTAMP.to_string();
+        let junk = "v1,R3PTzyfHASBKHH98a7yexTwaJ4yNIcGhFQc1yuN+BPU=";
+        let within = format!("{} {EXPECTED}", [junk; MAX_SIGNATURES - 1].join(" "));
+        verify(
+            &[SECRET],
+            &headers(&ts, &within),
+            PAYLOAD,
+            TIMESTAMP,
+            DEFAULT_TOLERANCE,
+        )
+        .unwrap();
+        let beyond = format!("{} {EXPECTED}", [junk; MAX_SIGNATURES].join(" "));
+        assert_eq!(
+            verify(
+                &[SECRET],
+                &headers(&ts, &beyond),
+                PAYLOAD,
+                TIMESTAMP,
+                DEFAULT_TOLERANCE
+            ),
+            Err(VerifyError::InvalidSignature)
         );
     }
 

@@ -532,6 +532,7 @@ impl WebhookStore for MemorySessionStore {
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
+        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let mut inner = lock(&self.inner);
@@ -539,7 +540,12 @@ impl WebhookStore for MemorySessionStore {
             return Ok(None);
         };
         let old = std::mem::replace(&mut row.secret, secret);
-        row.previous = Some((old, previous_until));
+        let keep = row
+            .previous
+            .take()
+            .filter(|(_, until)| *until > now)
+            .map(|(previous, _)| previous);
+        row.previous = Some((keep.unwrap_or(old), previous_until));
         Ok(Some(row.endpoint.clone()))
     }
 

@@ -66,6 +66,11 @@ pub struct RequestNonce {
     /// When the signature's timestamp leaves the accepted window; the nonce may be forgotten
     /// after that.
     pub expires_at: DateTime<Utc>,
+    /// Whether the record must survive a store crash. Requests that change something other
+    /// than a session (registering a webhook endpoint, rotating its secret, …) are recorded
+    /// durably: replayed after a crash they would hand out a new secret. Creates and reads
+    /// are not (a replay of those returns what the caller already had).
+    pub durable: bool,
 }
 
 /// The hot path: reuse the key's session, or claim the key to mint one.

@@ -249,12 +249,16 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Replaces an endpoint's secret with `secret`; the current one keeps signing
-    /// deliveries (alongside) until `previous_until`. `None` when there is no such endpoint.
+    /// deliveries (alongside) until `previous_until`. If an earlier rotation's previous
+    /// secret still signs at `now`, that one is kept instead: a rotation repeated (say, after
+    /// its answer was lost) never drops the secret the partner actually has. `None` when
+    /// there is no such endpoint.
     async fn rotate_secret(
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
+        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
 

@@ -567,30 +567,50 @@ impl SessionStore for PgSessionStore {
 
     #[instrument(skip_all, fields(application = %nonce.application))]
     async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {
-        // Unlogged table: the commit does not wait for a WAL flush.
-        let inserted = sqlx::query_scalar!(
-            r#"insert into request_nonces (application_id, signature, expires_at)
-               values ($1, $2, $3)
-               on conflict do nothing
-               returning 1 as "one!""#,
-            nonce.application.as_uuid(),
-            nonce.signature.as_slice(),
-            nonce.expires_at
-        )
-        .fetch_optional(&self.pool)
-        .await
+        // Unlogged table (the commit does not wait for a WAL flush), unless the request must
+        // be remembered across a crash. A signature covers the method, so one signature is
+        // always recorded in the same table.
+        let inserted = if nonce.durable {
+            sqlx::query_scalar!(
+                r#"insert into request_nonces_durable (application_id, signature, expires_at)
+                   values ($1, $2, $3)
+                   on conflict do nothing
+                   returning 1 as "one!""#,
+                nonce.application.as_uuid(),
+                nonce.signature.as_slice(),
+                nonce.expires_at
+            )
+            .fetch_optional(&self.pool)
+            .await
+        } else {
+            sqlx::query_scalar!(
+                r#"insert into request_nonces (application_id, signature, expires_at)
+                   values ($1, $2, $3)
+                   on conflict do nothing
+                   returning 1 as "one!""#,
+                nonce.application.as_uuid(),
+                nonce.signature.as_slice(),
+                nonce.expires_at
+            )
+            .fetch_optional(&self.pool)
+            .await
+        }
         .map_err(store_error)?;
         Ok(inserted.is_some())
     }
 
     #[instrument(skip_all)]
     async fn forget_requests(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let n = sqlx::query!("delete from request_nonces where expires_at < $1", before)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
-        Ok(n)
+        let n = sqlx::query_scalar!(
+            r#"with a as (delete from request_nonces where expires_at < $1 returning 1),
+                    b as (delete from request_nonces_durable where expires_at < $1 returning 1)
+               select (select count(*) from a) + (select count(*) from b) as "n!""#,
+            before
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     #[instrument(skip_all)]

@@ -182,12 +182,16 @@ impl WebhookStore for PgSessionStore {
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
+        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        // A previous secret still in its overlap is the one the partner may hold: keep it.
         let row = sqlx::query!(
             r#"update webhook_endpoints
-               set previous_secret_key_id = secret_key_id,
-                   previous_secret_sealed = secret_sealed,
+               set previous_secret_key_id = case when previous_secret_until > $6
+                       then previous_secret_key_id else secret_key_id end,
+                   previous_secret_sealed = case when previous_secret_until > $6
+                       then previous_secret_sealed else secret_sealed end,
                    previous_secret_until = $5,
                    secret_key_id = $3, secret_sealed = $4
                where application_id = $1 and id = $2
@@ -196,7 +200,8 @@ impl WebhookStore for PgSessionStore {
             id.as_uuid(),
             secret.key_id,
             secret.sealed,
-            previous_until
+            previous_until,
+            now
         )
         .fetch_optional(self.pool())
         .await
@@ -264,13 +269,26 @@ impl WebhookStore for PgSessionStore {
             .map(WebhookEndpointId::as_uuid)
             .collect();
         let rows = sqlx::query!(
-            r#"with ranked as (
-                   select application_id, event_id, endpoint_id, next_attempt_at,
-                          row_number() over (partition by endpoint_id order by next_attempt_at) as rank
-                   from webhook_deliveries
-                   where status = 'PENDING' and next_attempt_at <= $1
-                     and (lease_until is null or lease_until <= $1)
-                     and endpoint_id <> all($6::uuid[])
+            r#"with orphans as (
+                   -- A delivery written while its endpoint was being deleted: it has nowhere
+                   -- to go.
+                   update webhook_deliveries d set status = 'FAILED', next_attempt_at = null,
+                       lease_owner = null, lease_until = null,
+                       last_error = 'the endpoint was deleted'
+                   where d.status = 'PENDING' and d.next_attempt_at <= $1
+                     and not exists (select 1 from webhook_endpoints w
+                                     where w.application_id = d.application_id
+                                       and w.id = d.endpoint_id)
+                   returning 1
+               ), ranked as (
+                   select d.application_id, d.event_id, d.endpoint_id, d.next_attempt_at,
+                          row_number() over (partition by d.endpoint_id order by d.next_attempt_at) as rank
+                   from webhook_deliveries d
+                   join webhook_endpoints w on w.application_id = d.application_id
+                                           and w.id = d.endpoint_id
+                   where d.status = 'PENDING' and d.next_attempt_at <= $1
+                     and (d.lease_until is null or d.lease_until <= $1)
+                     and d.endpoint_id <> all($6::uuid[])
                ), picked as (
                    select d.application_id, d.event_id, d.endpoint_id
                    from webhook_deliveries d
@@ -298,7 +316,8 @@ impl WebhookStore for PgSessionStore {
                from leased l
                join session_events e on e.application_id = l.application_id and e.id = l.event_id
                join webhook_endpoints w on w.application_id = l.application_id
-                                       and w.id = l.endpoint_id"#,
+                                       and w.id = l.endpoint_id
+               where (select count(*) from orphans) >= 0"#,
             q.now,
             q.owner,
             q.lease_until,

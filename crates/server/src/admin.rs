@@ -239,7 +239,7 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                     "{}  {}  {}  {}\n",
                     e.id,
                     e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
-                    e.url.redacted(),
+                    e.url.origin(),
                     types
                 ));
             }

@@ -692,6 +692,7 @@ pub mod session_store {
             application: app,
             signature: [byte; 32],
             expires_at: until,
+            durable: false,
         };
         assert!(
             store
@@ -711,6 +712,14 @@ pub mod session_store {
                 .await
                 .unwrap()
         );
+        // Durably recorded requests (those that change something) are accepted once too,
+        // and forgotten after their window like the others.
+        let durable = RequestNonce {
+            durable: true,
+            ..nonce(APP_A, 9, at(300))
+        };
+        assert!(store.remember_request(&durable).await.unwrap());
+        assert!(!store.remember_request(&durable).await.unwrap());
 
         // The create path records its nonce in its own step.
         let r = request(1, false);
@@ -748,14 +757,20 @@ pub mod session_store {
                 .unwrap()
         );
 
-        // Forgetting: only what expired before the cutoff.
+        // Forgetting: only what expired before the cutoff, durable or not.
         assert!(
             store
                 .remember_request(&nonce(APP_A, 3, at(100)))
                 .await
                 .unwrap()
         );
-        assert_eq!(store.forget_requests(at(200)).await.unwrap(), 1);
+        let durable_old = RequestNonce {
+            durable: true,
+            ..nonce(APP_A, 4, at(100))
+        };
+        assert!(store.remember_request(&durable_old).await.unwrap());
+        assert_eq!(store.forget_requests(at(200)).await.unwrap(), 2);
+        assert!(store.remember_request(&durable_old).await.unwrap());
         assert!(
             store
                 .remember_request(&nonce(APP_A, 3, at(100)))
@@ -1598,12 +1613,12 @@ pub mod webhook_store {
         let e = endpoint(APP_A, 1, &[]);
         register(&w, &e).await;
         let rotated = w
-            .rotate_secret(APP_A, e.id, sealed(2), at(100))
+            .rotate_secret(APP_A, e.id, sealed(2), t0(), at(100))
             .await
             .unwrap();
         assert_eq!(rotated, Some(e.clone()));
         assert_eq!(
-            w.rotate_secret(APP_B, e.id, sealed(3), at(100))
+            w.rotate_secret(APP_B, e.id, sealed(3), t0(), at(100))
                 .await
                 .unwrap(),
             None
@@ -1620,6 +1635,29 @@ pub mod webhook_store {
             .await
             .unwrap();
         assert_eq!(d[0].previous_secret, None);
+
+        // Rotated twice within the overlap (the first answer lost): the secret the partner
+        // had before keeps signing, not the one it never saw.
+        let e2 = endpoint(APP_A, 2, &[]);
+        register(&w, &e2).await;
+        w.rotate_secret(APP_A, e2.id, sealed(5), t0(), at(100))
+            .await
+            .unwrap();
+        w.rotate_secret(APP_A, e2.id, sealed(6), at(10), at(110))
+            .await
+            .unwrap();
+        mint(&s, APP_A, sid(3), &request(3, false), at(40)).await;
+        let d = w
+            .claim_deliveries(&claim_query(at(50), 4, 10))
+            .await
+            .unwrap();
+        let mine = d.iter().find(|d| d.key.endpoint == e2.id).unwrap();
+        assert_eq!(mine.secret, sealed(6));
+        assert_eq!(
+            mine.previous_secret,
+            Some(sealed(1)),
+            "the original secret, kept"
+        );
     }
 
     /// Retention takes a session's events and deliveries with it.

@@ -109,6 +109,7 @@ pub fn nonce(app: ApplicationId) -> RequestNonce {
         application: app,
         signature,
         expires_at: at(365 * 86_400),
+        durable: false,
     }
 }
 

@@ -66,6 +66,9 @@ impl fmt::Display for NotPublic {
 
 impl StdError for NotPublic {}
 
+/// Longest wait for a registration-time lookup.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Resolves names and refuses any that resolves to a non-public address.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PublicOnlyResolver;
@@ -126,7 +129,10 @@ impl HttpWebhookSender {
             USER_AGENT,
             HeaderValue::from_static(concat!("widget-sessions/", env!("CARGO_PKG_VERSION"))),
         );
+        // No proxy, whatever the environment says (`HTTPS_PROXY`, …): through a proxy the
+        // partner's host would be resolved by the proxy, unchecked.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -243,12 +249,20 @@ impl WebhookSender for HttpWebhookSender {
             return Ok(());
         };
         let port = url.as_url().port_or_known_default().unwrap_or(443);
-        match resolve_public(host, port).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match e.downcast::<NotPublic>() {
-                Ok(np) => WebhookUrlError::NotPublic(np.to_string()),
+        // The partner sees only which rule failed, never what its host resolved to (that
+        // would map internal names); the detail is logged.
+        match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_public(host, port)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(match e.downcast::<NotPublic>() {
+                Ok(np) => {
+                    tracing::info!(reason = %np, "webhook URL refused: not a public address");
+                    WebhookUrlError::NotPublic(host.to_string())
+                }
                 Err(_) => WebhookUrlError::Invalid("has a host that does not resolve"),
             }),
+            Err(_) => Err(WebhookUrlError::Invalid(
+                "has a host that does not resolve (the lookup timed out)",
+            )),
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct CreateEndpointBody {
 }
 
 /// A webhook endpoint.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointBody {
     /// `we_…`.
@@ -52,6 +52,17 @@ pub struct EndpointBody {
     /// rotation). Store it: it is never shown again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// Never the secret, nor the URL's path (it may carry the partner's own token).
+impl std::fmt::Debug for EndpointBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointBody")
+            .field("id", &self.id)
+            .field("event_types", &self.event_types)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl EndpointBody {
@@ -78,7 +89,7 @@ impl EndpointBody {
 }
 
 /// The application's endpoints.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointList {
     /// Oldest first.
     pub data: Vec<EndpointBody>,
