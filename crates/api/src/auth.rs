@@ -86,22 +86,7 @@ impl FromRequest<AppState> for Authenticated {
         };
         let api_key = header(&parts.headers, "api-key").ok_or_else(missing)?;
         let authorization = header(&parts.headers, header::AUTHORIZATION).ok_or_else(missing)?;
-        // A body a little too large is read and dropped before the `413`, so that the client
-        // is done sending and reads the answer (a server that closes a connection with unread
-        // data makes the client's kernel reset it, and the answer is lost). A much larger
-        // one is refused at once.
-        if let Some(len) =
-            header(&parts.headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
-            && len > DRAIN_LIMIT as u64
-        {
-            return Err(ApiError::PayloadTooLarge(MAX_BODY));
-        }
-        let body = axum::body::to_bytes(body, DRAIN_LIMIT)
-            .await
-            .map_err(body_error)?;
-        if body.len() > MAX_BODY {
-            return Err(ApiError::PayloadTooLarge(MAX_BODY));
-        }
+        let body = read_body(&parts.headers, body).await?;
         let path = signed_path(&parts.uri).to_string();
         let proof = state
             .0
@@ -127,6 +112,34 @@ impl FromRequest<AppState> for Authenticated {
             body,
         })
     }
+}
+
+/// Reads a request body of at most [`MAX_BODY`] bytes.
+///
+/// A body a little too large is read and dropped before the `413`, so that the client is
+/// done sending and reads the answer (a server that closes a connection with unread data
+/// makes the client's kernel reset it, and the answer is lost). A much larger one is refused
+/// at once.
+///
+/// # Errors
+///
+/// `413 payload_too_large`, or `408` when the body-read timeout passes.
+pub(crate) async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    if let Some(len) = header(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok())
+        && len > DRAIN_LIMIT as u64
+    {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY));
+    }
+    let body = axum::body::to_bytes(body, DRAIN_LIMIT)
+        .await
+        .map_err(body_error)?;
+    if body.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge(MAX_BODY));
+    }
+    Ok(body)
 }
 
 /// Why a body could not be read: too slow (the body-read timeout) or too large.

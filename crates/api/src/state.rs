@@ -26,6 +26,8 @@ pub struct Shared {
     pub applications: app::Applications,
     /// Webhook endpoints and session events.
     pub webhooks: app::Webhooks,
+    /// Transak's order events.
+    pub orders: app::Orders,
     /// The session store (readiness ping).
     pub store: Arc<dyn SessionStore>,
     /// The upstream (its credentials' state, for readiness reports).

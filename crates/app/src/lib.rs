@@ -17,6 +17,7 @@
 
 mod applications;
 mod credential_cache;
+mod orders;
 mod retention;
 mod webhooks;
 
@@ -26,6 +27,7 @@ pub use applications::{
     MIN_CREDENTIAL_LEN, SignedRequest, timestamp_acceptable,
 };
 pub use credential_cache::{CredentialCache, Credentials};
+pub use orders::{ORDER_EVENTS, OrderAccepted, OrderError, Orders};
 pub use retention::Retention;
 pub use webhooks::{
     DeliveryWorker, EndpointWithSecret, ExpirySweeper, WEBHOOK_SECRET_PREFIX, WebhookDependencies,
@@ -123,7 +125,18 @@ impl Sessions {
 
     fn view(&self, session: Session, now: DateTime<Utc>) -> SessionView {
         let status = session.status_at(now);
-        SessionView { session, status }
+        SessionView {
+            session,
+            status,
+            order: None,
+        }
+    }
+
+    fn view_stored(&self, stored: StoredSession, now: DateTime<Utc>) -> SessionView {
+        SessionView {
+            order: stored.order,
+            ..self.view(stored.session, now)
+        }
     }
 
     /// The answer of create-or-reuse: the session, and its launch token.
@@ -298,7 +311,7 @@ impl SessionService for Sessions {
     ) -> Result<Option<SessionView>, StoreError> {
         let found = self.deps.store.get(application, id).await?;
         let now = self.deps.clock.now();
-        Ok(found.map(|s| self.view(s.session, now)))
+        Ok(found.map(|s| self.view_stored(s, now)))
     }
 
     #[instrument(skip_all, fields(application = %application))]
@@ -330,7 +343,7 @@ impl SessionService for Sessions {
             items: page
                 .items
                 .into_iter()
-                .map(|s| self.view(s.session, now))
+                .map(|s| self.view_stored(s, now))
                 .collect(),
             next: page.next,
         })
@@ -347,13 +360,13 @@ impl SessionService for Sessions {
         match self.deps.store.cancel(application, id, now, event).await? {
             StoreCancel::Cancelled(s) => {
                 info!("cancelled");
-                Ok(CancelOutcome::Cancelled(self.view(s.session, now)))
+                Ok(CancelOutcome::Cancelled(self.view_stored(s, now)))
             }
             StoreCancel::AlreadyCancelled(s) => {
-                Ok(CancelOutcome::AlreadyCancelled(self.view(s.session, now)))
+                Ok(CancelOutcome::AlreadyCancelled(self.view_stored(s, now)))
             }
             StoreCancel::NotActive(s) => {
-                Err(CancelError::NotActive(Box::new(self.view(s.session, now))))
+                Err(CancelError::NotActive(Box::new(self.view_stored(s, now))))
             }
             StoreCancel::NotFound => Err(CancelError::NotFound),
         }

@@ -42,6 +42,7 @@ fn stored(id: SessionId, flag: bool, created: DateTime<Utc>) -> StoredSession {
         widget_url: WidgetUrl::new(format!(
             "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
         )),
+        order: None,
     }
 }
 
@@ -116,6 +117,7 @@ impl Mocks {
             Ok(StoredSession {
                 session: new.session,
                 widget_url: new.widget_url,
+                order: None,
             })
         });
     }
@@ -245,6 +247,7 @@ async fn a_claimed_key_is_minted_and_fulfilled() {
             Ok(StoredSession {
                 session: new.session,
                 widget_url: new.widget_url,
+                order: None,
             })
         });
     m.store.expect_release().never();

@@ -23,9 +23,10 @@ use ports::{
     AccessTokenStore, ApiKeyDigest, Application, ApplicationError, ApplicationRecord,
     ApplicationStatus, ApplicationStore, Attempt, AttemptOutcome, ClaimQuery, ClaimToken, Delivery,
     DeliveryKey, DeliveryStatus, DueDelivery, EncryptedSecret, EndpointError, EventRecord,
-    FulfilError, LaunchResult, ListQuery, NewApplication, NewSession, Page, PreviousAccessToken,
-    RequestNonce, ReuseOutcome, ReuseQuery, SessionEvent, SessionStore, StoreCancel, StoreError,
-    StoredAccessToken, StoredSession, WebhookEndpoint, WebhookStore,
+    FulfilError, LaunchResult, ListQuery, NewApplication, NewSession, OrderOutcome, OrderUpdate,
+    Page, PreviousAccessToken, RequestNonce, ReuseOutcome, ReuseQuery, SessionEvent, SessionOrder,
+    SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession, WebhookEndpoint,
+    WebhookStore,
 };
 use secrecy::SecretString;
 use tokio::sync::Notify;
@@ -55,6 +56,8 @@ struct Sessions {
     /// Events by id (ids are UUID v7: in creation order).
     events: BTreeMap<EventId, SessionEvent>,
     deliveries: BTreeMap<(EventId, WebhookEndpointId), DeliveryRow>,
+    /// Order events received, by (order id, event id): when.
+    orders: HashMap<(String, String), DateTime<Utc>>,
 }
 
 struct EndpointRow {
@@ -250,6 +253,7 @@ impl SessionStore for MemorySessionStore {
         let stored = StoredSession {
             session: new.session,
             widget_url: new.widget_url,
+            order: None,
         };
         let notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
         inner.rows.insert((application, id), stored.clone());
@@ -437,6 +441,7 @@ impl SessionStore for MemorySessionStore {
             .map(|(id, _)| *id)
             .collect();
         inner.events.retain(|id, _| !gone.contains(id));
+        inner.orders.retain(|_, at| *at >= ended_before);
         inner
             .deliveries
             .retain(|(event, _), _| !gone.contains(event));
@@ -447,6 +452,50 @@ impl SessionStore for MemorySessionStore {
             slot.session.is_some() || slot.claim.is_some()
         });
         Ok(doomed.len() as u64)
+    }
+
+    async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        match inner
+            .orders
+            .entry((update.order_id.clone(), update.event_id.clone()))
+        {
+            Entry::Occupied(_) => return Ok(OrderOutcome::Duplicate),
+            Entry::Vacant(v) => {
+                v.insert(update.received_at);
+            }
+        }
+        let Some(key) = update.session.and_then(|id| {
+            inner
+                .rows
+                .keys()
+                .find(|(_, session)| *session == id)
+                .copied()
+        }) else {
+            return Ok(OrderOutcome::Unmatched);
+        };
+        let Some(row) = inner.rows.get_mut(&key) else {
+            return Ok(OrderOutcome::Unmatched);
+        };
+        row.order = Some(SessionOrder {
+            id: update.order_id.clone(),
+            status: update.status.clone(),
+            event_id: update.event_id.clone(),
+            updated_at: update.received_at,
+        });
+        let updated = row.clone();
+        let notify = inner.emit(
+            update.event,
+            EventType::SessionOrderUpdated,
+            update.received_at,
+            &updated,
+        );
+        drop(guard);
+        if notify {
+            self.wake_workers();
+        }
+        Ok(OrderOutcome::Updated(Box::new(updated)))
     }
 
     async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {

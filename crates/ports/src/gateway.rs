@@ -148,6 +148,45 @@ pub trait WidgetGateway: Send + Sync {
     /// What the gateway last learned about its credentials, without calling anyone (for
     /// readiness reports and metrics).
     fn status(&self) -> UpstreamStatus;
+
+    /// Verifies an order webhook from the upstream (its raw body) with the shared access
+    /// token, or with the token it replaced while that is within its grace period, and
+    /// reads it.
+    ///
+    /// # Errors
+    ///
+    /// [`OrderEventError::Unauthenticated`] when no such token signed it (or it is not a
+    /// signed token at all); [`OrderEventError::Malformed`] when it is signed but does not
+    /// describe an order; [`OrderEventError::Unavailable`] when the token store cannot be
+    /// read.
+    async fn verify_order_event(&self, body: &[u8]) -> Result<OrderEvent, OrderEventError>;
+}
+
+/// An order event the upstream reported, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// `eventID`, e.g. `ORDER_COMPLETED`.
+    pub event_id: String,
+    /// The order's id.
+    pub order_id: String,
+    /// The order's own status, e.g. `COMPLETED`.
+    pub status: String,
+    /// `partnerOrderId`: what we sent (our session id), if present.
+    pub partner_order_id: Option<String>,
+}
+
+/// Why an order webhook was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderEventError {
+    /// Not signed by the current access token, nor by the previous one within its grace.
+    #[error("the order event is not signed with this service's access token")]
+    Unauthenticated,
+    /// Signed, but not an order event this service understands.
+    #[error("the order event is malformed: {0}")]
+    Malformed(String),
+    /// The token store cannot be read.
+    #[error("the access token cannot be read: {0}")]
+    Unavailable(String),
 }
 
 /// What a gateway last learned about its upstream credentials.

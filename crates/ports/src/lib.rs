@@ -41,7 +41,10 @@ pub use application_store::{
     ApplicationStore, EncryptedSecret, NewApplication,
 };
 pub use clock::{Clock, SystemClock};
-pub use gateway::{GatewayError, UpstreamStatus, WidgetGateway, WidgetRequest, WidgetUrl};
+pub use gateway::{
+    GatewayError, OrderEvent, OrderEventError, UpstreamStatus, WidgetGateway, WidgetRequest,
+    WidgetUrl,
+};
 pub use ids::{ClaimToken, IdGenerator, LaunchLinks, LaunchToken, RandomIds};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
@@ -49,8 +52,9 @@ pub use service::{
     SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
-    FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome, ReuseQuery,
-    SessionStore, StatusFilter, StoreCancel, StoreError, StoredSession,
+    FulfilError, LaunchResult, ListQuery, NewSession, OrderOutcome, OrderUpdate, Page,
+    RequestNonce, ReuseOutcome, ReuseQuery, SessionOrder, SessionStore, StatusFilter, StoreCancel,
+    StoreError, StoredSession,
 };
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
 pub use webhooks::{

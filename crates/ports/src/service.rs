@@ -16,6 +16,8 @@ pub struct SessionView {
     pub session: Session,
     /// Its status then.
     pub status: SessionStatus,
+    /// The customer's order, once Transak reported one.
+    pub order: Option<crate::SessionOrder>,
 }
 
 /// The result of create-or-reuse.

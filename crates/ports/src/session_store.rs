@@ -31,8 +31,8 @@ use domain::{
 use crate::gateway::WidgetUrl;
 use crate::ids::ClaimToken;
 
-/// A session as stored: the domain entity plus the upstream widget URL its launch links
-/// redirect to.
+/// A session as stored: the domain entity, the upstream widget URL its launch links
+/// redirect to, and the customer's order in the widget once Transak reported one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     /// The entity.
@@ -40,6 +40,51 @@ pub struct StoredSession {
     /// Where the launch link redirects (contains the upstream `sessionId`; redacted in
     /// `Debug`).
     pub widget_url: WidgetUrl,
+    /// The order, as the last accepted order event reported it.
+    pub order: Option<SessionOrder>,
+}
+
+/// The customer's order in the widget, as Transak last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOrder {
+    /// Transak's order id.
+    pub id: String,
+    /// The order's own status (`webhookData.status`), e.g. `PROCESSING`, `COMPLETED`.
+    pub status: String,
+    /// The event that reported it (`eventID`), e.g. `ORDER_COMPLETED`.
+    pub event_id: String,
+    /// When this service accepted that event.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An order event from Transak, verified, for [`SessionStore::record_order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderUpdate {
+    /// Transak's order id.
+    pub order_id: String,
+    /// `eventID`.
+    pub event_id: String,
+    /// `webhookData.status`.
+    pub status: String,
+    /// `webhookData.partnerOrderId` as received (our session id, if it is one of ours).
+    pub partner_order_id: Option<String>,
+    /// The session it names, if `partner_order_id` is a session id.
+    pub session: Option<SessionId>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// The id of the `session.order_updated` event to write if it changes a session.
+    pub event: EventId,
+}
+
+/// What [`SessionStore::record_order`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderOutcome {
+    /// The session's order was updated (and its `session.order_updated` event written).
+    Updated(Box<StoredSession>),
+    /// This (order, event) was received before: nothing changed.
+    Duplicate,
+    /// No session by that id: recorded as unmatched, nothing else.
+    Unmatched,
 }
 
 /// A freshly minted session to store with [`SessionStore::fulfil`].
@@ -337,8 +382,21 @@ pub trait SessionStore: Send + Sync {
         events: &[EventId],
     ) -> Result<u64, StoreError>;
 
+    /// Records an order event: once per (order id, event id). The first time, if it names a
+    /// session, sets the session's order and writes its `session.order_updated` event
+    /// `update.event` (and deliveries), in the same transaction.
+    ///
+    /// # Concurrency
+    ///
+    /// The same (order, event) received twice at once is recorded once.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError>;
+
     /// Records an accepted request's signature; `false` if it was recorded before (a
-    /// replay). One round trip, no wait for a durable write.
+    /// replay). One round trip; no wait for a durable write unless `nonce.durable`.
     ///
     /// # Errors
     ///

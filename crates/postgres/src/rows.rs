@@ -6,7 +6,7 @@ use domain::{
     LightningPayment, Network, PaymentHash, SessionEnd, SessionId, SessionParts, SessionScope,
     Subject, TxHash,
 };
-use ports::{StoreError, StoredSession, WidgetUrl};
+use ports::{SessionOrder, StoreError, StoredSession, WidgetUrl};
 use uuid::Uuid;
 
 /// A `sessions` row, column for column (also read from an event's JSON copy of the row).
@@ -30,6 +30,14 @@ pub(crate) struct SessionRow {
     pub expires_at: DateTime<Utc>,
     pub consumed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub order_status: Option<String>,
+    #[serde(default)]
+    pub order_event_id: Option<String>,
+    #[serde(default)]
+    pub order_updated_at: Option<DateTime<Utc>>,
 }
 
 /// A `sessions` row and whether the statement that read it consumed it.
@@ -78,6 +86,11 @@ impl LaunchRow {
             expires_at: self.expires_at,
             consumed_at: self.consumed_at,
             cancelled_at: self.cancelled_at,
+            // A launch answers with a redirect or a page: the order is not needed there.
+            order_id: None,
+            order_status: None,
+            order_event_id: None,
+            order_updated_at: None,
         }
     }
 }
@@ -137,6 +150,20 @@ impl SessionRow {
                 end,
             }),
             widget_url: WidgetUrl::new(self.widget_url),
+            order: match (
+                self.order_id,
+                self.order_status,
+                self.order_event_id,
+                self.order_updated_at,
+            ) {
+                (Some(id), Some(status), Some(event_id), Some(updated_at)) => Some(SessionOrder {
+                    id,
+                    status,
+                    event_id,
+                    updated_at,
+                }),
+                _ => None,
+            },
         })
     }
 }

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventId, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
-    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, RequestNonce, ReuseOutcome,
-    ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
+    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, OrderOutcome, OrderUpdate, Page,
+    RequestNonce, ReuseOutcome, ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
 };
 use std::sync::Arc;
 
@@ -52,7 +52,8 @@ impl PgSessionStore {
             r#"select application_id, id, subject_kind, subject_id, currency, network,
                       counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
                       invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
-                      created_at, expires_at, consumed_at, cancelled_at
+                      created_at, expires_at, consumed_at, cancelled_at,
+                      order_id, order_status, order_event_id, order_updated_at
                from sessions where application_id = $1 and id = $2"#,
             app.as_uuid(),
             id.as_uuid()
@@ -91,6 +92,11 @@ macro_rules! session_row {
             expires_at: row.expires_at.ok_or_else(incomplete)?,
             consumed_at: None,
             cancelled_at: None,
+            // A reusable session was never opened, so no order was made in its widget.
+            order_id: None,
+            order_status: None,
+            order_event_id: None,
+            order_updated_at: None,
         }
     }};
 }
@@ -330,6 +336,7 @@ impl SessionStore for PgSessionStore {
         Ok(StoredSession {
             session: new.session,
             widget_url: new.widget_url,
+            order: None,
         })
     }
 
@@ -384,7 +391,8 @@ impl SessionStore for PgSessionStore {
                     r#"select application_id, id, subject_kind, subject_id, currency, network,
                           counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
                           invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
-                          created_at, expires_at, consumed_at, cancelled_at
+                          created_at, expires_at, consumed_at, cancelled_at,
+                          order_id, order_status, order_event_id, order_updated_at
                    from sessions
                    where application_id = $1 and subject_kind = $2 and subject_id = $3
                      and id < coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -409,7 +417,8 @@ impl SessionStore for PgSessionStore {
                     r#"select application_id, id, subject_kind, subject_id, currency, network,
                           counterparty_kind, counterparty, invoice_created_at, invoice_expires_at,
                           invoice_amount_msat, tx_hash, force_verify_ownership, widget_url,
-                          created_at, expires_at, consumed_at, cancelled_at
+                          created_at, expires_at, consumed_at, cancelled_at,
+                          order_id, order_status, order_event_id, order_updated_at
                    from sessions
                    where application_id = $1
                      and id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -565,6 +574,59 @@ impl SessionStore for PgSessionStore {
         })
     }
 
+    #[instrument(skip_all, fields(order_event = %update.event_id))]
+    async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError> {
+        // One statement: record the (order, event) once; the first time, if it names one of
+        // our sessions (found by its id alone: the webhook does not say which application),
+        // set the session's order and write its event.
+        let row = sqlx::query!(
+            r#"with seen as (
+                   insert into transak_order_events (order_id, event_id, status, partner_order_id,
+                       application_id, session_id, received_at)
+                   select $1, $2, $3, $4, s.application_id, s.id, $6
+                   from (values (1)) as one (n)
+                   left join sessions s on s.id = $5::uuid
+                   on conflict do nothing
+                   returning application_id, session_id
+               ), upd as (
+                   update sessions s
+                   set order_id = $1, order_status = $3, order_event_id = $2, order_updated_at = $6
+                   from seen
+                   where s.application_id = seen.application_id and s.id = seen.session_id
+                   returning s.*
+               ), event as (
+                   select emit_session_event(upd.application_id, $7, 'session.order_updated', $6,
+                                             to_jsonb(upd)) as n
+                   from upd
+               )
+               select exists(select 1 from seen) as "recorded!",
+                      (select to_jsonb(upd)::text from upd) as "session?",
+                      (select count(*) from event) as "events!""#,
+            update.order_id,
+            update.event_id,
+            update.status,
+            update.partner_order_id,
+            update.session.map(|s| s.as_uuid()),
+            update.received_at,
+            update.event.as_uuid()
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if !row.recorded {
+            return Ok(OrderOutcome::Duplicate);
+        }
+        match row.session {
+            Some(json) => {
+                let session: SessionRow = serde_json::from_str(&json).map_err(|_| {
+                    StoreError::Unexpected("the updated session could not be read".into())
+                })?;
+                Ok(OrderOutcome::Updated(Box::new(session.into_stored()?)))
+            }
+            None => Ok(OrderOutcome::Unmatched),
+        }
+    }
+
     #[instrument(skip_all, fields(application = %nonce.application))]
     async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {
         // Unlogged table (the commit does not wait for a WAL flush), unless the request must
@@ -695,9 +757,19 @@ impl SessionStore for PgSessionStore {
                    delete from webhook_deliveries w using events e
                    where w.application_id = e.application_id and w.event_id = e.id
                    returning 1
+               ), orders as (
+                   delete from transak_order_events o using doomed d
+                   where o.session_id = d.id and o.application_id = d.application_id
+                   returning 1
+               ), unmatched as (
+                   delete from transak_order_events
+                   where session_id is null and received_at < $1
+                   returning 1
                )
                select count(*) as "n!",
-                      (select count(*) from events) + (select count(*) from deliveries) as "events!"
+                      (select count(*) from events) + (select count(*) from deliveries)
+                          + (select count(*) from orders) + (select count(*) from unmatched)
+                          as "events!"
                from deleted"#,
             ended_before,
             i64::from(limit)

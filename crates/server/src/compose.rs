@@ -319,6 +319,12 @@ pub async fn build_with_clock(
         sessions: Arc::new(sessions),
         applications,
         webhooks,
+        orders: app::Orders::new(
+            gateway.clone(),
+            stores.sessions.clone(),
+            clock.clone(),
+            Arc::new(RandomIds),
+        ),
         store: stores.sessions,
         gateway,
         clock,
@@ -379,9 +385,13 @@ async fn upstream(
 async fn in_process_emulator(
     config: &Config,
 ) -> Result<(TransakConfig, Option<EmbeddedEmulator>, String), StartupError> {
-    let emulator = transak_emulator::spawn(transak_emulator::EmulatorConfig::default())
-        .await
-        .map_err(|e| StartupError::Emulator(e.to_string()))?;
+    // Its widget's orders come back to this service, as Transak's would.
+    let emulator = transak_emulator::spawn(transak_emulator::EmulatorConfig {
+        webhook_url: Some(format!("{}/webhooks/transak", config.public_base())),
+        ..transak_emulator::EmulatorConfig::default()
+    })
+    .await
+    .map_err(|e| StartupError::Emulator(e.to_string()))?;
     let url =
         url::Url::parse(&emulator.base_url()).map_err(|e| StartupError::Emulator(e.to_string()))?;
     let c = TransakConfig::builder(

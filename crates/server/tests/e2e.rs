@@ -181,6 +181,7 @@ async fn create_returns_the_session_and_reuses_it(store: Store) {
             "forceVerifyOwnership",
             "id",
             "network",
+            "order",
             "reused",
             "status",
             "txHash",
@@ -993,6 +994,8 @@ async fn signatures_cover_method_path_query_and_body(store: Store) {
     app.send(get(&query, sig("GET", &query, b"{}")))
         .await
         .expect(200);
+    // The same signature twice would be a replay: sign the second one a moment later.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     app.send(get(&query, sig("GET", &query, b"")))
         .await
         .expect(200);

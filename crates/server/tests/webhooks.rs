@@ -1,6 +1,7 @@
 //! Webhooks end to end: endpoints registered over the API, the lifecycle of real sessions,
 //! and a local receiver that checks every delivery's Standard Webhooks signature — on the
-//! in-memory store and on Postgres (`memory::name`, `postgres::name`).
+//! in-memory store and on Postgres (`memory::name`, `postgres::name`); and Transak's order
+//! webhooks coming in, through the emulator playing the widget.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -532,6 +533,245 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
     register(&app, &app.a, "http://127.0.0.1:9/again", None).await;
 }
 
+// ---- Transak's order webhooks (`POST /webhooks/transak`) ----
+
+const TRANSAK_HOOK: &str = "/webhooks/transak";
+
+/// The emulator's widget session minted for our session `id` (its `partnerOrderId`).
+fn upstream_session_of(app: &TestApp, id: &str) -> String {
+    app.emulator
+        .sessions()
+        .into_iter()
+        .find(|s| s.widget_params.get("partnerOrderId") == Some(&json!(id)))
+        .unwrap_or_else(|| panic!("no upstream session for {id}"))
+        .session_id
+}
+
+/// An order webhook body as Transak sends it, signed HS256 with `key`.
+fn order_body(key: &str, order_id: &str, event_id: &str, status: &str, session: &str) -> String {
+    let claims = json!({
+        "eventID": event_id,
+        "createdAt": "2026-11-29T12:00:00Z",
+        "webhookData": {"id": order_id, "status": status, "partnerOrderId": session,
+                        "isBuyOrSell": "BUY", "cryptoCurrency": "BTC"},
+    });
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap();
+    json!({ "data": jwt }).to_string()
+}
+
+async fn post_order(app: &TestApp, body: String) -> support::Resp {
+    app.send(
+        app.client
+            .post(format!("{}{TRANSAK_HOOK}", app.base))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+}
+
+async fn session_order(app: &TestApp, id: &str) -> Value {
+    let r = app.get_session(&app.a, id).await;
+    r.expect(200);
+    r.json()["order"].clone()
+}
+
+/// The customer completes the order in the widget: the emulator sends Transak's signed order
+/// webhook to the instance, the session shows the order and the partner receives
+/// `session.order_updated`; the same event again changes nothing and sends nothing.
+async fn a_completed_order_reaches_the_session_and_the_partner(store: Store) {
+    let app = spawn(store, "1,1,1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(
+        &app,
+        &app.a,
+        &receiver.url,
+        Some(&["session.order_updated"]),
+    )
+    .await;
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    let id = s["id"].as_str().unwrap();
+    assert_eq!(s["order"], Value::Null, "{s}");
+    app.get(s["widgetUrl"].as_str().unwrap()).await.expect(303);
+
+    let upstream = upstream_session_of(&app, id);
+    let place = |event: &'static str| {
+        let url = format!("{}/_emulator/orders", app.emulator.base_url());
+        let body = json!({"sessionId": upstream, "eventID": event});
+        let client = app.client.clone();
+        async move {
+            let r = client.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let placed = place("ORDER_COMPLETED").await;
+    assert_eq!(placed["webhookStatus"], 200, "{placed}");
+    let order = session_order(&app, id).await;
+    assert_eq!(order["id"], placed["orderId"], "{order}");
+    assert_eq!(order["status"], "COMPLETED");
+    assert_eq!(order["eventId"], "ORDER_COMPLETED");
+    assert!(order["updatedAt"].is_string(), "{order}");
+
+    let got = receiver.until("the order event", |d| !d.is_empty()).await;
+    assert!(got[0].verifies(&[&secret]));
+    let event = got[0].json();
+    assert_eq!(event["type"], "session.order_updated", "{event}");
+    assert_eq!(event["data"]["id"], s["id"]);
+    assert_eq!(event["data"]["status"], "CONSUMED");
+    assert_eq!(event["data"]["order"], order);
+
+    // The same (order, event) again: acknowledged, nothing changes, no new event.
+    let again = place("ORDER_COMPLETED").await;
+    assert_eq!(again["webhookStatus"], 200, "{again}");
+    assert_eq!(session_order(&app, id).await, order);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.deliveries().len(), 1, "no event for a repeat");
+    // A later event of the same order moves it on.
+    place("ORDER_FAILED").await;
+    let failed = session_order(&app, id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["id"], order["id"]);
+    receiver
+        .until("the second order event", |d| d.len() == 2)
+        .await;
+    // The session's audit trail lists both.
+    let r = app
+        .signed(&app.a, "GET", &format!("{SESSIONS}/{id}/events"), "")
+        .await;
+    let types: Vec<String> = r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "session.created",
+            "session.consumed",
+            "session.order_updated",
+            "session.order_updated"
+        ]
+    );
+}
+
+/// Only the access token (or the one it replaced, for 15 minutes) signs an accepted order
+/// event; anything else is refused and nothing is stored; unknown orders are acknowledged
+/// with `202`; a body over 64 KiB is refused.
+async fn order_webhooks_are_verified(store: Store) {
+    let app = spawn(store, "1,1,1").await;
+    // Before any token was issued, nothing verifies.
+    let early = order_body("anything", "ord-0", "ORDER_COMPLETED", "COMPLETED", &user());
+    assert_problem(
+        &post_order(&app, early).await,
+        401,
+        "invalid_order_signature",
+    );
+
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    let id = s["id"].as_str().unwrap();
+    let first = app.emulator.current_access_token().unwrap();
+
+    // Bad signatures, garbage and other algorithms: 401, nothing stored.
+    let forged = order_body("not-the-token", "ord-1", "ORDER_COMPLETED", "COMPLETED", id);
+    assert_problem(
+        &post_order(&app, forged).await,
+        401,
+        "invalid_order_signature",
+    );
+    for garbage in [
+        "",
+        "{}",
+        "not json",
+        r#"{"data": 1}"#,
+        r#"{"data": "a.b.c"}"#,
+    ] {
+        let r = post_order(&app, garbage.to_string()).await;
+        assert_problem(&r, 401, "invalid_order_signature");
+    }
+    assert_eq!(session_order(&app, id).await, Value::Null);
+    // The refused event was not recorded: the genuine one is new, not a duplicate.
+    let genuine = order_body(&first, "ord-1", "ORDER_COMPLETED", "COMPLETED", id);
+    let r = post_order(&app, genuine.clone()).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "recorded");
+    assert_eq!(session_order(&app, id).await["status"], "COMPLETED");
+    let r = post_order(&app, genuine).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "duplicate");
+
+    // Signed, but not an order event.
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"hello": "world"}),
+        &jsonwebtoken::EncodingKey::from_secret(first.as_bytes()),
+    )
+    .unwrap();
+    let r = post_order(&app, json!({ "data": jwt }).to_string()).await;
+    assert_problem(&r, 400, "malformed_order_event");
+
+    // An order of no session of ours: 202, recorded as unmatched (once).
+    let stranger = order_body(&first, "ord-x", "ORDER_COMPLETED", "COMPLETED", &user());
+    let r = post_order(&app, stranger.clone()).await;
+    r.expect(202);
+    assert_eq!(r.json()["status"], "unmatched");
+    let r = post_order(&app, stranger).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "duplicate");
+    if let Some(db) = &app.database {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let unmatched: i64 = sqlx::query_scalar(
+            "select count(*) from transak_order_events where order_id = 'ord-x' and session_id is null",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(unmatched, 1);
+        let forged: i64 = sqlx::query_scalar(
+            "select count(*) from transak_order_events where order_id not in ('ord-1', 'ord-x')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(forged, 0, "refused events are not stored");
+    }
+
+    // A body over the limit.
+    let huge = json!({ "data": "a".repeat(70 * 1024) }).to_string();
+    assert_problem(&post_order(&app, huge).await, 413, "payload_too_large");
+
+    // The token is refreshed (the upstream revoked it): both verify for the grace period.
+    app.emulator.revoke_token();
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let second = app.emulator.current_access_token().unwrap();
+    assert_ne!(first, second);
+    let late = order_body(&first, "ord-1", "ORDER_PROCESSING", "PROCESSING", id);
+    post_order(&app, late).await.expect(200);
+    assert_eq!(session_order(&app, id).await["status"], "PROCESSING");
+    let current = order_body(&second, "ord-1", "ORDER_FAILED", "FAILED", id);
+    post_order(&app, current).await.expect(200);
+    // After the grace period the old token signs nothing; the current one still does.
+    app.clock.advance(Duration::from_secs(15 * 60 + 1));
+    let stale = order_body(&first, "ord-1", "ORDER_REFUNDED", "REFUNDED", id);
+    assert_problem(
+        &post_order(&app, stale).await,
+        401,
+        "invalid_order_signature",
+    );
+    // (Signed API requests would now be stale: the refused event shows as not recorded by
+    // the same event being new when the current token signs it.)
+    let fresh = order_body(&second, "ord-1", "ORDER_REFUNDED", "REFUNDED", id);
+    let r = post_order(&app, fresh).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "recorded");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -560,4 +800,6 @@ both! {
     a_rotated_secret_signs_alongside_the_old_one,
     an_endpoint_receives_only_its_event_types,
     endpoints_are_validated_listed_and_deleted,
+    a_completed_order_reaches_the_session_and_the_partner,
+    order_webhooks_are_verified,
 }

@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ports::{GatewayError, UpstreamStatus, WidgetGateway, WidgetRequest, WidgetUrl};
+use ports::{
+    GatewayError, OrderEvent, OrderEventError, UpstreamStatus, WidgetGateway, WidgetRequest,
+    WidgetUrl,
+};
 
 /// A gateway that takes `delay` per mint, counts calls and mints, and fails (upstream
 /// unavailable) or hangs (for an hour) its first `fail_first` / `hang_first` calls.
@@ -66,5 +69,26 @@ impl WidgetGateway for FakeGateway {
 
     fn status(&self) -> UpstreamStatus {
         UpstreamStatus::Ready
+    }
+
+    /// Takes the body as `{"signed": true, "eventID", "orderId", "status", "partnerOrderId"}`
+    /// in plain JSON: `signed: false` (or absent) stands for a bad signature.
+    async fn verify_order_event(&self, body: &[u8]) -> Result<OrderEvent, OrderEventError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| OrderEventError::Malformed(e.to_string()))?;
+        if v["signed"] != serde_json::Value::Bool(true) {
+            return Err(OrderEventError::Unauthenticated);
+        }
+        let field = |k: &str| {
+            v[k].as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| OrderEventError::Malformed(format!("{k} is missing")))
+        };
+        Ok(OrderEvent {
+            event_id: field("eventID")?,
+            order_id: field("orderId")?,
+            status: field("status")?,
+            partner_order_id: v["partnerOrderId"].as_str().map(str::to_owned),
+        })
     }
 }

@@ -40,7 +40,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(get_faults).post(set_faults).delete(clear_faults),
         )
         .route("/_emulator/clock", get(get_clock).post(advance_clock))
-        .route("/_emulator/reset", post(reset));
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/orders", post(order));
     Router::new()
         .route("/", get(widget_page))
         .merge(partner_api)
@@ -354,4 +355,121 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "Not found")
+}
+
+/// `POST /_emulator/orders` (and the widget page's buttons): `{"sessionId", "eventID"}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrderRequest {
+    session_id: String,
+    #[serde(rename = "eventID")]
+    event_id: String,
+}
+
+/// The order status Transak reports with each event.
+fn order_status(event_id: &str) -> Option<&'static str> {
+    Some(match event_id {
+        "ORDER_CREATED" => "AWAITING_PAYMENT_FROM_USER",
+        "ORDER_PROCESSING" => "PROCESSING",
+        "ORDER_COMPLETED" => "COMPLETED",
+        "ORDER_FAILED" => "FAILED",
+        _ => return None,
+    })
+}
+
+/// Plays the customer completing (or failing) an order in the widget: sends Transak's order
+/// webhook — `{"data": "<JWT>"}`, HS256 with the current access token — to the configured
+/// webhook URL. One widget session has one order, with a stable id.
+async fn order(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: OrderRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"sessionId\", \"eventID\"}}: {e}"),
+            );
+        }
+    };
+    let Some(status) = order_status(&request.event_id) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "eventID must be ORDER_CREATED, ORDER_PROCESSING, ORDER_COMPLETED or ORDER_FAILED",
+        );
+    };
+    let (found, token, url) = {
+        let mut inner = shared.lock();
+        (
+            inner.order_for(&request.session_id),
+            inner.current_token(),
+            inner.webhook_url.clone(),
+        )
+    };
+    let Some((params, order_id)) = found else {
+        return error_response(StatusCode::NOT_FOUND, "no such widget session");
+    };
+    let Some(token) = token else {
+        return error_response(
+            StatusCode::CONFLICT,
+            "no access token was issued yet: nothing to sign with",
+        );
+    };
+    let Some(url) = url else {
+        return error_response(
+            StatusCode::CONFLICT,
+            "no webhook URL is configured (--webhook-url)",
+        );
+    };
+    let field = |name: &str| params.get(name).cloned().unwrap_or(Value::Null);
+    let claims = json!({
+        "eventID": request.event_id,
+        "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "webhookData": {
+            "id": order_id,
+            "status": status,
+            "isBuyOrSell": "BUY",
+            "partnerOrderId": field("partnerOrderId"),
+            "partnerCustomerId": field("partnerCustomerId"),
+            "cryptoCurrency": field("cryptoCurrencyCode"),
+            "network": field("network"),
+            "walletAddress": field("walletAddress"),
+        },
+    });
+    let jwt = match jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(token.as_bytes()),
+    ) {
+        Ok(jwt) => jwt,
+        Err(e) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("signing failed: {e}"),
+            );
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .unwrap_or_default();
+    let delivered = client
+        .post(&url)
+        .json(&json!({ "data": jwt }))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    shared.lock().stats.orders_sent += 1;
+    match delivered {
+        Ok(code) => axum::Json(json!({
+            "orderId": order_id,
+            "status": status,
+            "eventID": request.event_id,
+            "webhookStatus": code,
+        }))
+        .into_response(),
+        Err(e) => error_response(
+            StatusCode::BAD_GATEWAY,
+            format!("the webhook could not be delivered: {e}"),
+        ),
+    }
 }

@@ -79,6 +79,8 @@ pub struct EmulatorConfig {
     /// Base of the widget URLs handed out, e.g. `http://localhost:8090`; defaults to
     /// `http://<bound address>`. A trailing `/` is ignored.
     pub public_base_url: Option<String>,
+    /// Where order webhooks go (the partner's `/webhooks/transak`), if anywhere.
+    pub webhook_url: Option<String>,
 }
 
 impl EmulatorConfig {
@@ -104,6 +106,7 @@ impl Default for EmulatorConfig {
             hang_duration: Duration::from_secs(60),
             max_sessions: 100_000,
             public_base_url: None,
+            webhook_url: None,
         }
     }
 }
@@ -148,7 +151,9 @@ pub fn serve(listener: TcpListener, config: EmulatorConfig) -> Result<Emulator, 
         .map(|url| url.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| format!("http://{addr}"));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let webhook_url = config.webhook_url.clone();
     let shared = Arc::new(Shared::new(config, widget_base_url, shutdown_rx.clone()));
+    shared.lock().webhook_url = webhook_url;
     let app = http::router(Arc::clone(&shared));
     let mut stop = shutdown_rx;
     let task = tokio::spawn(async move {
@@ -221,6 +226,11 @@ impl Emulator {
     /// The sessions minted so far, oldest first (`GET /_emulator/sessions`).
     pub fn sessions(&self) -> Vec<MintedSession> {
         self.shared.lock().sessions()
+    }
+
+    /// Sends order webhooks to `url` from now on.
+    pub fn set_webhook_url(&self, url: impl Into<String>) {
+        self.shared.lock().webhook_url = Some(url.into());
     }
 
     /// The currently valid access token, if any (not revoked, not expired).

@@ -53,6 +53,11 @@ struct Cli {
     /// Base of the widget URLs handed out (default: http://<listen address>).
     #[arg(long, env = "TRANSAK_EMULATOR_PUBLIC_URL")]
     public_url: Option<String>,
+
+    /// Where to send order webhooks (the service's `/webhooks/transak`), e.g.
+    /// http://127.0.0.1:8080/webhooks/transak.
+    #[arg(long, env = "TRANSAK_EMULATOR_WEBHOOK_URL")]
+    webhook_url: Option<String>,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -91,6 +96,7 @@ async fn run(cli: Cli) -> Result<(), std::io::Error> {
         latency: Duration::from_millis(cli.latency_ms),
         fail_rate: cli.fail_rate,
         public_base_url: cli.public_url,
+        webhook_url: cli.webhook_url,
         ..EmulatorConfig::default()
     };
     let listener = TcpListener::bind(&cli.listen).await?;

@@ -49,11 +49,48 @@ pub(crate) fn widget_page(session_id: &str, params: &Map<String, Value>) -> Stri
          <h1>Transak widget (emulator)</h1>\
          <p>Session <code id=\"sessionId\">{}</code> opened. This page stands in for the \
          Transak widget; nothing is bought or sold.</p>\
-         <dl>{}</dl><h2>All widget parameters</h2><table>{}</table>\
+         <dl>{}</dl>\
+         <p><button id=\"complete\">Complete order</button> \
+         <button id=\"fail\">Fail order</button></p>\
+         <p id=\"result\" role=\"status\"></p>\
+         <h2>All widget parameters</h2><table>{}</table>\
+         <script>{}</script>\
          </body></html>\n",
         escape_html(session_id),
         highlighted,
         rows,
+        order_script(session_id),
+    )
+}
+
+/// The widget page's behaviour: its buttons place the order (`POST /_emulator/orders`, which
+/// sends Transak's order webhook) and, as Transak's widget does, tell an embedding page what
+/// happened with `postMessage` (`{event_id, data}`: the events Transak's browser SDK relays).
+fn order_script(session_id: &str) -> String {
+    // The id is the emulator's own uuid; JSON-encoding (with `<` escaped, so no `</script>`)
+    // keeps the script well formed whatever it holds.
+    let id = serde_json::to_string(session_id)
+        .unwrap_or_else(|_| "\"\"".into())
+        .replace('<', "\\u003c");
+    format!(
+        r#"
+const sessionId = {id};
+function tell(eventId, data) {{
+  if (window.parent !== window) window.parent.postMessage({{event_id: eventId, data: data}}, "*");
+}}
+async function order(eventID, sdkEvent) {{
+  const r = await fetch("/_emulator/orders", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+    body: JSON.stringify({{sessionId: sessionId, eventID: eventID}})}});
+  const body = await r.json();
+  const result = document.getElementById("result");
+  if (!r.ok) {{ result.textContent = "Order failed to send: " + JSON.stringify(body); return; }}
+  result.textContent = "Order " + body.orderId + ": " + body.status;
+  tell(sdkEvent, {{id: body.orderId, status: body.status, eventID: eventID}});
+}}
+document.getElementById("complete").onclick = () => order("ORDER_COMPLETED", "TRANSAK_ORDER_SUCCESSFUL");
+document.getElementById("fail").onclick = () => order("ORDER_FAILED", "TRANSAK_ORDER_FAILED");
+tell("TRANSAK_WIDGET_OPEN", {{sessionId: sessionId}});
+"#
     )
 }
 
@@ -133,7 +170,11 @@ mod tests {
         assert!(page.contains("Transak widget (emulator)"));
         assert!(page.contains("BTC"));
         assert!(page.contains("&lt;script&gt;"));
-        assert!(!page.contains("<script>"));
+        // The page's own script only: the parameter's text is not markup.
+        assert_eq!(page.matches("<script>").count(), 1);
         assert!(page.contains("<td>25</td>"));
+        let hostile = widget_page("</script><script>alert(1)</script>", &params);
+        assert_eq!(hostile.matches("<script>").count(), 1);
+        assert_eq!(hostile.matches("</script>").count(), 1);
     }
 }

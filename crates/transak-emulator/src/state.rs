@@ -38,6 +38,8 @@ pub struct Stats {
     pub widget_opens: u64,
     /// Widget page requests answered "Invalid or Expired Session".
     pub widget_rejections: u64,
+    /// Order webhooks sent (`POST /_emulator/orders`, or the widget page's buttons).
+    pub orders_sent: u64,
 }
 
 /// One session minted by `POST /api/v2/auth/session`, as listed by `GET /_emulator/sessions`.
@@ -199,6 +201,10 @@ pub(crate) struct Inner {
     clock_offset: Duration,
     token: Option<AccessToken>,
     sessions: SessionLog,
+    /// The order made in each widget session (`sessionId` → order id): one order per session.
+    orders: std::collections::HashMap<String, String>,
+    /// Where order webhooks go, if anywhere.
+    pub(crate) webhook_url: Option<String>,
     pub(crate) stats: Stats,
     pub(crate) faults: ActiveFaults,
 }
@@ -228,7 +234,10 @@ impl Inner {
 
     /// Forgets everything: tokens, sessions, counters, faults and the clock offset.
     pub(crate) fn reset(&mut self) {
+        // Where webhooks go is configuration, not state.
+        let webhook_url = self.webhook_url.take();
         *self = Self::default();
+        self.webhook_url = webhook_url;
     }
 
     /// Mints a new access token, which replaces (and so invalidates) the previous one.
@@ -256,6 +265,18 @@ impl Inner {
             }
             _ => TokenCheck::Invalid,
         }
+    }
+
+    /// The widget parameters of session `session_id` and its order id (created on first
+    /// use), or `None` for an unknown session.
+    pub(crate) fn order_for(&mut self, session_id: &str) -> Option<(Map<String, Value>, String)> {
+        let params = self.sessions.get_mut(session_id)?.widget_params.clone();
+        let order_id = self
+            .orders
+            .entry(session_id.to_string())
+            .or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone();
+        Some((params, order_id))
     }
 
     pub(crate) fn current_token(&self) -> Option<String> {

@@ -391,7 +391,7 @@ async fn stats_count_refreshes_and_sessions() {
         json!({
             "refreshes": 0, "sessionsMinted": 0, "refreshCalls": 0, "sessionCalls": 0,
             "unauthorized": 0, "injectedFailures": 0, "injectedHangs": 0,
-            "widgetOpens": 0, "widgetRejections": 0,
+            "widgetOpens": 0, "widgetRejections": 0, "ordersSent": 0,
         })
     );
     let _ = refresh(&client, &emulator).await;

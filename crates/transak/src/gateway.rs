@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ports::{
-    AccessTokenStore, Clock, GatewayError, StoredAccessToken, UpstreamStatus, WidgetGateway,
-    WidgetRequest, WidgetUrl,
+    AccessTokenStore, Clock, GatewayError, OrderEvent, OrderEventError, StoredAccessToken,
+    UpstreamStatus, WidgetGateway, WidgetRequest, WidgetUrl,
 };
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
@@ -341,6 +341,19 @@ impl WidgetGateway for TransakGateway {
 
     fn status(&self) -> UpstreamStatus {
         self.tokens.status()
+    }
+
+    async fn verify_order_event(&self, body: &[u8]) -> Result<OrderEvent, OrderEventError> {
+        let token = crate::orders::token_of(body)?;
+        // The shared store, not this instance's cache: another instance may have refreshed
+        // the token since (the previous one is kept there with when it was replaced).
+        let stored = self
+            .tokens
+            .stored()
+            .await
+            .map_err(|e| OrderEventError::Unavailable(e.to_string()))?;
+        let keys = crate::orders::keys_at(stored.as_ref(), self.tokens.now());
+        crate::orders::verify(&token, &keys)
     }
 }
 

@@ -93,6 +93,7 @@
 mod config;
 mod gateway;
 mod http;
+pub mod orders;
 #[cfg(feature = "otel")]
 mod otel;
 mod params;

@@ -391,6 +391,16 @@ impl TokenState {
         Ok(self.keep(Arc::new(token)))
     }
 
+    /// The token as stored now (current and previous), bypassing this instance's cache.
+    pub(crate) async fn stored(&self) -> Result<Option<StoredAccessToken>, GatewayError> {
+        self.read().await
+    }
+
+    /// Now, by the gateway's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     async fn read(&self) -> Result<Option<StoredAccessToken>, GatewayError> {
         self.store.current(&self.account).await.map_err(store_error)
     }

@@ -1,7 +1,7 @@
 //! `/w/{token}`: the public launch link, opened by the end user's browser.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use domain::SessionStatus;
@@ -30,6 +30,7 @@ pub async fn launch(
     State(state): State<AppState>,
     method: Method,
     token: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     // A token that is not even text (bad percent-encoding) is just an unknown link.
     let Ok(Path(token)) = token else {
@@ -54,7 +55,8 @@ pub async fn launch(
         LaunchOutcome::Redirect(url) if consume => {
             observability::session_consumed();
             let mut r = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(url.expose()) {
+            let target = with_sdk_parameters(url.expose(), query.as_deref());
+            if let Ok(v) = HeaderValue::from_str(&target) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             no_store(r)
@@ -82,6 +84,42 @@ pub async fn launch(
         }
         LaunchOutcome::Unknown => not_found(),
     }
+}
+
+/// The query parameters Transak's browser SDK appends to the `widgetUrl` it is given, which
+/// the widget reads: forwarded from the launch link to the widget URL. Nothing else a browser
+/// adds to the link goes upstream.
+pub const FORWARDED_PARAMETERS: [&str; 2] = ["sdkName", "sdkVersion"];
+
+/// `widget_url` with the first `sdkName` and `sdkVersion` of `query` appended (short, plain
+/// values only), encoded afresh.
+pub fn with_sdk_parameters(widget_url: &str, query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return widget_url.to_string();
+    };
+    let mut found: Vec<(&str, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let Some(name) = FORWARDED_PARAMETERS.iter().find(|p| **p == name) else {
+            continue;
+        };
+        let plain = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+ ".contains(c));
+        if plain && !found.iter().any(|(n, _)| n == name) {
+            found.push((name, value.into_owned()));
+        }
+    }
+    if found.is_empty() {
+        return widget_url.to_string();
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &found {
+        out.append_pair(name, value);
+    }
+    let separator = if widget_url.contains('?') { '&' } else { '?' };
+    format!("{widget_url}{separator}{}", out.finish())
 }
 
 fn not_found() -> Response {
@@ -140,7 +178,41 @@ p{{margin:0;line-height:1.5;color:#4a5263}}
     let mut r = (status, Html(html)).into_response();
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        // Framing allowed on purpose: a partner embeds the launch link in an iframe (Transak's
+        // SDK does), and this page is what the iframe shows once the link was used.
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *",
+        ),
     );
     no_store(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sdk_parameters_are_forwarded() {
+        let w = "https://global.transak.com/?apiKey=k&sessionId=s";
+        assert_eq!(with_sdk_parameters(w, None), w);
+        assert_eq!(
+            with_sdk_parameters(
+                w,
+                Some("sdkName=transak-sdk&sdkVersion=4.0.1&utm_source=x&apiKey=evil")
+            ),
+            format!("{w}&sdkName=transak-sdk&sdkVersion=4.0.1")
+        );
+        // Only the first of each; only plain short values; re-encoded.
+        assert_eq!(
+            with_sdk_parameters(w, Some("sdkVersion=1&sdkVersion=2&sdkName=%3Cscript%3E")),
+            format!("{w}&sdkVersion=1")
+        );
+        assert_eq!(with_sdk_parameters(w, Some("fbclid=abc")), w);
+        assert_eq!(
+            with_sdk_parameters("https://w.example/", Some("sdkName=a")),
+            "https://w.example/?sdkName=a"
+        );
+        let long = format!("sdkName={}", "a".repeat(65));
+        assert_eq!(with_sdk_parameters(w, Some(&long)), w);
+    }
 }

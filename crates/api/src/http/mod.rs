@@ -53,6 +53,7 @@ pub fn router_with(state: AppState, with_metrics: bool) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/w/{token}", get(launch::launch))
+        .route("/webhooks/transak", post(webhooks::transak_order))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limits::limit_clients,

@@ -8,7 +8,9 @@ use utoipa::{Modify, OpenApi};
 use crate::http::error::{FieldProblem, Problem};
 use crate::http::health::{Checks, Health, Readiness};
 use crate::http::request::CreateSessionBody;
-use crate::http::sessions::{CounterpartyBody, InvoiceInfo, SessionBody, SessionList, Status};
+use crate::http::sessions::{
+    CounterpartyBody, InvoiceInfo, OrderBody, SessionBody, SessionList, Status,
+};
 use crate::http::webhooks::{
     CreateEndpointBody, DeliveryBody, EndpointBody, EndpointList, EventBody, EventList,
 };
@@ -33,6 +35,7 @@ Errors are application/problem+json documents with a stable `code`.",
         crate::http::webhooks::list_endpoints,
         crate::http::webhooks::delete_endpoint,
         crate::http::webhooks::rotate_secret,
+        crate::http::webhooks::transak_order,
         crate::http::launch::launch,
         crate::http::health::healthz,
         crate::http::health::readyz,
@@ -42,13 +45,14 @@ Errors are application/problem+json documents with a stable `code`.",
     components(schemas(
         CreateSessionBody, SessionBody, SessionList, Status, CounterpartyBody, InvoiceInfo,
         Problem, FieldProblem, Health, Readiness, Checks, CreateEndpointBody, EndpointBody,
-        EndpointList, EventBody, EventList, DeliveryBody
+        EndpointList, EventBody, EventList, DeliveryBody, OrderBody
     )),
     modifiers(&Security, &ClosedBodies),
     tags(
         (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
         (name = "webhooks", description = "Webhook endpoints: where session events are delivered (signed)"),
         (name = "launch", description = "The public single-use launch link"),
+        (name = "upstream", description = "Webhooks from Transak (signed with the partner access token)"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )
 )]

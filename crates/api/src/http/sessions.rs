@@ -122,6 +122,24 @@ pub struct SessionBody {
     /// When the session was cancelled, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The customer's order in the widget, as Transak last reported it; `null` until then.
+    pub order: Option<OrderBody>,
+}
+
+/// The customer's order in the widget.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderBody {
+    /// Transak's order id.
+    pub id: String,
+    /// The order's own status, e.g. `PROCESSING`, `COMPLETED`, `FAILED`.
+    #[schema(example = "COMPLETED")]
+    pub status: String,
+    /// The event that reported it, e.g. `ORDER_COMPLETED`.
+    #[schema(example = "ORDER_COMPLETED")]
+    pub event_id: String,
+    /// When this service received that event.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl SessionBody {
@@ -168,6 +186,12 @@ impl SessionBody {
             tx_hash: scope.tx_hash().map(|t| t.as_str().to_string()),
             consumed_at,
             cancelled_at,
+            order: view.order.as_ref().map(|o| OrderBody {
+                id: o.id.clone(),
+                status: o.status.clone(),
+                event_id: o.event_id.clone(),
+                updated_at: o.updated_at,
+            }),
         }
     }
 }

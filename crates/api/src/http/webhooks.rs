@@ -156,7 +156,14 @@ pub struct EventList {
 fn event_session(event: &SessionEvent) -> SessionBody {
     let session = event.session.session.clone();
     let status = session.status_at(event.created_at);
-    SessionBody::of(&SessionView { session, status }, event.created_at)
+    SessionBody::of(
+        &SessionView {
+            session,
+            status,
+            order: event.session.order.clone(),
+        },
+        event.created_at,
+    )
 }
 
 /// The body of a webhook delivery (Standard Webhooks: `type`, `timestamp`, `data`).
@@ -444,4 +451,55 @@ fn event_body(r: &EventRecord) -> EventBody {
 /// The route of a session's events.
 pub fn events_route() -> String {
     format!("{BASE}/{{id}}/events")
+}
+
+/// Transak's order webhook: `{"data": "<JWT>"}`, signed with the partner access token.
+/// `200` when recorded (or already recorded), `202` when it names no session of this
+/// service, `401` when not signed with the access token (nothing stored).
+#[utoipa::path(
+    post,
+    path = "/webhooks/transak",
+    tag = "upstream",
+    request_body(content = String, description = "`{\"data\": \"<JWT>\"}`, as Transak sends it", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded: the session's order updated (or this event was recorded before)"),
+        (status = 202, description = "No session of this service: recorded as unmatched"),
+        (status = 400, description = "`malformed_order_event`: signed, but not an order event", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_order_signature`: not signed with this service's access token; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn transak_order(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let body = crate::auth::read_body(&headers, body).await?;
+    match state.0.orders.accept(&body).await {
+        Ok(app::OrderAccepted::Updated) => {
+            Ok(axum::Json(serde_json::json!({"status": "recorded"})).into_response())
+        }
+        Ok(app::OrderAccepted::Duplicate) => {
+            Ok(axum::Json(serde_json::json!({"status": "duplicate"})).into_response())
+        }
+        Ok(app::OrderAccepted::Unmatched) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({"status": "unmatched"})),
+        )
+            .into_response()),
+        Err(app::OrderError::Unauthenticated) => Err(ApiError::unauthorized(
+            "invalid_order_signature",
+            "the order event is not signed with this service's Transak access token",
+        )),
+        Err(app::OrderError::Malformed(why)) => Err(ApiError::BadRequest {
+            code: "malformed_order_event",
+            detail: format!("the order event is malformed: {why}"),
+            errors: Vec::new(),
+        }),
+        Err(app::OrderError::Unavailable(why)) => Err(ApiError::Unavailable {
+            code: "database_unavailable",
+            detail: why,
+            retry_after: std::time::Duration::from_secs(5),
+        }),
+    }
 }
