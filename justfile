@@ -44,7 +44,7 @@ sqlx-prepare:
 e2e-browser:
     bash scripts/e2e-browser.sh
 
-# Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers) with cargo-fuzz:
+# Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers, Transak order webhooks) with cargo-fuzz:
 # FUZZ_SECONDS (default 60) per target, FUZZ_TARGETS="parse_request …" to pick. See scripts/fuzz.sh.
 fuzz:
     bash scripts/fuzz.sh

@@ -35,7 +35,7 @@ cd "$ROOT"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
 TMIN_RUNS="${FUZZ_TMIN_RUNS:-10000}"
-ALL_TARGETS=(parse_request decode_invoice hmac_header)
+ALL_TARGETS=(parse_request decode_invoice hmac_header order_webhook)
 if (($#)); then
     TARGETS=("$@")
 elif [[ -n "${FUZZ_TARGETS:-}" ]]; then
@@ -58,6 +58,7 @@ max_len() {
     case "$1" in
         parse_request) echo 8192 ;;
         decode_invoice) echo 8192 ;;
+        order_webhook) echo 70000 ;; # above the 64 KiB body limit
         *) echo 4096 ;;
     esac
 }

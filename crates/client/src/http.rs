@@ -11,10 +11,15 @@ use uuid::Uuid;
 
 use crate::error::{ApiProblem, Error, ProblemBody, ProblemCode};
 use crate::signing;
-use crate::types::{CreateSession, ListSessions, Session, SessionPage};
+use crate::types::{
+    CreateEndpoint, CreateSession, DataList, Endpoint, Event, ListSessions, Session, SessionPage,
+};
 
 /// The session resources, below `/api/v1`.
 const SESSIONS: &str = "/travel-rule/widget-sessions";
+
+/// The webhook endpoints, below `/api/v1`.
+const ENDPOINTS: &str = "/webhook-endpoints";
 
 /// A signed, typed client of one service for one application.
 ///
@@ -206,6 +211,67 @@ impl Client {
     /// [`ProblemCode::SessionNotFound`], [`ProblemCode::SessionNotActive`].
     pub async fn cancel_session(&self, id: Uuid) -> Result<Session, Error> {
         self.call("POST", &format!("{SESSIONS}/{id}/cancel"), None)
+            .await
+    }
+
+    /// A session's events, oldest first, each with its deliveries.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::SessionNotFound`].
+    pub async fn session_events(&self, id: Uuid) -> Result<Vec<Event>, Error> {
+        let list: DataList<Event> = self
+            .call("GET", &format!("{SESSIONS}/{id}/events"), None)
+            .await?;
+        Ok(list.data)
+    }
+
+    /// Registers a webhook endpoint; the answer carries its secret, shown only this once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] when the URL is refused (its code says why) or the application has as
+    /// many endpoints as allowed.
+    pub async fn create_endpoint(&self, request: &CreateEndpoint) -> Result<Endpoint, Error> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Error::InvalidArgument(format!("the request cannot be sent: {e}")))?;
+        self.call("POST", ENDPOINTS, Some(body)).await
+    }
+
+    /// The application's webhook endpoints, oldest first (without secrets).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`], [`Error::Transport`].
+    pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        let list: DataList<Endpoint> = self.call("GET", ENDPOINTS, None).await?;
+        Ok(list.data)
+    }
+
+    /// Deletes a webhook endpoint: nothing more is sent to it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] when there is no such endpoint.
+    pub async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
+        let raw = self
+            .send("DELETE", &format!("{ENDPOINTS}/{id}"), None)
+            .await?;
+        if (200..300).contains(&raw.status) {
+            Ok(())
+        } else {
+            Err(problem(raw))
+        }
+    }
+
+    /// Gives an endpoint a new secret (the answer carries it); the old one keeps signing
+    /// alongside it for the overlap the service allows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] when there is no such endpoint.
+    pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<Endpoint, Error> {
+        self.call("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"), None)
             .await
     }
 }

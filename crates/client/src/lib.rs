@@ -45,8 +45,8 @@ pub mod webhooks;
 pub use error::Error;
 pub use error::{ApiProblem, FieldProblem, ProblemCode};
 pub use types::{
-    Counterparty, CounterpartyInput, CreateSession, InvoiceInfo, ListSessions, Order, Session,
-    SessionPage, SessionStatus, Subject,
+    Counterparty, CounterpartyInput, CreateEndpoint, CreateSession, Delivery, Endpoint, Event,
+    InvoiceInfo, ListSessions, Order, Session, SessionPage, SessionStatus, Subject,
 };
 
 #[cfg(feature = "http")]

@@ -354,3 +354,99 @@ mod tests {
         assert_eq!(ListSessions::default().query(), "");
     }
 }
+
+/// `POST /api/v1/webhook-endpoints`: where to send which events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateEndpoint {
+    /// `https://…` (`http` only where the service allows private networks).
+    pub url: String,
+    /// The event types to receive (`session.created`, …); all when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+}
+
+/// A webhook endpoint.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    /// `we_…`.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The event types it receives; empty: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// The signing secret (`whsec_…`): only in the answer that created it (registration or
+    /// rotation).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Never the secret, nor the URL beyond its origin.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = url::Url::parse(&self.url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "<invalid>".into());
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("origin", &origin)
+            .field("event_types", &self.event_types)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The endpoint (`we_…`).
+    pub endpoint_id: String,
+    /// `PENDING`, `DELIVERED` or `FAILED`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The HTTP status of the last attempt, if it got an answer.
+    #[serde(default)]
+    pub last_status_code: Option<u16>,
+    /// When the last attempt was made.
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When the next attempt is due (pending only).
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// A session's event with its deliveries, as the events endpoint lists it; also the body of
+/// a webhook delivery (`type`, `data`; no `id` or deliveries there: the id is the
+/// `webhook-id` header).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// `evt_…` (in a delivery: the `webhook-id` header).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `session.created`, `session.consumed`, `session.cancelled`, `session.expired`,
+    /// `session.order_updated`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened (`createdAt` in the events list, `timestamp` in a delivery).
+    #[serde(alias = "timestamp")]
+    pub created_at: DateTime<Utc>,
+    /// The session right after the change.
+    pub data: Session,
+    /// One per endpoint it was addressed to (events list only).
+    #[serde(default)]
+    pub deliveries: Vec<Delivery>,
+}
+
+/// `{"data": [...]}`.
+#[cfg(feature = "http")]
+#[derive(Deserialize)]
+pub(crate) struct DataList<T> {
+    pub(crate) data: Vec<T>,
+}

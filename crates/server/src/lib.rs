@@ -13,6 +13,7 @@ pub mod admin;
 pub mod compose;
 pub mod config;
 pub mod http_server;
+pub mod listen;
 pub mod request;
 pub mod serve;
 pub mod telemetry;

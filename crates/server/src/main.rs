@@ -53,6 +53,38 @@ enum Command {
         #[arg(long)]
         print: bool,
     },
+    /// Register a temporary webhook endpoint on this machine, print each event as it arrives
+    /// (signature verified), optionally forward it to a local URL; Ctrl-C deletes the endpoint.
+    Listen {
+        /// Forward each verified delivery (headers and body as received) to this URL.
+        #[arg(long)]
+        forward_to: Option<String>,
+        /// Only these event types (comma-separated), e.g. session.consumed,session.order_updated.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// The local address to receive deliveries on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// The URL the service should POST to, when it cannot reach the local address directly.
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Print each event's JSON on one line instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// The application's API key.
+        #[arg(long, env = "WIDGET_SESSIONS_API_KEY")]
+        api_key: String,
+        /// The application's API secret.
+        #[arg(long, env = "WIDGET_SESSIONS_API_SECRET", hide_env_values = true)]
+        api_secret: String,
+        /// The service's base URL.
+        #[arg(
+            long,
+            env = "WIDGET_SESSIONS_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+    },
     /// Manage the applications stored in Postgres (needs DATABASE_URL and WIDGET_SESSIONS_SECRET_KEY).
     Apps {
         #[command(subcommand)]
@@ -212,6 +244,38 @@ async fn run(command: Command) -> ExitCode {
             {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Listen {
+            forward_to,
+            events,
+            listen,
+            public_url,
+            json,
+            api_key,
+            api_secret,
+            url,
+        } => {
+            let options = server::listen::ListenOptions {
+                service_url: url,
+                api_key,
+                api_secret,
+                listen,
+                public_url,
+                event_types: events,
+                forward_to,
+                json,
+            };
+            let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            match server::listen::run(options, out, stop).await {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::FAILURE

@@ -772,6 +772,89 @@ async fn order_webhooks_are_verified(store: Store) {
     assert_eq!(r.json()["status"], "recorded");
 }
 
+/// `listen` registers a temporary endpoint, prints each event once its signature verifies,
+/// forwards it untouched, refuses a forged one, and deletes the endpoint when stopped.
+async fn listen_shows_verified_events_and_cleans_up(store: Store) {
+    let app = spawn(store, "1,1,1").await;
+    let forwarded = Receiver::start(Some(0)).await;
+    let printed = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let out: Arc<Mutex<dyn std::io::Write + Send>> = printed.clone();
+    let text = move || String::from_utf8(printed.lock().unwrap().clone()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = server::listen::ListenOptions {
+        service_url: app.base.clone(),
+        api_key: app.a.key.clone(),
+        api_secret: app.a.secret.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        event_types: vec!["session.consumed".into(), "session.order_updated".into()],
+        forward_to: Some(forwarded.url.clone()),
+        json: false,
+    };
+    let listening = tokio::spawn(server::listen::run(options, out, async {
+        let _ = stopped.await;
+    }));
+    let started = Instant::now();
+    while !text().contains("Listening on") {
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = app.signed(&app.a, "GET", ENDPOINTS, "").await;
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 1);
+
+    let s = app.create_ok(&app.a, &btc(&user()), 201).await;
+    app.get(s["widgetUrl"].as_str().unwrap()).await.expect(303);
+    let got = forwarded
+        .until("the forwarded event", |d| !d.is_empty())
+        .await;
+    assert_eq!(got[0].json()["type"], "session.consumed");
+    assert!(got[0].header("webhook-id").starts_with("evt_"));
+    assert!(got[0].header("webhook-signature").starts_with("v1,"));
+    let shown = text();
+    assert!(
+        shown.contains(&format!("session.consumed {}", got[0].header("webhook-id")))
+            && shown.contains(&format!("session {} CONSUMED", s["id"].as_str().unwrap())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("-> {}: 204", forwarded.url)),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("session.created"),
+        "only the types asked for: {shown}"
+    );
+
+    // A forged delivery to the listener is refused and not forwarded.
+    let local = shown.split_whitespace().nth(2).unwrap().to_string();
+    let forged = app
+        .client
+        .post(&local)
+        .header("webhook-id", "evt_forged")
+        .header(
+            "webhook-timestamp",
+            chrono::Utc::now().timestamp().to_string(),
+        )
+        .header("webhook-signature", "v1,AAAA")
+        .body(r#"{"type":"session.consumed"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert!(text().contains("refused a delivery that does not verify"));
+    assert_eq!(forwarded.deliveries().len(), 1);
+
+    stop.send(()).unwrap();
+    listening.await.unwrap().unwrap();
+    assert!(
+        text().contains("Deleted webhook endpoint we_"),
+        "{}",
+        text()
+    );
+    let r = app.signed(&app.a, "GET", ENDPOINTS, "").await;
+    assert_eq!(r.json()["data"], json!([]));
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -802,4 +885,5 @@ both! {
     endpoints_are_validated_listed_and_deleted,
     a_completed_order_reaches_the_session_and_the_partner,
     order_webhooks_are_verified,
+    listen_shows_verified_events_and_cleans_up,
 }

@@ -1671,6 +1671,125 @@ pub mod webhook_store {
         assert_eq!(w.due_deliveries(at(2000)).await.unwrap(), 0);
     }
 
+    fn order_update(
+        order: &str,
+        event: &str,
+        status: &str,
+        session: Option<domain::SessionId>,
+        received: DateTime<Utc>,
+    ) -> OrderUpdate {
+        OrderUpdate {
+            order_id: order.into(),
+            event_id: event.into(),
+            status: status.into(),
+            partner_order_id: session.map(|s| s.to_string()),
+            session,
+            received_at: received,
+            event: evt(),
+        }
+    }
+
+    /// An order event is recorded once per (order, event): the first sets the session's
+    /// order and writes one `session.order_updated` (with the session as updated, for the
+    /// session's own application); a repeat changes nothing and writes nothing; an event of
+    /// no session is recorded as unmatched, once; a later event of the order moves it on.
+    pub async fn order_events_are_recorded_once((s, w): Stores) {
+        register(&w, &endpoint(APP_A, 1, &[EventType::SessionOrderUpdated])).await;
+        register(&w, &endpoint(APP_B, 2, &[])).await;
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        let first = order_update("ord-1", "ORDER_COMPLETED", "COMPLETED", Some(sid(1)), at(5));
+        let OrderOutcome::Updated(updated) = s.record_order(&first).await.unwrap() else {
+            panic!("the first event updates the session");
+        };
+        let expected = SessionOrder {
+            id: "ord-1".into(),
+            status: "COMPLETED".into(),
+            event_id: "ORDER_COMPLETED".into(),
+            updated_at: at(5),
+        };
+        assert_eq!(updated.order.as_ref(), Some(&expected));
+        assert_eq!(updated.session.id(), sid(1));
+        let stored = s.get(APP_A, sid(1)).await.unwrap().unwrap();
+        assert_eq!(stored.order, Some(expected.clone()));
+        let events = events_of(&w, APP_A, sid(1)).await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[1].0, EventType::SessionOrderUpdated);
+        assert_eq!(
+            events[1].1.len(),
+            1,
+            "one delivery, to the application's endpoint"
+        );
+        let records = w.session_events(APP_A, sid(1)).await.unwrap();
+        assert_eq!(records[1].event.session.order, Some(expected.clone()));
+
+        // The same (order, event) again, even with another status or time: nothing changes.
+        let again = order_update("ord-1", "ORDER_COMPLETED", "REFUNDED", Some(sid(1)), at(9));
+        assert_eq!(
+            s.record_order(&again).await.unwrap(),
+            OrderOutcome::Duplicate
+        );
+        assert_eq!(
+            s.get(APP_A, sid(1)).await.unwrap().unwrap().order,
+            Some(expected)
+        );
+        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 2);
+
+        // A later event of the order.
+        let failed = order_update("ord-1", "ORDER_FAILED", "FAILED", Some(sid(1)), at(7));
+        assert!(matches!(
+            s.record_order(&failed).await.unwrap(),
+            OrderOutcome::Updated(_)
+        ));
+        let order = s.get(APP_A, sid(1)).await.unwrap().unwrap().order.unwrap();
+        assert_eq!((order.status.as_str(), order.updated_at), ("FAILED", at(7)));
+        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 3);
+
+        // No such session (or no session id at all): unmatched, once.
+        for session in [Some(sid(99)), None] {
+            let name = format!("ord-{session:?}");
+            let stray = order_update(&name, "ORDER_COMPLETED", "COMPLETED", session, at(5));
+            assert_eq!(
+                s.record_order(&stray).await.unwrap(),
+                OrderOutcome::Unmatched
+            );
+            assert_eq!(
+                s.record_order(&stray).await.unwrap(),
+                OrderOutcome::Duplicate
+            );
+        }
+        // Two deliveries, both of the order events: none to the other application.
+        assert_eq!(w.due_deliveries(at(100)).await.unwrap(), 2);
+    }
+
+    /// Retention takes a session's order events with it, and unmatched ones by age.
+    pub async fn purge_takes_order_events((s, _w): Stores) {
+        mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        s.cancel(APP_A, sid(1), at(1), evt()).await.unwrap();
+        let matched = order_update("ord-1", "ORDER_FAILED", "FAILED", Some(sid(1)), at(2));
+        s.record_order(&matched).await.unwrap();
+        let stray = order_update("ord-2", "ORDER_FAILED", "FAILED", Some(sid(99)), at(2));
+        assert_eq!(
+            s.record_order(&stray).await.unwrap(),
+            OrderOutcome::Unmatched
+        );
+        // Not yet old enough: kept (a repeat is still a duplicate).
+        assert_eq!(s.purge(at(1), 10).await.unwrap(), 0);
+        assert_eq!(
+            s.record_order(&stray).await.unwrap(),
+            OrderOutcome::Duplicate
+        );
+        assert_eq!(s.purge(at(1000), 10).await.unwrap(), 1);
+        // Both forgotten: the same events are new again (the unmatched one still unmatched).
+        assert_eq!(
+            s.record_order(&stray).await.unwrap(),
+            OrderOutcome::Unmatched
+        );
+        assert_eq!(
+            s.record_order(&matched).await.unwrap(),
+            OrderOutcome::Unmatched
+        );
+    }
+
     /// A worker waiting for deliveries wakes when one is written (not only at its timeout).
     pub async fn waiting_workers_wake_on_new_deliveries((s, w): Stores) {
         register(&w, &endpoint(APP_A, 1, &[])).await;

@@ -64,6 +64,8 @@ macro_rules! webhook_store_conformance {
             endpoints_are_scoped_limited_and_deletable,
             rotation_keeps_the_previous_secret_for_a_while,
             purge_takes_events_and_deliveries,
+            order_events_are_recorded_once,
+            purge_takes_order_events,
             waiting_workers_wake_on_new_deliveries,
         );
     };

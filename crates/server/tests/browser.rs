@@ -1,0 +1,351 @@
+//! A real browser end to end: headless Chromium opens a partner page that embeds a launch
+//! link through Transak's own browser SDK (`@transak/transak-sdk` 4.x from npm, bundled with
+//! esbuild), lands on the emulator's widget page inside the SDK's iframe and completes the
+//! order there. The page gets `TRANSAK_ORDER_SUCCESSFUL` through the SDK's event API, the
+//! partner's webhook receiver gets `session.consumed` then `session.order_updated`, the
+//! session shows the order, and the link, opened again, shows the "already used" page.
+//!
+//! Needs Chromium and the npm packages of `browser/` (`npm ci`): `scripts/browser-test.sh`
+//! installs both and runs this test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use client::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
+use serde_json::{Value, json};
+use support::*;
+
+/// The partner page: the SDK's iframe goes into `#widget`, what it relays into `#events`.
+const PARTNER_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Partner</title>
+<link rel="icon" href="data:,"></head>
+<body><h1>Partner</h1><div id="widget" style="width:480px;height:650px"></div>
+<ul id="events"></ul><script src="/partner.js"></script></body></html>
+"#;
+
+/// One delivery as the receiver got it.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: Bytes,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    /// Whether `secret` signed it (Standard Webhooks, checked by the partners' client crate).
+    fn verifies(&self, secret: &str) -> bool {
+        let at: i64 = self.header("webhook-timestamp").parse().unwrap();
+        verify(
+            &[secret],
+            &WebhookHeaders {
+                id: self.header("webhook-id"),
+                timestamp: self.header("webhook-timestamp"),
+                signature: self.header("webhook-signature"),
+            },
+            &self.body,
+            at,
+            DEFAULT_TOLERANCE,
+        )
+        .is_ok()
+    }
+}
+
+/// The partner's webhook receiver: keeps every delivery, answers `204`.
+#[derive(Clone, Default)]
+struct Receiver(Arc<Mutex<Vec<Received>>>);
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    r.0.lock().unwrap().push(Received { headers, body });
+    StatusCode::NO_CONTENT
+}
+
+/// Serves `router` on `127.0.0.1:0`; its base URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+/// `browser/` at the repository root.
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../browser")
+}
+
+/// Bundles `browser/partner.js` (the SDK with it) with esbuild; the bundle's text.
+fn bundle_partner_script() -> String {
+    let dir = browser_dir();
+    let esbuild = dir.join("node_modules/.bin/esbuild");
+    assert!(
+        esbuild.exists(),
+        "{} is missing: run `npm ci` in browser/ (scripts/browser-test.sh does)",
+        esbuild.display()
+    );
+    let out =
+        std::env::temp_dir().join(format!("widget-sessions-browser-{}", uuid::Uuid::new_v4()));
+    let outfile = out.join("partner.js");
+    let status = std::process::Command::new(&esbuild)
+        .current_dir(&dir)
+        .args([
+            "partner.js",
+            "--bundle",
+            "--format=iife",
+            "--platform=browser",
+        ])
+        .arg(format!("--outfile={}", outfile.display()))
+        .arg("--log-level=warning")
+        .status()
+        .unwrap_or_else(|e| panic!("could not run {}: {e}", esbuild.display()));
+    assert!(status.success(), "esbuild failed: {status}");
+    let bundle = std::fs::read_to_string(&outfile).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    bundle
+}
+
+/// The query of `url` as name → first value.
+fn query_of(url: &str) -> HashMap<String, String> {
+    let mut query = HashMap::new();
+    for (k, v) in url::Url::parse(url).unwrap().query_pairs() {
+        query
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    query
+}
+
+/// The session's `order`, once it is there.
+async fn order_of(app: &TestApp, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = app.get_session(&app.a, id).await;
+        r.expect(200);
+        let session = r.json();
+        if !session["order"].is_null() {
+            return session["order"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no order on the session: {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and the npm packages in browser/: run by .ci/run and `just browser-test`"]
+async fn a_partner_page_completes_an_order_through_transaks_sdk() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium (or set CHROMIUM)"
+    );
+    let bundle = bundle_partner_script();
+
+    let app = TestApp::spawn(
+        Store::Memory,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::default();
+    let hooks = serve(
+        Router::new()
+            .route("/hooks", post(receive))
+            .with_state(receiver.clone()),
+    )
+    .await;
+    let body = json!({"url": format!("{hooks}/hooks"),
+                      "eventTypes": ["session.consumed", "session.order_updated"]});
+    let r = app
+        .signed(&app.a, "POST", "/webhook-endpoints", &body.to_string())
+        .await;
+    r.expect(201);
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+
+    let user = uuid::Uuid::new_v4().to_string();
+    let s = app
+        .create_ok(
+            &app.a,
+            &json!({"userId": user, "currency": "BTC", "network": "BTC",
+                    "counterpartyAddress": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}),
+            201,
+        )
+        .await;
+    let id = s["id"].as_str().unwrap();
+    let link = s["widgetUrl"].as_str().unwrap();
+
+    let partner = serve(
+        Router::new()
+            .route("/", get(|| async { axum::response::Html(PARTNER_PAGE) }))
+            .route(
+                "/partner.js",
+                get(move || async move { ([(header::CONTENT_TYPE, "text/javascript")], bundle) }),
+            ),
+    )
+    .await;
+    let page_url = format!(
+        "{partner}/?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("link", link)
+            .finish()
+    );
+
+    // The browser, driven by browser/drive.mjs.
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node")
+        .current_dir(browser_dir())
+        .arg("drive.mjs")
+        .arg(&page_url)
+        .arg(&chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("drive.mjs ran for over two minutes")
+        .expect("could not run node");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "drive.mjs failed ({}):\n{stderr}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let seen: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("drive.mjs printed no JSON ({e}): {stdout}\n{stderr}"));
+    println!(
+        "the browser ran in {:?}; it saw:\n{}",
+        started.elapsed(),
+        serde_json::to_string_pretty(&seen).unwrap()
+    );
+
+    // The SDK embedded our link, with its name and version appended, and the iframe landed
+    // on the emulator's widget page for this session.
+    assert_eq!(seen["link"], link);
+    let src = seen["iframeSrc"].as_str().unwrap();
+    assert!(src.starts_with(link), "{src}");
+    let appended = query_of(src);
+    assert_eq!(
+        appended.get("sdkName").map(String::as_str),
+        Some("@transak/transak-sdk"),
+        "{src}"
+    );
+    let sdk_version = appended.get("sdkVersion").expect("sdkVersion appended");
+    assert!(sdk_version.starts_with("4."), "{src}");
+    let widget_url = seen["widgetUrl"].as_str().unwrap();
+    assert!(
+        widget_url.starts_with(&app.emulator.widget_base_url()),
+        "{widget_url}"
+    );
+    let widget = query_of(widget_url);
+    assert_eq!(widget.get("sdkVersion"), Some(sdk_version), "{widget_url}");
+    assert_eq!(
+        widget.get("sessionId"),
+        seen["widgetSessionId"]
+            .as_str()
+            .map(str::to_string)
+            .as_ref()
+    );
+    assert_eq!(seen["widgetHeading"], "Transak widget (emulator)");
+    // What reached the page came from the widget, as `{event_id, data}`.
+    let emulator = app.emulator.base_url();
+    for m in seen["messages"].as_array().unwrap() {
+        assert_eq!(m["origin"], emulator.as_str(), "{m}");
+        assert!(m["data"]["event_id"].is_string(), "{m}");
+    }
+    assert!(seen["errors"].as_array().unwrap().is_empty(), "{seen}");
+
+    // The session is consumed and shows the completed order, the one the page was told of.
+    let order = order_of(&app, id).await;
+    assert_eq!(order["status"], "COMPLETED", "{order}");
+    assert_eq!(order["eventId"], "ORDER_COMPLETED", "{order}");
+    let r = app.get_session(&app.a, id).await;
+    assert_eq!(r.json()["status"], "CONSUMED");
+    let events = seen["events"].as_array().unwrap();
+    let successful: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "TRANSAK_ORDER_SUCCESSFUL")
+        .collect();
+    assert_eq!(successful.len(), 1, "{events:?}");
+    assert_eq!(successful[0]["data"]["id"], order["id"], "{events:?}");
+    assert_eq!(successful[0]["data"]["status"], "COMPLETED", "{events:?}");
+    assert!(
+        seen["partnerText"]
+            .as_str()
+            .unwrap()
+            .contains("TRANSAK_ORDER_SUCCESSFUL"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["widgetResult"],
+        format!("Order {}: COMPLETED", order["id"].as_str().unwrap())
+    );
+
+    // The partner's receiver: session.consumed, then session.order_updated with the order.
+    let started = Instant::now();
+    let got = loop {
+        let got = receiver.0.lock().unwrap().clone();
+        if got.len() >= 2 {
+            break got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for two deliveries: {:?}",
+            got.iter().map(Received::json).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.0.lock().unwrap().len(), 2, "no other delivery");
+    assert!(got.iter().all(|d| d.verifies(&secret)), "signatures");
+    let (consumed, updated) = (got[0].json(), got[1].json());
+    assert_eq!(consumed["type"], "session.consumed", "{consumed}");
+    assert_eq!(consumed["data"]["id"], s["id"]);
+    assert_eq!(consumed["data"]["status"], "CONSUMED");
+    assert_eq!(updated["type"], "session.order_updated", "{updated}");
+    assert_eq!(updated["data"]["id"], s["id"]);
+    assert_eq!(updated["data"]["order"]["status"], "COMPLETED");
+    assert_eq!(updated["data"]["order"], order);
+
+    // Opened again, in the browser and over HTTP: the "already used" page.
+    let reopen = &seen["reopen"];
+    assert_eq!(reopen["status"], 410, "{reopen}");
+    assert_eq!(
+        reopen["heading"], "This link has already been used",
+        "{reopen}"
+    );
+    assert_eq!(reopen["url"], link, "no redirect: {reopen}");
+    let r = app.get(link).await;
+    r.expect(410);
+    assert!(
+        r.text.contains("<h1>This link has already been used</h1>"),
+        "{}",
+        r.text
+    );
+    assert!(r.header("location").is_none());
+}
