@@ -65,3 +65,9 @@ bench-http:
 # overhead at 1 connection. Figures go into docs/benchmarks.md.
 bench-ab base:
     python3 bench/ab.py {{base}}
+
+# A real browser: headless Chromium opens a partner page that embeds a launch link with
+# Transak's browser SDK and completes the order (installs Chromium and the npm packages in
+# browser/ when missing). See scripts/browser-test.sh.
+browser-test:
+    bash scripts/browser-test.sh

@@ -49,7 +49,13 @@ async function pageState() {
 const browser = await chromium.launch({
   executablePath,
   headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-quic",
+  ],
   timeout: STEP_TIMEOUT_MS,
 });
 let code = 0;
@@ -127,7 +133,10 @@ try {
   console.error(
     `drive.mjs: ${timedOut ? "timed out" : "failed"} while ${current}: ${e?.message ?? e}`,
   );
-  if (page) console.error(`drive.mjs: the partner page saw: ${JSON.stringify(await pageState())}`);
+  if (page) {
+    console.error(`drive.mjs: the partner page saw: ${JSON.stringify(await pageState())}`);
+    console.error(`drive.mjs: frames: ${JSON.stringify(page.frames().map((f) => f.url()))}`);
+  }
   for (const line of console_lines) console.error(`drive.mjs: console: ${line}`);
 } finally {
   await browser.close().catch(() => {});

@@ -265,6 +265,11 @@ async fn a_partner_page_completes_an_order_through_transaks_sdk() {
     let widget = query_of(widget_url);
     assert_eq!(widget.get("sdkVersion"), Some(sdk_version), "{widget_url}");
     assert_eq!(
+        widget.get("sdkName").map(String::as_str),
+        Some("@transak/transak-sdk"),
+        "{widget_url}"
+    );
+    assert_eq!(
         widget.get("sessionId"),
         seen["widgetSessionId"]
             .as_str()
@@ -291,6 +296,12 @@ async fn a_partner_page_completes_an_order_through_transaks_sdk() {
         .iter()
         .filter(|e| e["event"] == "TRANSAK_ORDER_SUCCESSFUL")
         .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "TRANSAK_WIDGET_INITIALISED"),
+        "{events:?}"
+    );
     assert_eq!(successful.len(), 1, "{events:?}");
     assert_eq!(successful[0]["data"]["id"], order["id"], "{events:?}");
     assert_eq!(successful[0]["data"]["status"], "COMPLETED", "{events:?}");

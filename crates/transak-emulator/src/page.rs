@@ -89,7 +89,7 @@ async function order(eventID, sdkEvent) {{
 }}
 document.getElementById("complete").onclick = () => order("ORDER_COMPLETED", "TRANSAK_ORDER_SUCCESSFUL");
 document.getElementById("fail").onclick = () => order("ORDER_FAILED", "TRANSAK_ORDER_FAILED");
-tell("TRANSAK_WIDGET_OPEN", {{sessionId: sessionId}});
+tell("TRANSAK_WIDGET_INITIALISED", {{sessionId: sessionId}});
 "#
     )
 }

@@ -106,7 +106,7 @@ pub fn with_sdk_parameters(widget_url: &str, query: Option<&str>) -> String {
             && value.len() <= 64
             && value
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-+ ".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || "._-+ @/".contains(c));
         if plain && !found.iter().any(|(n, _)| n == name) {
             found.push((name, value.into_owned()));
         }
@@ -211,6 +211,11 @@ mod tests {
         assert_eq!(
             with_sdk_parameters("https://w.example/", Some("sdkName=a")),
             "https://w.example/?sdkName=a"
+        );
+        // What Transak's SDK 4.x sends.
+        assert_eq!(
+            with_sdk_parameters(w, Some("sdkName=%40transak%2Ftransak-sdk&sdkVersion=4.0.2")),
+            format!("{w}&sdkName=%40transak%2Ftransak-sdk&sdkVersion=4.0.2")
         );
         let long = format!("sdkName={}", "a".repeat(65));
         assert_eq!(with_sdk_parameters(w, Some(&long)), w);
