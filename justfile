@@ -40,10 +40,6 @@ db-dev:
 sqlx-prepare:
     bash scripts/sqlx-prepare.sh
 
-# A real browser (headless Chromium) opens a launch link, then opens it again.
-e2e-browser:
-    bash scripts/e2e-browser.sh
-
 # Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers, Transak order webhooks) with cargo-fuzz:
 # FUZZ_SECONDS (default 60) per target, FUZZ_TARGETS="parse_request …" to pick. See scripts/fuzz.sh.
 fuzz:
