@@ -13,6 +13,9 @@ emulator, ROUNDS times (BENCH_AB_ROUNDS, default 3), alternating A and B:
   - create at 1 connection: wrk, distinct bodies (each a new session), 10 s: latency p50;
   - bare upstream at 1 connection: the emulator's Create Widget URL straight (on a second
     emulator with its own token), 10 s: what a create cannot avoid;
+  - launch: fresh sessions made by creates at 16 connections (their links recorded), then
+    wrk opens each link once, 16 connections, LAUNCH_SECONDS (BENCH_AB_LAUNCH_SECONDS,
+    default 3): every answer a 303 that consumes a session;
 
 then, per variant: pgbench of its own reuse statement (from its .sqlx), 16 connections;
 and reuse p99 at about half of its peak (16 connections paced with a per-connection delay).
@@ -38,6 +41,7 @@ import uuid
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ROUNDS = int(os.environ.get("BENCH_AB_ROUNDS", "3"))
 DUR = int(os.environ.get("BENCH_AB_DURATION", "15"))
+LAUNCH_DUR = int(os.environ.get("BENCH_AB_LAUNCH_SECONDS", "3"))
 CONNS = 16
 THREADS = 2
 
@@ -154,9 +158,10 @@ class Variant:
         self.proc.wait(timeout=60)
 
 
-def wrk(url, requests_file, conns, dur, out, delay_ms=0):
+def wrk(url, requests_file, conns, dur, out, delay_ms=0, record=""):
     threads = min(conns, THREADS)
-    env = dict(os.environ, BENCH_REQUESTS=requests_file, BENCH_MODE="cycle", BENCH_DELAY_MS=str(delay_ms))
+    env = dict(os.environ, BENCH_REQUESTS=requests_file, BENCH_MODE="cycle", BENCH_DELAY_MS=str(delay_ms),
+               BENCH_RECORD=record)
     text = run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{dur}s", "--latency", "-s",
                 os.path.join(ROOT, "bench", "wrk.lua"), url, "--", str(threads)], env=env)
     with open(out, "w") as f:
@@ -187,6 +192,32 @@ def reuse_requests(v, dur, path):
 def create_requests(v, seed, count, path):
     with open(path, "w") as f:
         f.write(v.sign("create", "--seed", seed, "--count", str(count)))
+
+
+def launch_run(v, r, out):
+    """Creates fresh sessions (links recorded), then opens each once: launches per second."""
+    creq = os.path.join(out, "launch-create.req")
+    create_requests(v, f"launch-{v.label}-{r}-{time.time()}", 100_000, creq)
+    record = os.path.join(out, f"links-{v.label}-{r}")
+    made = wrk(v.url, creq, CONNS, 5 * LAUNCH_DUR, os.path.join(out, f"launch-create-{v.label}-{r}.txt"),
+               record=record)
+    links = []
+    for t in range(1, THREADS + 1):
+        try:
+            with open(f"{record}-{t}") as f:
+                links += [l.strip() for l in f if l.strip()]
+        except FileNotFoundError:
+            pass
+    lreq = os.path.join(out, "launch.req")
+    with open(lreq, "w") as f:
+        for link in links:
+            f.write(f"GET\t{link}\t\n")
+    rec = wrk(v.url, lreq, CONNS, LAUNCH_DUR, os.path.join(out, f"launch-{v.label}-{r}.txt"))
+    if rec["requests"] > len(links):
+        sys.exit(f"launch: {rec['requests']:.0f} opens of {len(links)} links: raise the creates' duration")
+    log(f"  launch {rec['rps']:.0f} req/s over {len(links)} fresh links "
+        f"(made at {made['rps']:.0f} creates/s), p99 {rec['p99_us'] / 1000:.2f} ms")
+    return rec
 
 
 def pgbench(v, dur, out):
@@ -247,7 +278,8 @@ def main():
             create_requests(v, f"warmup-{v.label}", 20_000, os.path.join(out, "warmup.req"))
             wrk(v.url, os.path.join(out, "warmup.req"), CONNS, 5, os.path.join(out, f"warmup-{v.label}.txt"))
             v.db.sql("analyze")
-        results = {v.label: {"reuse": [], "create_c1_p50_us": [], "bare_c1_p50_us": []} for v in variants}
+        results = {v.label: {"reuse": [], "create_c1_p50_us": [], "bare_c1_p50_us": [], "launch": []}
+                   for v in variants}
         for r in range(1, ROUNDS + 1):
             for v in variants:
                 log(f"round {r}/{ROUNDS}, {v.label}")
@@ -265,6 +297,7 @@ def main():
                 results[v.label]["bare_c1_p50_us"].append(rec["p50_us"])
                 log(f"  create c1 p50 {results[v.label]['create_c1_p50_us'][-1] / 1000:.2f} ms, "
                     f"bare {rec['p50_us'] / 1000:.2f} ms")
+                results[v.label]["launch"].append(launch_run(v, r, out))
                 v.db.sql("analyze")
         for v in variants:
             v.fresh_session()
@@ -315,6 +348,8 @@ def report(results, base, head, out):
             "create_c1_p50_ms": create,
             "bare_c1_p50_ms": bare,
             "create_overhead_ms": create - bare,
+            "launch_rps": med(x["rps"] for x in r["launch"]),
+            "launch_p99_ms": med(x["p99_us"] for x in r["launch"]) / 1000,
         }
     a, b = rows["A"], rows["B"]
     with open(os.path.join(out, "results.json"), "w") as f:
@@ -324,7 +359,8 @@ def report(results, base, head, out):
     print("|---|---|---|---|")
     for k, unit in [("reuse_rps", "req/s"), ("reuse_p99_ms_at_peak", "ms"), ("pgbench_tps", "tx/s"),
                     ("half_rps", "req/s"), ("half_p99_ms", "ms"), ("create_c1_p50_ms", "ms"),
-                    ("bare_c1_p50_ms", "ms"), ("create_overhead_ms", "ms")]:
+                    ("bare_c1_p50_ms", "ms"), ("create_overhead_ms", "ms"), ("launch_rps", "req/s"),
+                    ("launch_p99_ms", "ms")]:
         print(f"| {k} ({unit}) | {a[k]:.2f} | {b[k]:.2f} | {b[k] / a[k] if a[k] else float('nan'):.2f} |")
     print(f"| reuse / pgbench of its own statement | {a['reuse_rps'] / a['pgbench_tps']:.2f} | "
           f"{b['reuse_rps'] / b['pgbench_tps']:.2f} | |")

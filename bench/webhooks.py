@@ -153,16 +153,7 @@ def main():
         first = services[0]
         app_id = db.sql("select id from applications where name = 'bench'")
 
-        # One real session (its event is the template), and the endpoint.
-        req = ab.run([sys.executable, os.path.join(ROOT, "bench", "sign.py"), "fixed", "--key", key,
-                      "--secret", secret, "--user-id", str(uuid.uuid4())]).splitlines()[0]
-        m, path, body, *headers = req.split("\t")
-        r = urllib.request.Request(first.url + path, data=body.encode(), method=m)
-        for h in headers:
-            k, v = h.split(": ", 1)
-            r.add_header(k, v)
-        r.add_header("Content-Type", "application/json")
-        urllib.request.urlopen(r).read()
+        # The endpoint, then one real session (its event is the template).
         endpoint_body = json.dumps({"url": f"http://127.0.0.1:{receiver.port}/hooks"})
         sys.path.insert(0, os.path.join(ROOT, "bench"))
         import sign  # noqa: E402
@@ -170,6 +161,15 @@ def main():
         hdrs = sign.sign(key, secret, "POST", "/webhook-endpoints", endpoint_body, ts)
         r = urllib.request.Request(first.url + "/api/v1/webhook-endpoints", data=endpoint_body.encode(), method="POST")
         for k, v in hdrs.items():
+            r.add_header(k, v)
+        r.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(r).read()
+        req = ab.run([sys.executable, os.path.join(ROOT, "bench", "sign.py"), "fixed", "--key", key,
+                      "--secret", secret, "--user-id", str(uuid.uuid4())]).splitlines()[0]
+        m, path, body, *headers = req.split("\t")
+        r = urllib.request.Request(first.url + path, data=body.encode(), method=m)
+        for h in headers:
+            k, v = h.split(": ", 1)
             r.add_header(k, v)
         r.add_header("Content-Type", "application/json")
         urllib.request.urlopen(r).read()

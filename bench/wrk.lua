@@ -10,6 +10,9 @@
 -- BENCH_DELAY_MS=d  each connection waits d ms after a response before its next request:
 --                     paces the load below saturation at the same connection count.
 --
+-- BENCH_RECORD=path  each thread appends the launch-link path (`/w/...`) of every answer
+--                     with a `widgetUrl` to path-<thread>: creates that feed a launch run.
+--
 -- done() prints one machine-readable line: BENCHRESULT rps=... p50_us=... p99_us=... ...
 
 local file = os.getenv("BENCH_REQUESTS")
@@ -74,6 +77,16 @@ else
     i = i + 1
     if i > n then i = 1 end -- wraps only if the list is too short; the bench checks for that
     return requests[i]
+  end
+end
+
+local record = os.getenv("BENCH_RECORD")
+if record and record ~= "" then
+  local out
+  function response(status, headers, body)
+    if not out then out = assert(io.open(record .. "-" .. tid, "a")) end
+    local path = string.match(body, '"widgetUrl":%s*"https?://[^/"]+(/w/[^"]+)"')
+    if path then out:write(path, "\n"); out:flush() end
   end
 end
 

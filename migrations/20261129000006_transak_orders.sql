@@ -6,15 +6,15 @@ alter table sessions
     add column order_id         text,
     add column order_status     text,
     add column order_event_id   text,
-    add column order_updated_at timestamptz,
+    add column order_updated_at timestamptz;
+-- Not validated: the columns were just added, all null, so every existing row satisfies it
+-- (validating would scan the table under this statement's exclusive lock); new and updated
+-- rows are checked.
+alter table sessions
     add constraint sessions_order_complete check (
         (order_id is null) = (order_status is null)
         and (order_id is null) = (order_event_id is null)
-        and (order_id is null) = (order_updated_at is null));
-
--- Order webhooks carry our session id (`partnerOrderId`), not the application's: the
--- session is found by its id alone (ids are UUID v7, unique).
-create index sessions_by_id on sessions (id);
+        and (order_id is null) = (order_updated_at is null)) not valid;
 
 -- Every order event received, once per (order, event type): a repeat is acknowledged and
 -- changes nothing. Unmatched ones (no such session) stay visible to operators; retention

@@ -10,10 +10,10 @@ use ports::{
     Clock, IdGenerator, OrderEventError, OrderOutcome, OrderUpdate, SessionStore, StoreError,
     WidgetGateway,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Counter `widget_sessions_order_events_total{outcome}`: `updated`, `duplicate`,
-/// `unmatched`, `unauthenticated`, `malformed`.
+/// `unmatched`, `stale`, `unauthenticated`, `malformed`.
 pub const ORDER_EVENTS: &str = "widget_sessions_order_events_total";
 
 /// What happened to an accepted order event.
@@ -23,8 +23,10 @@ pub enum OrderAccepted {
     Updated,
     /// It was received before: acknowledged, nothing changed.
     Duplicate,
-    /// It names no session of this service: recorded as unmatched.
+    /// It names no session of this service whose link was opened: recorded as unmatched.
     Unmatched,
+    /// It arrived after a final status and is not final itself: recorded, nothing changed.
+    Stale,
 }
 
 /// Why an order event was refused.
@@ -37,14 +39,22 @@ pub enum OrderError {
     /// Signed, but not an order event.
     #[error("{0}")]
     Malformed(String),
-    /// The store or the token store failed.
+    /// The store or the token store cannot be reached: the upstream should retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Anything else (a bug, a corrupt row).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for OrderError {
     fn from(e: StoreError) -> Self {
-        OrderError::Unavailable(e.to_string())
+        match e {
+            StoreError::Unavailable(_) => OrderError::Unavailable(e.to_string()),
+            StoreError::Conflict(_) | StoreError::Unexpected(_) => {
+                OrderError::Internal(e.to_string())
+            }
+        }
     }
 }
 
@@ -83,7 +93,8 @@ impl Orders {
             Ok(event) => event,
             Err(OrderEventError::Unauthenticated) => {
                 metrics::counter!(ORDER_EVENTS, "outcome" => "unauthenticated").increment(1);
-                warn!("order webhook refused: not signed with the access token");
+                // Debug only: anyone can send these (the metric counts them).
+                debug!("order webhook refused: not signed with the access token");
                 return Err(OrderError::Unauthenticated);
             }
             Err(OrderEventError::Malformed(why)) => {
@@ -113,6 +124,7 @@ impl Orders {
             OrderOutcome::Updated(_) => (OrderAccepted::Updated, "updated"),
             OrderOutcome::Duplicate => (OrderAccepted::Duplicate, "duplicate"),
             OrderOutcome::Unmatched => (OrderAccepted::Unmatched, "unmatched"),
+            OrderOutcome::Stale => (OrderAccepted::Stale, "stale"),
         };
         metrics::counter!(ORDER_EVENTS, "outcome" => label).increment(1);
         info!(order_id = %event.order_id, order_event = %event.event_id, status = %event.status,

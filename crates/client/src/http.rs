@@ -252,8 +252,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Api`] when there is no such endpoint.
+    /// [`Error::Api`] when there is no such endpoint; [`Error::InvalidArgument`] when `id`
+    /// is not an endpoint id.
     pub async fn delete_endpoint(&self, id: &str) -> Result<(), Error> {
+        endpoint_id(id)?;
         let raw = self
             .send("DELETE", &format!("{ENDPOINTS}/{id}"), None)
             .await?;
@@ -269,10 +271,27 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Api`] when there is no such endpoint.
+    /// [`Error::Api`] when there is no such endpoint; [`Error::InvalidArgument`] when `id`
+    /// is not an endpoint id.
     pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<Endpoint, Error> {
+        endpoint_id(id)?;
         self.call("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"), None)
             .await
+    }
+}
+
+/// An endpoint id as the service makes them (`we_` and a UUID): nothing else goes into a
+/// path.
+fn endpoint_id(id: &str) -> Result<(), Error> {
+    let plain = id.strip_prefix("we_").is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    });
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{id:?} is not a webhook endpoint id (we_…)"
+        )))
     }
 }
 
@@ -318,6 +337,25 @@ fn problem(raw: RawResponse) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_endpoint_ids_go_into_a_path() {
+        assert!(endpoint_id("we_0193a1b2-0000-7000-8000-000000000001").is_ok());
+        for bad in [
+            "",
+            "we_",
+            "0193a1b2",
+            "we_../../x",
+            "we_1?x=1",
+            "we_1/rotate-secret",
+            "we_1#",
+        ] {
+            assert!(
+                matches!(endpoint_id(bad), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
+        }
+    }
 
     fn raw(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> RawResponse {
         let mut map = HeaderMap::new();

@@ -51,7 +51,9 @@ mod webhook;
 
 pub use address::{AddressError, CounterpartyAddress};
 pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
-pub use events::{EventId, EventType, MalformedId, WebhookEndpointId};
+pub use events::{
+    EventId, EventType, FINAL_ORDER_STATUSES, MalformedId, WebhookEndpointId, order_update_applies,
+};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
     Asset, AssetError, BitcoinNetwork, Currency, LedgerError, LedgerTable, MalformedCurrency,

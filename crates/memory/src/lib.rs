@@ -478,6 +478,16 @@ impl SessionStore for MemorySessionStore {
         let Some(row) = inner.rows.get_mut(&key) else {
             return Ok(OrderOutcome::Unmatched);
         };
+        // Only a session whose link was opened can have an order in the widget.
+        if !matches!(row.session.end(), Some(SessionEnd::Consumed { .. })) {
+            return Ok(OrderOutcome::Unmatched);
+        }
+        if !domain::order_update_applies(
+            row.order.as_ref().map(|o| o.status.as_str()),
+            &update.status,
+        ) {
+            return Ok(OrderOutcome::Stale);
+        }
         row.order = Some(SessionOrder {
             id: update.order_id.clone(),
             status: update.status.clone(),

@@ -83,8 +83,12 @@ pub enum OrderOutcome {
     Updated(Box<StoredSession>),
     /// This (order, event) was received before: nothing changed.
     Duplicate,
-    /// No session by that id: recorded as unmatched, nothing else.
+    /// No session by that id whose link was opened: recorded as unmatched, nothing else.
     Unmatched,
+    /// The session's order already has a final status and this event's is not final (it
+    /// arrived late): recorded, the session unchanged, no event
+    /// ([`domain::order_update_applies`]).
+    Stale,
 }
 
 /// A freshly minted session to store with [`SessionStore::fulfil`].

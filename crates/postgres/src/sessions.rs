@@ -577,15 +577,21 @@ impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(order_event = %update.event_id))]
     async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError> {
         // One statement: record the (order, event) once; the first time, if it names one of
-        // our sessions (found by its id alone: the webhook does not say which application),
-        // set the session's order and write its event.
+        // our sessions whose link was opened (found by its id alone: the webhook does not say
+        // which application), set the session's order — unless a final status would be
+        // replaced by a late non-final one (domain::order_update_applies) — and write its
+        // event.
+        let finals: Vec<String> = domain::FINAL_ORDER_STATUSES
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
         let row = sqlx::query!(
             r#"with seen as (
                    insert into transak_order_events (order_id, event_id, status, partner_order_id,
                        application_id, session_id, received_at)
                    select $1, $2, $3, $4, s.application_id, s.id, $6
                    from (values (1)) as one (n)
-                   left join sessions s on s.id = $5::uuid
+                   left join sessions s on s.id = $5::uuid and s.consumed_at is not null
                    on conflict do nothing
                    returning application_id, session_id
                ), upd as (
@@ -593,6 +599,8 @@ impl SessionStore for PgSessionStore {
                    set order_id = $1, order_status = $3, order_event_id = $2, order_updated_at = $6
                    from seen
                    where s.application_id = seen.application_id and s.id = seen.session_id
+                     and not (coalesce(s.order_status = any($8::text[]), false)
+                              and not ($3 = any($8::text[])))
                    returning s.*
                ), event as (
                    select emit_session_event(upd.application_id, $7, 'session.order_updated', $6,
@@ -600,6 +608,7 @@ impl SessionStore for PgSessionStore {
                    from upd
                )
                select exists(select 1 from seen) as "recorded!",
+                      exists(select 1 from seen where session_id is not null) as "matched!",
                       (select to_jsonb(upd)::text from upd) as "session?",
                       (select count(*) from event) as "events!""#,
             update.order_id,
@@ -608,7 +617,8 @@ impl SessionStore for PgSessionStore {
             update.partner_order_id,
             update.session.map(|s| s.as_uuid()),
             update.received_at,
-            update.event.as_uuid()
+            update.event.as_uuid(),
+            &finals
         )
         .fetch_one(&self.pool)
         .await
@@ -616,14 +626,15 @@ impl SessionStore for PgSessionStore {
         if !row.recorded {
             return Ok(OrderOutcome::Duplicate);
         }
-        match row.session {
-            Some(json) => {
+        match (row.matched, row.session) {
+            (true, Some(json)) => {
                 let session: SessionRow = serde_json::from_str(&json).map_err(|_| {
                     StoreError::Unexpected("the updated session could not be read".into())
                 })?;
                 Ok(OrderOutcome::Updated(Box::new(session.into_stored()?)))
             }
-            None => Ok(OrderOutcome::Unmatched),
+            (true, None) => Ok(OrderOutcome::Stale),
+            (false, _) => Ok(OrderOutcome::Unmatched),
         }
     }
 
@@ -758,18 +769,19 @@ impl SessionStore for PgSessionStore {
                    where w.application_id = e.application_id and w.event_id = e.id
                    returning 1
                ), orders as (
-                   delete from transak_order_events o using doomed d
-                   where o.session_id = d.id and o.application_id = d.application_id
-                   returning 1
-               ), unmatched as (
-                   delete from transak_order_events
-                   where session_id is null and received_at < $1
+                   -- Order events by age (matched or not: a matched one is never younger
+                   -- than its session's end), a batch at a time, by received_at's index.
+                   delete from transak_order_events o
+                   where (o.order_id, o.event_id) in (
+                       select order_id, event_id from transak_order_events
+                       where received_at < $1
+                       order by received_at
+                       limit $2)
                    returning 1
                )
                select count(*) as "n!",
                       (select count(*) from events) + (select count(*) from deliveries)
-                          + (select count(*) from orders) + (select count(*) from unmatched)
-                          as "events!"
+                          + (select count(*) from orders) as "events!"
                from deleted"#,
             ended_before,
             i64::from(limit)

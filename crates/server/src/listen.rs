@@ -15,8 +15,8 @@ use axum::routing::post;
 use client::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
 use client::{CreateEndpoint, Event};
 
-/// What to listen for and where.
-#[derive(Debug, Clone)]
+/// What to listen for and where. `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct ListenOptions {
     /// The service's base URL.
     pub service_url: String,
@@ -35,6 +35,51 @@ pub struct ListenOptions {
     pub forward_to: Option<String>,
     /// Print each event's JSON body on one line instead of a summary.
     pub json: bool,
+}
+
+impl std::fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("service_url", &self.service_url)
+            .field("api_key", &self.api_key)
+            .field("listen", &self.listen)
+            .field("event_types", &self.event_types)
+            .field("forward_to", &self.forward_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves when the developer stops `listen`: Ctrl-C, SIGTERM or SIGHUP (the terminal was
+/// closed) — each lets it delete its endpoint first. A signal that cannot be watched is
+/// ignored rather than taken as a stop.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let others = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = hup.recv() => {},
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let others = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = others => {},
+    }
 }
 
 /// Why `listen` stopped early.

@@ -271,9 +271,7 @@ async fn run(command: Command) -> ExitCode {
                 json,
             };
             let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
+            let stop = server::listen::stop_signal();
             match server::listen::run(options, out, stop).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -677,6 +677,13 @@ async fn order_webhooks_are_verified(store: Store) {
     let s = app.create_ok(&app.a, &btc(&user()), 201).await;
     let id = s["id"].as_str().unwrap();
     let first = app.emulator.current_access_token().unwrap();
+    // A session whose link was never opened has no order in the widget: unmatched.
+    let early = order_body(&first, "ord-0", "ORDER_COMPLETED", "COMPLETED", id);
+    let r = post_order(&app, early).await;
+    r.expect(202);
+    assert_eq!(r.json()["status"], "unmatched");
+    assert_eq!(session_order(&app, id).await, Value::Null);
+    app.get(s["widgetUrl"].as_str().unwrap()).await.expect(303);
 
     // Bad signatures, garbage and other algorithms: 401, nothing stored.
     let forged = order_body("not-the-token", "ord-1", "ORDER_COMPLETED", "COMPLETED", id);
@@ -734,7 +741,7 @@ async fn order_webhooks_are_verified(store: Store) {
         .unwrap();
         assert_eq!(unmatched, 1);
         let forged: i64 = sqlx::query_scalar(
-            "select count(*) from transak_order_events where order_id not in ('ord-1', 'ord-x')",
+            "select count(*) from transak_order_events where order_id not in ('ord-0', 'ord-1', 'ord-x')",
         )
         .fetch_one(&pool)
         .await
@@ -751,14 +758,24 @@ async fn order_webhooks_are_verified(store: Store) {
     app.create_ok(&app.a, &btc(&user()), 201).await;
     let second = app.emulator.current_access_token().unwrap();
     assert_ne!(first, second);
-    let late = order_body(&first, "ord-1", "ORDER_PROCESSING", "PROCESSING", id);
-    post_order(&app, late).await.expect(200);
-    assert_eq!(session_order(&app, id).await["status"], "PROCESSING");
-    let current = order_body(&second, "ord-1", "ORDER_FAILED", "FAILED", id);
-    post_order(&app, current).await.expect(200);
+    let late = order_body(&first, "ord-1", "ORDER_FAILED", "FAILED", id);
+    let r = post_order(&app, late).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "recorded");
+    assert_eq!(session_order(&app, id).await["status"], "FAILED");
+    // A late non-final status after a final one: acknowledged, the order stays.
+    let behind = order_body(&first, "ord-1", "ORDER_PROCESSING", "PROCESSING", id);
+    let r = post_order(&app, behind).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "stale");
+    assert_eq!(session_order(&app, id).await["status"], "FAILED");
+    let current = order_body(&second, "ord-1", "ORDER_REFUNDED", "REFUNDED", id);
+    let r = post_order(&app, current).await;
+    r.expect(200);
+    assert_eq!(r.json()["status"], "recorded");
     // After the grace period the old token signs nothing; the current one still does.
     app.clock.advance(Duration::from_secs(15 * 60 + 1));
-    let stale = order_body(&first, "ord-1", "ORDER_REFUNDED", "REFUNDED", id);
+    let stale = order_body(&first, "ord-1", "ORDER_EXPIRED", "EXPIRED", id);
     assert_problem(
         &post_order(&app, stale).await,
         401,
@@ -766,7 +783,7 @@ async fn order_webhooks_are_verified(store: Store) {
     );
     // (Signed API requests would now be stale: the refused event shows as not recorded by
     // the same event being new when the current token signs it.)
-    let fresh = order_body(&second, "ord-1", "ORDER_REFUNDED", "REFUNDED", id);
+    let fresh = order_body(&second, "ord-1", "ORDER_EXPIRED", "EXPIRED", id);
     let r = post_order(&app, fresh).await;
     r.expect(200);
     assert_eq!(r.json()["status"], "recorded");

@@ -1692,11 +1692,21 @@ pub mod webhook_store {
     /// An order event is recorded once per (order, event): the first sets the session's
     /// order and writes one `session.order_updated` (with the session as updated, for the
     /// session's own application); a repeat changes nothing and writes nothing; an event of
-    /// no session is recorded as unmatched, once; a later event of the order moves it on.
+    /// no session, or of a session whose link was never opened, is recorded as unmatched,
+    /// once; a later event of the order moves it on, unless it is a late non-final status
+    /// after a final one.
     pub async fn order_events_are_recorded_once((s, w): Stores) {
         register(&w, &endpoint(APP_A, 1, &[EventType::SessionOrderUpdated])).await;
         register(&w, &endpoint(APP_B, 2, &[])).await;
         mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+        // Before its link was opened a session cannot have an order: unmatched.
+        let early = order_update("ord-0", "ORDER_COMPLETED", "COMPLETED", Some(sid(1)), at(1));
+        assert_eq!(
+            s.record_order(&early).await.unwrap(),
+            OrderOutcome::Unmatched
+        );
+        assert_eq!(s.get(APP_A, sid(1)).await.unwrap().unwrap().order, None);
+        s.launch(APP_A, sid(1), at(2), true, evt()).await.unwrap();
         let first = order_update("ord-1", "ORDER_COMPLETED", "COMPLETED", Some(sid(1)), at(5));
         let OrderOutcome::Updated(updated) = s.record_order(&first).await.unwrap() else {
             panic!("the first event updates the session");
@@ -1712,15 +1722,15 @@ pub mod webhook_store {
         let stored = s.get(APP_A, sid(1)).await.unwrap().unwrap();
         assert_eq!(stored.order, Some(expected.clone()));
         let events = events_of(&w, APP_A, sid(1)).await;
-        assert_eq!(events.len(), 2, "{events:?}");
-        assert_eq!(events[1].0, EventType::SessionOrderUpdated);
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[2].0, EventType::SessionOrderUpdated);
         assert_eq!(
-            events[1].1.len(),
+            events[2].1.len(),
             1,
             "one delivery, to the application's endpoint"
         );
         let records = w.session_events(APP_A, sid(1)).await.unwrap();
-        assert_eq!(records[1].event.session.order, Some(expected.clone()));
+        assert_eq!(records[2].event.session.order, Some(expected.clone()));
 
         // The same (order, event) again, even with another status or time: nothing changes.
         let again = order_update("ord-1", "ORDER_COMPLETED", "REFUNDED", Some(sid(1)), at(9));
@@ -1732,9 +1742,9 @@ pub mod webhook_store {
             s.get(APP_A, sid(1)).await.unwrap().unwrap().order,
             Some(expected)
         );
-        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 2);
+        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 3);
 
-        // A later event of the order.
+        // A later event of the order, final too: it applies.
         let failed = order_update("ord-1", "ORDER_FAILED", "FAILED", Some(sid(1)), at(7));
         assert!(matches!(
             s.record_order(&failed).await.unwrap(),
@@ -1742,7 +1752,23 @@ pub mod webhook_store {
         ));
         let order = s.get(APP_A, sid(1)).await.unwrap().unwrap().order.unwrap();
         assert_eq!((order.status.as_str(), order.updated_at), ("FAILED", at(7)));
-        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 3);
+        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 4);
+        // A late non-final one: recorded (a repeat is a duplicate), nothing else.
+        let late = order_update(
+            "ord-1",
+            "ORDER_PROCESSING",
+            "PROCESSING",
+            Some(sid(1)),
+            at(8),
+        );
+        assert_eq!(s.record_order(&late).await.unwrap(), OrderOutcome::Stale);
+        assert_eq!(
+            s.record_order(&late).await.unwrap(),
+            OrderOutcome::Duplicate
+        );
+        let order = s.get(APP_A, sid(1)).await.unwrap().unwrap().order.unwrap();
+        assert_eq!(order.status, "FAILED");
+        assert_eq!(events_of(&w, APP_A, sid(1)).await.len(), 4);
 
         // No such session (or no session id at all): unmatched, once.
         for session in [Some(sid(99)), None] {
@@ -1761,10 +1787,10 @@ pub mod webhook_store {
         assert_eq!(w.due_deliveries(at(100)).await.unwrap(), 2);
     }
 
-    /// Retention takes a session's order events with it, and unmatched ones by age.
+    /// Retention takes order events by age, matched or not, with the sessions.
     pub async fn purge_takes_order_events((s, _w): Stores) {
         mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
-        s.cancel(APP_A, sid(1), at(1), evt()).await.unwrap();
+        s.launch(APP_A, sid(1), at(1), true, evt()).await.unwrap();
         let matched = order_update("ord-1", "ORDER_FAILED", "FAILED", Some(sid(1)), at(2));
         s.record_order(&matched).await.unwrap();
         let stray = order_update("ord-2", "ORDER_FAILED", "FAILED", Some(sid(99)), at(2));

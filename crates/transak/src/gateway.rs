@@ -58,6 +58,8 @@ pub struct TransakGateway {
     create_url: Url,
     refresh_url: Url,
     tokens: TokenState,
+    /// The stored tokens as last read for verifying order webhooks, and when.
+    order_keys: tokio::sync::Mutex<Option<(std::time::Instant, Option<StoredAccessToken>)>>,
 }
 
 enum Minted {
@@ -93,6 +95,7 @@ impl TransakGateway {
             refresh_url: endpoint(config.api_url(), "partners/api/v2/refresh-token"),
             transport,
             tokens,
+            order_keys: tokio::sync::Mutex::new(None),
             config,
         })
     }
@@ -345,15 +348,50 @@ impl WidgetGateway for TransakGateway {
 
     async fn verify_order_event(&self, body: &[u8]) -> Result<OrderEvent, OrderEventError> {
         let token = crate::orders::token_of(body)?;
-        // The shared store, not this instance's cache: another instance may have refreshed
-        // the token since (the previous one is kept there with when it was replaced).
+        let now = self.tokens.now();
+        let stored = self.order_keys(ORDER_KEYS_TTL).await?;
+        match crate::orders::verify(&token, &crate::orders::keys_at(stored.as_ref(), now)) {
+            // Another instance may have refreshed the token a moment ago: read the store
+            // again (at most every ORDER_KEYS_REREAD, so forged events cannot load it).
+            Err(OrderEventError::Unauthenticated) => {
+                let stored = self.order_keys(ORDER_KEYS_REREAD).await?;
+                crate::orders::verify(&token, &crate::orders::keys_at(stored.as_ref(), now))
+            }
+            verdict => verdict,
+        }
+    }
+}
+
+/// How long a snapshot of the stored tokens verifies order webhooks.
+const ORDER_KEYS_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How soon a snapshot is read again when an event does not verify with it.
+const ORDER_KEYS_REREAD: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl TransakGateway {
+    /// The stored tokens (current and previous) that verify order webhooks: the shared
+    /// store's, not this instance's cache (another instance may have refreshed the token,
+    /// keeping the previous one with when it was replaced), through a snapshot younger than
+    /// `max_age` that one task at a time renews. A snapshot older than the token this
+    /// instance itself uses is renewed whatever its age.
+    async fn order_keys(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<Option<StoredAccessToken>, OrderEventError> {
+        let mut snapshot = self.order_keys.lock().await;
+        let ours = self.tokens.cached_version();
+        if let Some((at, stored)) = snapshot.as_ref()
+            && at.elapsed() < max_age
+            && ours <= stored.as_ref().map(|t| t.version)
+        {
+            return Ok(stored.clone());
+        }
         let stored = self
             .tokens
             .stored()
             .await
             .map_err(|e| OrderEventError::Unavailable(e.to_string()))?;
-        let keys = crate::orders::keys_at(stored.as_ref(), self.tokens.now());
-        crate::orders::verify(&token, &keys)
+        *snapshot = Some((std::time::Instant::now(), stored.clone()));
+        Ok(stored)
     }
 }
 

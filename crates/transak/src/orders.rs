@@ -49,9 +49,14 @@ pub fn token_of(body: &[u8]) -> Result<String, OrderEventError> {
     if body.len() > MAX_BODY {
         return Err(OrderEventError::Malformed("the body is too large".into()));
     }
-    serde_json::from_slice::<Envelope>(body)
+    let token = serde_json::from_slice::<Envelope>(body)
         .map(|e| e.data)
-        .map_err(|_| OrderEventError::Unauthenticated)
+        .map_err(|_| OrderEventError::Unauthenticated)?;
+    // Refused before any key is looked up: a token that cannot be HS256.
+    match jsonwebtoken::decode_header(&token) {
+        Ok(header) if header.alg == Algorithm::HS256 && token.split('.').count() == 3 => Ok(token),
+        _ => Err(OrderEventError::Unauthenticated),
+    }
 }
 
 /// The keys an order webhook may be signed with at `now`: the current access token, and the
@@ -86,6 +91,7 @@ pub fn verify(token: &str, keys: &[SecretString]) -> Result<OrderEvent, OrderEve
     validation.leeway = 60;
     // Transak documents no audience: a token that names one is not refused for it.
     validation.validate_aud = false;
+    validation.validate_nbf = true;
     // Any JSON claims at first: only once a key verified the signature is the content judged
     // (a token that does not verify says nothing, not even that it is malformed).
     let verified = keys.iter().find_map(|key| {
@@ -117,10 +123,11 @@ pub fn verify(token: &str, keys: &[SecretString]) -> Result<OrderEvent, OrderEve
         event_id: c.event_id,
         order_id: c.webhook_data.id,
         status: c.webhook_data.status,
+        // Not one of our session ids unless plain text: such an event is unmatched.
         partner_order_id: c
             .webhook_data
             .partner_order_id
-            .filter(|p| !p.is_empty() && p.len() <= 200),
+            .filter(|p| !p.is_empty() && p.len() <= 200 && !p.chars().any(char::is_control)),
     })
 }
 
@@ -226,7 +233,23 @@ mod tests {
 
     #[test]
     fn the_body_carries_the_token_in_data() {
-        assert_eq!(token_of(br#"{"data":"a.b.c"}"#).unwrap(), "a.b.c");
+        let hs256 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.c2ln";
+        assert_eq!(
+            token_of(format!(r#"{{"data":"{hs256}"}}"#).as_bytes()).unwrap(),
+            hs256
+        );
+        // Not even a JWT header saying HS256: refused before any key is read.
+        for other in [
+            "a.b.c",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "eyJhbGciOiJIUzUxMiJ9.e30.c2ln",
+        ] {
+            let body = format!(r#"{{"data":"{other}"}}"#);
+            assert_eq!(
+                token_of(body.as_bytes()),
+                Err(OrderEventError::Unauthenticated)
+            );
+        }
         for bad in [&b"{}"[..], b"[]", b"not json", br#"{"data": 1}"#] {
             assert_eq!(token_of(bad), Err(OrderEventError::Unauthenticated));
         }

@@ -396,6 +396,15 @@ impl TokenState {
         self.read().await
     }
 
+    /// The version of the token this instance uses, if it has one.
+    pub(crate) fn cached_version(&self) -> Option<i64> {
+        self.cached
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|t| t.version)
+    }
+
     /// Now, by the gateway's clock.
     pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()

@@ -1053,3 +1053,81 @@ async fn a_token_saved_between_the_read_and_the_lease_is_used_not_refreshed_agai
         .await
         .unwrap();
 }
+
+/// An order webhook body signed HS256 with `key`.
+fn order_body(key: &str, event: &str) -> Vec<u8> {
+    let claims = json!({"eventID": event,
+        "webhookData": {"id": "ord-1", "status": "COMPLETED", "partnerOrderId": "x"}});
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap();
+    json!({ "data": jwt }).to_string().into_bytes()
+}
+
+/// Order webhooks verify with the stored token, read from the shared store (another
+/// instance's refresh is seen at once), while forged ones cannot make the service read the
+/// store more than about ten times a second, and bodies that are not HS256 tokens not at all.
+#[tokio::test]
+async fn order_webhooks_verify_with_the_shared_token_without_loading_the_store() {
+    let s = setup().await;
+    let event = s
+        .gateway
+        .verify_order_event(&order_body("tok-1", "ORDER_COMPLETED"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (event.event_id.as_str(), event.order_id.as_str()),
+        ("ORDER_COMPLETED", "ord-1")
+    );
+    let reads = s.store.reads();
+    // Another instance refreshes (the helper dates the replacement long ago, past the old
+    // token's grace): the new token verifies at once (a re-read), the old one no more.
+    s.store
+        .seed(&account(), "tok-2", Utc::now() + TimeDelta::days(7));
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    s.gateway
+        .verify_order_event(&order_body("tok-2", "ORDER_COMPLETED"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.gateway
+            .verify_order_event(&order_body("tok-1", "ORDER_COMPLETED"))
+            .await,
+        Err(ports::OrderEventError::Unauthenticated)
+    );
+    // A flood of well-formed forgeries for a quarter of a second.
+    let reads_before_flood = s.store.reads();
+    let started = std::time::Instant::now();
+    let mut forged = 0;
+    while started.elapsed() < std::time::Duration::from_millis(250) {
+        let verdict = s
+            .gateway
+            .verify_order_event(&order_body("guess", "ORDER_COMPLETED"))
+            .await;
+        assert_eq!(verdict, Err(ports::OrderEventError::Unauthenticated));
+        forged += 1;
+    }
+    assert!(forged > 100, "{forged}");
+    let flood_reads = s.store.reads() - reads_before_flood;
+    assert!(
+        flood_reads <= 4,
+        "{flood_reads} store reads for {forged} forged events"
+    );
+    // Not even an HS256 token: no read at all.
+    let now = s.store.reads();
+    for body in [
+        &b"{}"[..],
+        br#"{"data":"a.b.c"}"#,
+        br#"{"data":"eyJhbGciOiJub25lIn0.e30."}"#,
+    ] {
+        assert_eq!(
+            s.gateway.verify_order_event(body).await,
+            Err(ports::OrderEventError::Unauthenticated)
+        );
+    }
+    assert_eq!(s.store.reads(), now);
+    assert!(reads >= 1);
+}

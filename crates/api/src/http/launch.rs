@@ -118,8 +118,13 @@ pub fn with_sdk_parameters(widget_url: &str, query: Option<&str>) -> String {
     for (name, value) in &found {
         out.append_pair(name, value);
     }
-    let separator = if widget_url.contains('?') { '&' } else { '?' };
-    format!("{widget_url}{separator}{}", out.finish())
+    // Into the query, before any fragment.
+    let (base, fragment) = match widget_url.split_once('#') {
+        Some((base, fragment)) => (base, format!("#{fragment}")),
+        None => (widget_url, String::new()),
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{}{fragment}", out.finish())
 }
 
 fn not_found() -> Response {
@@ -216,6 +221,10 @@ mod tests {
         assert_eq!(
             with_sdk_parameters(w, Some("sdkName=%40transak%2Ftransak-sdk&sdkVersion=4.0.2")),
             format!("{w}&sdkName=%40transak%2Ftransak-sdk&sdkVersion=4.0.2")
+        );
+        assert_eq!(
+            with_sdk_parameters("https://w.example/?a=1#top", Some("sdkVersion=4")),
+            "https://w.example/?a=1&sdkVersion=4#top"
         );
         let long = format!("sdkName={}", "a".repeat(65));
         assert_eq!(with_sdk_parameters(w, Some(&long)), w);

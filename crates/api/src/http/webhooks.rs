@@ -454,16 +454,18 @@ pub fn events_route() -> String {
 }
 
 /// Transak's order webhook: `{"data": "<JWT>"}`, signed with the partner access token.
-/// `200` when recorded (or already recorded), `202` when it names no session of this
-/// service, `401` when not signed with the access token (nothing stored).
+/// `200` when recorded (or already recorded, or late), `202` when it names no session of this
+/// service whose link was opened, `401` when not signed with the access token (nothing
+/// stored).
 #[utoipa::path(
     post,
     path = "/webhooks/transak",
     tag = "upstream",
     request_body(content = String, description = "`{\"data\": \"<JWT>\"}`, as Transak sends it", content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded: the session's order updated (or this event was recorded before)"),
-        (status = 202, description = "No session of this service: recorded as unmatched"),
+        (status = 200, description = "`{\"status\"}`: `recorded` (the session's order updated), `duplicate` (this event was recorded before) or `stale` (a late non-final status after a final one: recorded, the order unchanged)"),
+        (status = 202, description = "`{\"status\": \"unmatched\"}`: no session of this service whose link was opened; recorded for operators"),
+        (status = 503, description = "The store cannot be reached: retry", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "`malformed_order_event`: signed, but not an order event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_order_signature`: not signed with this service's access token; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
@@ -482,6 +484,9 @@ pub async fn transak_order(
         Ok(app::OrderAccepted::Duplicate) => {
             Ok(axum::Json(serde_json::json!({"status": "duplicate"})).into_response())
         }
+        Ok(app::OrderAccepted::Stale) => {
+            Ok(axum::Json(serde_json::json!({"status": "stale"})).into_response())
+        }
         Ok(app::OrderAccepted::Unmatched) => Ok((
             StatusCode::ACCEPTED,
             axum::Json(serde_json::json!({"status": "unmatched"})),
@@ -496,10 +501,14 @@ pub async fn transak_order(
             detail: format!("the order event is malformed: {why}"),
             errors: Vec::new(),
         }),
-        Err(app::OrderError::Unavailable(why)) => Err(ApiError::Unavailable {
-            code: "database_unavailable",
-            detail: why,
-            retry_after: std::time::Duration::from_secs(5),
-        }),
+        Err(app::OrderError::Unavailable(why)) => {
+            tracing::warn!(reason = %why, "order webhook not recorded: the store is unavailable");
+            Err(ApiError::Unavailable {
+                code: "database_unavailable",
+                detail: "the service cannot record the event right now; retry later".into(),
+                retry_after: std::time::Duration::from_secs(5),
+            })
+        }
+        Err(app::OrderError::Internal(why)) => Err(ApiError::Internal(why)),
     }
 }
