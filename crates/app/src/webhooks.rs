@@ -411,9 +411,12 @@ impl DeliveryWorker {
                 // A full batch: there may be more due right away.
                 continue;
             }
+            // Woken by a new delivery, the timer, or an attempt ending: an ended attempt frees
+            // a slot of its endpoint, which may have more due right away (waiting for the
+            // timer would drain a backlog at one batch per tick).
             tokio::select! {
                 () = worker.deps.store.wait_for_deliveries(worker.settings.tick), if !saturated => {}
-                Some(_) = tasks.join_next(), if saturated => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 // A dropped sender means stop too.
                 changed = stop.changed() => if changed.is_err() { break },
             }

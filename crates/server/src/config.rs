@@ -235,6 +235,11 @@ pub const VARIABLES: &[Var] = &[
         "`10000`",
     ),
     var(
+        "WIDGET_SESSIONS_WEBHOOK_POLL_MS",
+        "how often a delivery worker looks for due deliveries when nothing woke it (new events wake it at once)",
+        "`1000`",
+    ),
+    var(
         "WIDGET_SESSIONS_WEBHOOK_LEASE_SECS",
         "how long an instance holds a delivery it claimed before another may take it over (must exceed the webhook timeout)",
         "`30`",
@@ -856,6 +861,11 @@ fn webhook_settings(r: &Reader<'_>, in_memory: bool) -> (app::WebhookSettings, D
         ));
     }
     settings.lease = Duration::from_secs(lease.clamp(1, 3600));
+    let poll = r.number("WIDGET_SESSIONS_WEBHOOK_POLL_MS", 1000);
+    if !(10..=3_600_000).contains(&poll) {
+        r.problem("WIDGET_SESSIONS_WEBHOOK_POLL_MS must be between 10 and 3600000");
+    }
+    settings.tick = Duration::from_millis(poll.clamp(10, 3_600_000));
     let sweep = r.number("WIDGET_SESSIONS_EXPIRY_SWEEP_SECS", 5);
     if !(1..=300).contains(&sweep) {
         r.problem("WIDGET_SESSIONS_EXPIRY_SWEEP_SECS must be between 1 and 300");

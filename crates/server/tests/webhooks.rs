@@ -65,17 +65,24 @@ struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     calls: Arc<AtomicU32>,
     fail_first: Option<u32>,
+    delay: Duration,
     url: String,
 }
 
 impl Receiver {
     async fn start(fail_first: Option<u32>) -> Self {
+        Self::start_with_delay(fail_first, Duration::ZERO).await
+    }
+
+    /// A receiver that takes `delay` to answer each delivery.
+    async fn start_with_delay(fail_first: Option<u32>, delay: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
         let r = Self {
             got: Arc::default(),
             calls: Arc::default(),
             fail_first,
+            delay,
             url,
         };
         let app = Router::new()
@@ -116,6 +123,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
             .collect(),
         body,
     });
+    tokio::time::sleep(r.delay).await;
     match r.fail_first {
         Some(n_fail) if n > n_fail => StatusCode::NO_CONTENT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -827,6 +835,12 @@ async fn listen_shows_verified_events_and_cleans_up(store: Store) {
     assert_eq!(got[0].json()["type"], "session.consumed");
     assert!(got[0].header("webhook-id").starts_with("evt_"));
     assert!(got[0].header("webhook-signature").starts_with("v1,"));
+    // The forward's answer is printed once it came back.
+    let started = Instant::now();
+    while !text().contains("  -> ") {
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let shown = text();
     assert!(
         shown.contains(&format!("session.consumed {}", got[0].header("webhook-id")))
@@ -872,6 +886,30 @@ async fn listen_shows_verified_events_and_cleans_up(store: Store) {
     assert_eq!(r.json()["data"], json!([]));
 }
 
+/// A burst to one endpoint is delivered as fast as the endpoint answers, not one batch per
+/// poll: an attempt that ends frees its endpoint's slot for the next due delivery at once
+/// (the poll is an hour here, so only that can wake the worker after the burst).
+async fn a_burst_to_one_endpoint_drains_without_waiting_for_the_poll(store: Store) {
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_POLL_MS", "3600000"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::start_with_delay(Some(0), Duration::from_millis(150)).await;
+    register(&app, &app.a, &receiver.url, Some(&["session.created"])).await;
+    // 12 events in a moment: more than the endpoint's 4 deliveries in flight per instance,
+    // each taking 150 ms.
+    for _ in 0..12 {
+        app.create_ok(&app.a, &btc(&user()), 201).await;
+    }
+    let got = receiver.until("all 12 events", |d| d.len() >= 12).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 12);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -903,4 +941,5 @@ both! {
     a_completed_order_reaches_the_session_and_the_partner,
     order_webhooks_are_verified,
     listen_shows_verified_events_and_cleans_up,
+    a_burst_to_one_endpoint_drains_without_waiting_for_the_poll,
 }
