@@ -56,6 +56,12 @@ schemathesis:
 bench-http:
     bash scripts/bench.sh
 
+# Webhook delivery benchmark (release build, Postgres on DATABASE_URL's server or
+# 127.0.0.1:5432): events per second to one endpoint with 1 and 3 instances, latency from
+# event to 2xx. Figures go into docs/benchmarks.md ("Webhook delivery").
+bench-webhooks:
+    python3 bench/webhooks.py
+
 # A/B benchmark of the hot paths against an earlier commit, in one run (about 20 minutes with
 # both release builds): reuse throughput and p99, pgbench of each reuse statement, create
 # overhead at 1 connection. Figures go into docs/benchmarks.md.
