@@ -24,6 +24,24 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// Who calls the service, and where: the subcommands that act as a partner application.
+#[derive(clap::Args)]
+struct Caller {
+    /// The application's API key.
+    #[arg(long, env = "WIDGET_SESSIONS_API_KEY")]
+    api_key: String,
+    /// The application's API secret.
+    #[arg(long, env = "WIDGET_SESSIONS_API_SECRET", hide_env_values = true)]
+    api_secret: String,
+    /// The service's base URL.
+    #[arg(
+        long,
+        env = "WIDGET_SESSIONS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (the default).
@@ -36,19 +54,8 @@ enum Command {
         path: String,
         /// JSON body.
         body: Option<String>,
-        /// The application's API key.
-        #[arg(long, env = "WIDGET_SESSIONS_API_KEY")]
-        api_key: String,
-        /// The application's API secret.
-        #[arg(long, env = "WIDGET_SESSIONS_API_SECRET", hide_env_values = true)]
-        api_secret: String,
-        /// The service's base URL.
-        #[arg(
-            long,
-            env = "WIDGET_SESSIONS_URL",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        url: String,
+        #[command(flatten)]
+        caller: Caller,
         /// Print the signed request as a curl command instead of sending it.
         #[arg(long)]
         print: bool,
@@ -71,19 +78,8 @@ enum Command {
         /// Print each event's JSON on one line instead of a summary.
         #[arg(long)]
         json: bool,
-        /// The application's API key.
-        #[arg(long, env = "WIDGET_SESSIONS_API_KEY")]
-        api_key: String,
-        /// The application's API secret.
-        #[arg(long, env = "WIDGET_SESSIONS_API_SECRET", hide_env_values = true)]
-        api_secret: String,
-        /// The service's base URL.
-        #[arg(
-            long,
-            env = "WIDGET_SESSIONS_URL",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        url: String,
+        #[command(flatten)]
+        caller: Caller,
     },
     /// Manage the applications stored in Postgres (needs DATABASE_URL and WIDGET_SESSIONS_SECRET_KEY).
     Apps {
@@ -213,9 +209,12 @@ async fn run(command: Command) -> ExitCode {
             method,
             path,
             body,
-            api_key,
-            api_secret,
-            url,
+            caller:
+                Caller {
+                    api_key,
+                    api_secret,
+                    url,
+                },
             print: print_only,
         } => {
             if print_only {
@@ -256,9 +255,12 @@ async fn run(command: Command) -> ExitCode {
             listen,
             public_url,
             json,
-            api_key,
-            api_secret,
-            url,
+            caller:
+                Caller {
+                    api_key,
+                    api_secret,
+                    url,
+                },
         } => {
             let options = server::listen::ListenOptions {
                 service_url: url,

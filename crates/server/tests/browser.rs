@@ -14,15 +14,11 @@ mod support;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
-use client::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
+use axum::http::header;
+use axum::routing::get;
 use serde_json::{Value, json};
 use support::*;
 
@@ -33,53 +29,6 @@ const PARTNER_PAGE: &str = r#"<!doctype html>
 <body><h1>Partner</h1><div id="widget" style="width:480px;height:650px"></div>
 <ul id="events"></ul><script src="/partner.js"></script></body></html>
 "#;
-
-/// One delivery as the receiver got it.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HashMap<String, String>,
-    body: Bytes,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-
-    /// Whether `secret` signed it (Standard Webhooks, checked by the partners' client crate).
-    fn verifies(&self, secret: &str) -> bool {
-        let at: i64 = self.header("webhook-timestamp").parse().unwrap();
-        verify(
-            &[secret],
-            &WebhookHeaders {
-                id: self.header("webhook-id"),
-                timestamp: self.header("webhook-timestamp"),
-                signature: self.header("webhook-signature"),
-            },
-            &self.body,
-            at,
-            DEFAULT_TOLERANCE,
-        )
-        .is_ok()
-    }
-}
-
-/// The partner's webhook receiver: keeps every delivery, answers `204`.
-#[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<Received>>>);
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let headers = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    r.0.lock().unwrap().push(Received { headers, body });
-    StatusCode::NO_CONTENT
-}
 
 /// Serves `router` on `127.0.0.1:0`; its base URL.
 async fn serve(router: Router) -> String {
@@ -171,14 +120,8 @@ async fn a_partner_page_completes_an_order_through_transaks_sdk() {
         ],
     )
     .await;
-    let receiver = Receiver::default();
-    let hooks = serve(
-        Router::new()
-            .route("/hooks", post(receive))
-            .with_state(receiver.clone()),
-    )
-    .await;
-    let body = json!({"url": format!("{hooks}/hooks"),
+    let receiver = Receiver::start(Some(0)).await;
+    let body = json!({"url": receiver.url,
                       "eventTypes": ["session.consumed", "session.order_updated"]});
     let r = app
         .signed(&app.a, "POST", "/webhook-endpoints", &body.to_string())
@@ -318,22 +261,10 @@ async fn a_partner_page_completes_an_order_through_transaks_sdk() {
     );
 
     // The partner's receiver: session.consumed, then session.order_updated with the order.
-    let started = Instant::now();
-    let got = loop {
-        let got = receiver.0.lock().unwrap().clone();
-        if got.len() >= 2 {
-            break got;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for two deliveries: {:?}",
-            got.iter().map(Received::json).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let got = receiver.until("two deliveries", |d| d.len() >= 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.0.lock().unwrap().len(), 2, "no other delivery");
-    assert!(got.iter().all(|d| d.verifies(&secret)), "signatures");
+    assert_eq!(receiver.deliveries().len(), 2, "no other delivery");
+    assert!(got.iter().all(|d| d.verifies(&[&secret])), "signatures");
     let (consumed, updated) = (got[0].json(), got[1].json());
     assert_eq!(consumed["type"], "session.consumed", "{consumed}");
     assert_eq!(consumed["data"]["id"], s["id"]);

@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 pub use common::http::Http;
+#[allow(unused_imports)] // Not every test binary receives webhooks.
+pub use common::receiver::{Received, Receiver};
 pub use common::resp::Resp;
 
 use std::collections::HashMap;
