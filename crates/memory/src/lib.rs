@@ -25,8 +25,8 @@ use ports::{
     DeliveryKey, DeliveryStatus, DueDelivery, EncryptedSecret, EndpointError, EventRecord,
     FulfilError, LaunchResult, ListQuery, NewApplication, NewSession, OrderOutcome, OrderUpdate,
     Page, PreviousAccessToken, RequestNonce, ReuseOutcome, ReuseQuery, SessionEvent, SessionOrder,
-    SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession, WebhookEndpoint,
-    WebhookStore,
+    SessionStore, StoreCancel, StoreError, StoredAccessToken, StoredSession, UnmatchedOrder,
+    WebhookEndpoint, WebhookStore,
 };
 use secrecy::SecretString;
 use tokio::sync::Notify;
@@ -58,6 +58,8 @@ struct Sessions {
     deliveries: BTreeMap<(EventId, WebhookEndpointId), DeliveryRow>,
     /// Order events received, by (order id, event id): when.
     orders: HashMap<(String, String), DateTime<Utc>>,
+    /// The unmatched ones among them, in the order received.
+    unmatched: Vec<UnmatchedOrder>,
 }
 
 struct EndpointRow {
@@ -442,6 +444,7 @@ impl SessionStore for MemorySessionStore {
             .collect();
         inner.events.retain(|id, _| !gone.contains(id));
         inner.orders.retain(|_, at| *at >= ended_before);
+        inner.unmatched.retain(|o| o.received_at >= ended_before);
         inner
             .deliveries
             .retain(|(event, _), _| !gone.contains(event));
@@ -466,6 +469,13 @@ impl SessionStore for MemorySessionStore {
                 v.insert(update.received_at);
             }
         }
+        let unmatched = UnmatchedOrder {
+            order_id: update.order_id.clone(),
+            event_id: update.event_id.clone(),
+            status: update.status.clone(),
+            partner_order_id: update.partner_order_id.clone(),
+            received_at: update.received_at,
+        };
         let Some(key) = update.session.and_then(|id| {
             inner
                 .rows
@@ -473,15 +483,18 @@ impl SessionStore for MemorySessionStore {
                 .find(|(_, session)| *session == id)
                 .copied()
         }) else {
-            return Ok(OrderOutcome::Unmatched);
-        };
-        let Some(row) = inner.rows.get_mut(&key) else {
+            inner.unmatched.push(unmatched);
             return Ok(OrderOutcome::Unmatched);
         };
         // Only a session whose link was opened can have an order in the widget.
-        if !matches!(row.session.end(), Some(SessionEnd::Consumed { .. })) {
+        let Some(row) = inner
+            .rows
+            .get_mut(&key)
+            .filter(|row| matches!(row.session.end(), Some(SessionEnd::Consumed { .. })))
+        else {
+            inner.unmatched.push(unmatched);
             return Ok(OrderOutcome::Unmatched);
-        }
+        };
         if !domain::order_update_applies(
             row.order.as_ref().map(|o| o.status.as_str()),
             &update.status,
@@ -506,6 +519,17 @@ impl SessionStore for MemorySessionStore {
             self.wake_workers();
         }
         Ok(OrderOutcome::Updated(Box::new(updated)))
+    }
+
+    async fn unmatched_orders(&self, limit: u32) -> Result<Vec<UnmatchedOrder>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .unmatched
+            .iter()
+            .rev()
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {

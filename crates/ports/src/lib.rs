@@ -54,7 +54,7 @@ pub use service::{
 pub use session_store::{
     FulfilError, LaunchResult, ListQuery, NewSession, OrderOutcome, OrderUpdate, Page,
     RequestNonce, ReuseOutcome, ReuseQuery, SessionOrder, SessionStore, StatusFilter, StoreCancel,
-    StoreError, StoredSession,
+    StoreError, StoredSession, UnmatchedOrder,
 };
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
 pub use webhooks::{

@@ -76,6 +76,21 @@ pub struct OrderUpdate {
     pub event: EventId,
 }
 
+/// An order event that matched no opened session of this service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedOrder {
+    /// Transak's order id.
+    pub order_id: String,
+    /// `eventID`.
+    pub event_id: String,
+    /// `webhookData.status`.
+    pub status: String,
+    /// `webhookData.partnerOrderId` as received, if plain text.
+    pub partner_order_id: Option<String>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+}
+
 /// What [`SessionStore::record_order`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderOutcome {
@@ -398,6 +413,14 @@ pub trait SessionStore: Send + Sync {
     ///
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError>;
+
+    /// The latest order events that matched no opened session (for operators), newest
+    /// first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn unmatched_orders(&self, limit: u32) -> Result<Vec<UnmatchedOrder>, StoreError>;
 
     /// Records an accepted request's signature; `false` if it was recorded before (a
     /// replay). One round trip; no wait for a durable write unless `nonce.durable`.

@@ -6,6 +6,7 @@ use domain::{ApplicationId, EventId, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
     ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, OrderOutcome, OrderUpdate, Page,
     RequestNonce, ReuseOutcome, ReuseQuery, SessionStore, StoreCancel, StoreError, StoredSession,
+    UnmatchedOrder,
 };
 use std::sync::Arc;
 
@@ -636,6 +637,30 @@ impl SessionStore for PgSessionStore {
             (true, None) => Ok(OrderOutcome::Stale),
             (false, _) => Ok(OrderOutcome::Unmatched),
         }
+    }
+
+    async fn unmatched_orders(&self, limit: u32) -> Result<Vec<UnmatchedOrder>, StoreError> {
+        let rows = sqlx::query!(
+            r#"select order_id, event_id, status, partner_order_id, received_at
+               from transak_order_events
+               where session_id is null
+               order by received_at desc
+               limit $1"#,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| UnmatchedOrder {
+                order_id: r.order_id,
+                event_id: r.event_id,
+                status: r.status,
+                partner_order_id: r.partner_order_id,
+                received_at: r.received_at,
+            })
+            .collect())
     }
 
     #[instrument(skip_all, fields(application = %nonce.application))]

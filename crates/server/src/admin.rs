@@ -55,6 +55,11 @@ pub enum Action {
         /// Only to this endpoint (`we_…`).
         endpoint: Option<String>,
     },
+    /// The latest order events from Transak that matched no opened session.
+    UnmatchedOrders {
+        /// How many, newest first.
+        limit: u32,
+    },
 }
 
 /// Writes to standard output; a closed pipe (`… | head`) ends the output quietly.
@@ -261,6 +266,28 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             println!(
                 "{n} failed deliveries of {event} are pending again; the running instances send them within a second"
             );
+        }
+        Action::UnmatchedOrders { limit } => {
+            let orders = stores
+                .sessions
+                .unmatched_orders(limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            if orders.is_empty() {
+                print("no unmatched order events\n");
+            }
+            let mut out = String::new();
+            for o in orders {
+                out.push_str(&format!(
+                    "{}  order {}  {} {}  partnerOrderId {}\n",
+                    o.received_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    o.order_id,
+                    o.event_id,
+                    o.status,
+                    o.partner_order_id.as_deref().unwrap_or("-"),
+                ));
+            }
+            print(&out);
         }
     }
     Ok(())

@@ -117,6 +117,12 @@ enum WebhooksCommand {
         #[arg(long)]
         endpoint: Option<String>,
     },
+    /// List the latest order webhooks from Transak that matched no opened session, newest first.
+    UnmatchedOrders {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -385,6 +391,7 @@ async fn run(command: Command) -> ExitCode {
                 WebhooksCommand::Redeliver { event, endpoint } => {
                     Action::Redeliver { event, endpoint }
                 }
+                WebhooksCommand::UnmatchedOrders { limit } => Action::UnmatchedOrders { limit },
             };
             match admin::run(&config, action).await {
                 Ok(()) => ExitCode::SUCCESS,

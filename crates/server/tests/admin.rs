@@ -182,3 +182,35 @@ async fn a_database_with_no_applications_says_how_to_create_one() {
         "{log}"
     );
 }
+
+/// Operators list the order webhooks from Transak that matched no opened session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmatched_order_events_are_listed_for_operators() {
+    let d = Deployment::new().await;
+    let (ok, out, err) = d.run(&["webhooks", "unmatched-orders"], &[], "").await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("no unmatched order events"), "{out}");
+    // As the service records them (`SessionStore::record_order`): no session.
+    sqlx::query(
+        "insert into transak_order_events (order_id, event_id, status, partner_order_id, received_at)
+         values ('ord-a', 'ORDER_COMPLETED', 'COMPLETED', 'not-ours', now() - interval '1 minute'),
+                ('ord-b', 'ORDER_FAILED', 'FAILED', null, now())",
+    )
+    .execute(&d.db.pool)
+    .await
+    .unwrap();
+    let (ok, out, err) = d
+        .run(&["webhooks", "unmatched-orders", "--limit", "5"], &[], "")
+        .await;
+    assert!(ok, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("order ord-b  ORDER_FAILED FAILED  partnerOrderId -"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("order ord-a  ORDER_COMPLETED COMPLETED  partnerOrderId not-ours"),
+        "{out}"
+    );
+}

@@ -1783,6 +1783,14 @@ pub mod webhook_store {
                 OrderOutcome::Duplicate
             );
         }
+        // Operators see the unmatched ones, newest first.
+        let unmatched = s.unmatched_orders(10).await.unwrap();
+        let mut ids: Vec<&str> = unmatched.iter().map(|o| o.order_id.as_str()).collect();
+        assert_eq!(ids.len(), 3, "{unmatched:?}");
+        assert_eq!(ids.pop(), Some("ord-0"), "the oldest last: {unmatched:?}");
+        assert_eq!(unmatched[2].partner_order_id, Some(sid(1).to_string()));
+        assert_eq!(unmatched[2].received_at, at(1));
+        assert_eq!(s.unmatched_orders(1).await.unwrap().len(), 1);
         // Two deliveries, both of the order events: none to the other application.
         assert_eq!(w.due_deliveries(at(100)).await.unwrap(), 2);
     }
@@ -1804,7 +1812,9 @@ pub mod webhook_store {
             s.record_order(&stray).await.unwrap(),
             OrderOutcome::Duplicate
         );
+        assert_eq!(s.unmatched_orders(10).await.unwrap().len(), 1);
         assert_eq!(s.purge(at(1000), 10).await.unwrap(), 1);
+        assert!(s.unmatched_orders(10).await.unwrap().is_empty());
         // Both forgotten: the same events are new again (the unmatched one still unmatched).
         assert_eq!(
             s.record_order(&stray).await.unwrap(),
