@@ -578,10 +578,12 @@ impl SessionStore for PgSessionStore {
     #[instrument(skip_all, fields(order_event = %update.event_id))]
     async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError> {
         // One statement: record the (order, event) once; the first time, if it names one of
-        // our sessions whose link was opened (found by its id alone: the webhook does not say
-        // which application), set the session's order — unless a final status would be
+        // our sessions whose link was opened, set the session's order — unless a final status would be
         // replaced by a late non-final one (domain::order_update_applies) — and write its
         // event.
+        // The webhook names the session without its application: the session is looked up
+        // by its primary key under each application (a probe per application, rare and
+        // cheap), so no index on the id alone slows every session write.
         let finals: Vec<String> = domain::FINAL_ORDER_STATUSES
             .iter()
             .map(|s| (*s).to_string())
@@ -592,14 +594,27 @@ impl SessionStore for PgSessionStore {
                        application_id, session_id, received_at)
                    select $1, $2, $3, $4, s.application_id, s.id, $6
                    from (values (1)) as one (n)
-                   left join sessions s on s.id = $5::uuid and s.consumed_at is not null
+                   left join (
+                       select s.application_id, s.id
+                       from applications a
+                       cross join lateral (
+                           -- `offset 0` keeps this a probe per application by the primary
+                           -- key (a subquery the planner cannot flatten into a join that
+                           -- might scan the key's index for the id alone).
+                           select s.application_id, s.id from sessions s
+                           where s.application_id = a.id and s.id = $5::uuid
+                             and s.consumed_at is not null
+                           offset 0
+                       ) s
+                   ) s on true
                    on conflict do nothing
                    returning application_id, session_id
                ), upd as (
                    update sessions s
                    set order_id = $1, order_status = $3, order_event_id = $2, order_updated_at = $6
-                   from seen
-                   where s.application_id = seen.application_id and s.id = seen.session_id
+                   -- `seen` has one row at most: its key, as parameters of a key lookup.
+                   where s.application_id = (select application_id from seen)
+                     and s.id = (select session_id from seen)
                      and not (coalesce(s.order_status = any($8::text[]), false)
                               and not ($3 = any($8::text[])))
                    returning s.*
