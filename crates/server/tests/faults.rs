@@ -305,6 +305,40 @@ async fn postgres_unavailable_under_load_answers_503_and_the_instance_recovers()
         503,
         "launch while the database is down: {launch:?}"
     );
+    // Transak's order webhook, correctly signed: 503 (Transak retries), and the answer does
+    // not tell an unauthenticated caller why.
+    let token = deployment.emulator.current_access_token().unwrap();
+    let claims = serde_json::json!({"eventID": "ORDER_COMPLETED", "webhookData": {
+        "id": "ord-down", "status": "COMPLETED", "partnerOrderId": before.json()["id"]}});
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(token.as_bytes()),
+    )
+    .unwrap();
+    let order = api
+        .send(
+            api.client
+                .post(format!("{}/webhooks/transak", api.base))
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "data": jwt }).to_string()),
+        )
+        .await;
+    assert_eq!(
+        order.code(),
+        503,
+        "order webhook while the database is down: {order:?}"
+    );
+    assert_eq!(
+        order.problem_code().as_deref(),
+        Some("database_unavailable")
+    );
+    assert_eq!(
+        order.json()["detail"],
+        "the service cannot record the event right now; retry later",
+        "{}",
+        order.text
+    );
     // Stay down a little longer under load.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
