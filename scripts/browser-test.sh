@@ -39,4 +39,5 @@ if [ ! -d browser/node_modules ]; then
 fi
 
 echo "== the browser test"
-cargo test -p widget-sessions --test browser -- --ignored --nocapture
+cargo clippy -q -p widget-sessions --features browser-test --test browser -- -D warnings
+cargo test -p widget-sessions --features browser-test --test browser -- --nocapture

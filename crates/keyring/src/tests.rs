@@ -285,7 +285,7 @@ fn a_forged_or_altered_link_does_not_open() {
     let k = keyring();
     let (app, session) = ids(1, 2);
     let token = k.issue(app, session);
-    // Another session's id under this session's MAC.
+    // Another session's id under the MAC of the first one.
     let (_, mac) = {
         let (_, _, mac) = LaunchToken::split(token.expose()).unwrap();
         (0, mac)

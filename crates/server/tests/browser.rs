@@ -5,8 +5,8 @@
 //! partner's webhook receiver gets `session.consumed` then `session.order_updated`, the
 //! session shows the order, and the link, opened again, shows the "already used" page.
 //!
-//! Needs Chromium and the npm packages of `browser/` (`npm ci`): `scripts/browser-test.sh`
-//! installs both and runs this test.
+//! Needs Chromium and the npm packages of `browser/` (`npm ci`), so it is built only with the
+//! `browser-test` feature: `scripts/browser-test.sh` installs both and runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -103,7 +103,6 @@ async fn order_of(app: &TestApp, id: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Chromium and the npm packages in browser/: run by .ci/run and `just browser-test`"]
 async fn a_partner_page_completes_an_order_through_transaks_sdk() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(

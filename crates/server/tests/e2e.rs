@@ -1539,7 +1539,7 @@ async fn list_pages_newest_first_and_filters(store: Store) {
     }
     assert_eq!(seen, newest_first);
     assert_eq!(pages, 3);
-    // A page that ends exactly at the last session is the last page.
+    // A page that ends exactly at the oldest session listed is the final page.
     let r = app.list(&app.a, &format!("userId={u}&limit=5")).await;
     assert_eq!(
         (ids(&r.json()), r.json()["nextCursor"].clone()),

@@ -3,7 +3,7 @@
 //! `widget-sessions` process logging at `TRACE` (every crate, sqlx and HTTP included), with
 //! its stdout and stderr captured, and then no secret may appear anywhere in what it wrote:
 //! not the application's API secret (nor its API key, nor the at-rest key), not the Transak
-//! API secret, not any access token upstream issued, not any upstream `sessionId`, not any
+//! API secret, not any access token upstream handed out, not any upstream `sessionId`, not any
 //! launch token.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
@@ -23,7 +23,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn note(&mut self, r: &Resp) {
+    fn record(&mut self, r: &Resp) {
         let id = r
             .header("x-request-id")
             .unwrap_or_else(|| panic!("a response without x-request-id: {r:?}"));
@@ -70,34 +70,34 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let user = uuid::Uuid::new_v4();
     let created = api.create(&create_body(user)).await;
     created.expect(201);
-    seen.note(&created);
+    seen.record(&created);
     let id = created.json()["id"].as_str().unwrap().to_string();
     let reused = api.create(&create_body(user)).await;
     reused.expect(200);
-    seen.note(&reused);
+    seen.record(&reused);
     assert_eq!(reused.json()["id"].as_str(), Some(id.as_str()));
     let got = api
         .send(api.signed("GET", &format!("{SESSIONS}/{id}"), ""))
         .await;
     got.expect(200);
-    seen.note(&got);
+    seen.record(&got);
     let listed = api.list_for(user).await;
     listed.expect(200);
-    seen.note(&listed);
+    seen.record(&listed);
 
     // Cancel another session; its link is gone.
     let other = api.create(&create_body(uuid::Uuid::new_v4())).await;
     other.expect(201);
-    seen.note(&other);
+    seen.record(&other);
     let other_id = other.json()["id"].as_str().unwrap().to_string();
     let cancelled = api.cancel(&other_id).await;
     cancelled.expect(200);
-    seen.note(&cancelled);
+    seen.record(&cancelled);
     let gone = api
         .get(&launch_path(other.json()["widgetUrl"].as_str().unwrap()))
         .await;
     gone.expect(410);
-    seen.note(&gone);
+    seen.record(&gone);
 
     // Launch: the first open redirects to the upstream URL (with its sessionId), the next
     // is gone; a HEAD never consumes.
@@ -106,21 +106,21 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .send(api.client.head(format!("{}{link}", api.base)))
         .await;
     head.expect(200);
-    seen.note(&head);
+    seen.record(&head);
     let opened = api.get(&link).await;
     opened.expect(303);
-    seen.note(&opened);
+    seen.record(&opened);
     let location = opened.header("location").unwrap().to_string();
     assert!(location.contains("sessionId="), "{location}");
     let again = api.get(&link).await;
     again.expect(410);
-    seen.note(&again);
+    seen.record(&again);
 
     // Upstream revokes the token: the next create refreshes once and succeeds.
     deployment.emulator.revoke_token();
     let after_revoke = api.create(&create_body(uuid::Uuid::new_v4())).await;
     after_revoke.expect(201);
-    seen.note(&after_revoke);
+    seen.record(&after_revoke);
     let second_token = deployment
         .emulator
         .current_access_token()
@@ -138,7 +138,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .unwrap();
     let failed = api.create(&create_body(uuid::Uuid::new_v4())).await;
     failed.expect(503);
-    seen.note(&failed);
+    seen.record(&failed);
     deployment.emulator.clear_faults();
     // A refused signature (the secret must not be echoed while explaining why).
     let forged = server::request::sign(
@@ -158,7 +158,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         )
         .await;
     refused.expect(401);
-    seen.note(&refused);
+    seen.record(&refused);
 
     // Let the last lines reach the file.
     tokio::time::sleep(Duration::from_millis(300)).await;
