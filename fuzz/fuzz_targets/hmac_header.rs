@@ -1,4 +1,4 @@
-//! The `Authorization: HMAC <ms>:<hex>` header (`widget-sessions-client`'s `signing`, which the service verifies with).
+//! The `Authorization: HMAC <ms>:<hex>` header (`widget-sessions-signing`'s `request` module: partners sign with it through the client crate, the service verifies with it).
 //!
 //! 1. The input as text goes through `parse_authorization`: never panics; whatever it
 //!    accepts is canonical (the header is exactly `HMAC <ms>:<64 hex>`, with the timestamp
@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use client::signing::{authorization_header, parse_authorization, verify};
+use signing::request::{authorization_header, parse_authorization, verify};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 

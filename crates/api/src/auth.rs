@@ -44,7 +44,7 @@ pub struct Signed {
 
 /// The path the signature covers: below `/api/v1`, with the query string, as received.
 pub fn signed_path(uri: &axum::http::Uri) -> &str {
-    client::signing::signed_path(uri.path_and_query().map_or("/", |p| p.as_str()))
+    signing::request::signed_path(uri.path_and_query().map_or("/", |p| p.as_str()))
 }
 
 fn header(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
+use ::signing::request::{self as signing, AuthorizationError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use client::signing::{self, AuthorizationError};
 use domain::ApplicationId;
 use ports::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,

@@ -213,7 +213,7 @@ impl WebhookSender for HttpWebhookSender {
         let mut signatures = Vec::with_capacity(webhook.secrets.len());
         for secret in &webhook.secrets {
             let signature =
-                client::webhooks::sign(secret.expose_secret(), &id, timestamp, &webhook.body)
+                signing::webhooks::sign(secret.expose_secret(), &id, timestamp, &webhook.body)
                     .map_err(|e| SendError::Transport(format!("signing failed: {e}")))?;
             signatures.push(signature);
         }

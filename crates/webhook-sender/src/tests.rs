@@ -8,10 +8,10 @@ use axum::http::{HeaderMap as AxumHeaders, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
-use client::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
 use domain::EventId;
 use ports::SystemClock;
 use secrecy::SecretString;
+use signing::webhooks::{DEFAULT_TOLERANCE, WebhookHeaders, verify};
 
 use super::*;
 
