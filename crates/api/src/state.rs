@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderName};
 use domain::{ApplicationId, Rules};
 use governor::clock::Clock as _;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
-use ports::{Clock, SessionService, SessionStore, WidgetGateway};
+use ports::{Clock, Housekeeping, SessionService, WidgetGateway};
 
 use crate::observability::Metrics;
 
@@ -28,8 +28,8 @@ pub struct Shared {
     pub webhooks: app::Webhooks,
     /// Transak's order events.
     pub orders: app::Orders,
-    /// The session store (readiness ping).
-    pub store: Arc<dyn SessionStore>,
+    /// The store's readiness ping.
+    pub housekeeping: Arc<dyn Housekeeping>,
     /// The upstream (its credentials' state, for readiness reports).
     pub gateway: Arc<dyn WidgetGateway>,
     /// Now.

@@ -374,6 +374,15 @@ impl Applications {
         Ok(self.store.list().await?)
     }
 
+    /// The application named `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::NotFound`], or the store's.
+    pub async fn named(&self, name: &str) -> Result<Application, AdminError> {
+        Ok(self.find(name).await?.application)
+    }
+
     async fn find(&self, name: &str) -> Result<ApplicationRecord, AdminError> {
         self.store
             .find_by_name(name)

@@ -50,9 +50,9 @@ use domain::{
 use ports::{
     CancelError, CancelOutcome, ClaimToken, Clock, CreateError, CreateOutcome, FulfilError,
     GatewayError, IdGenerator, LaunchError, LaunchLinks, LaunchOutcome, LaunchResult, ListError,
-    ListQuery, NewSession, RequestNonce, ReuseOutcome, ReuseQuery, SessionPage, SessionService,
-    SessionStore, SessionView, StatusFilter, StoreCancel, StoreError, StoredSession, WidgetGateway,
-    WidgetRequest,
+    ListQuery, NewSession, RequestLog, RequestNonce, ReuseOutcome, ReuseQuery, SessionPage,
+    SessionService, SessionStore, SessionView, StatusFilter, StoreCancel, StoreError,
+    StoredSession, WidgetGateway, WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
 
@@ -82,8 +82,10 @@ impl Default for ClaimSettings {
 /// Everything [`Sessions`] needs.
 #[derive(Clone)]
 pub struct Dependencies {
-    /// Sessions, slots and launch tokens.
+    /// Sessions and their reuse-key slots.
     pub store: Arc<dyn SessionStore>,
+    /// The request log (signed requests other than create-or-reuse).
+    pub requests: Arc<dyn RequestLog>,
     /// The upstream.
     pub gateway: Arc<dyn WidgetGateway>,
     /// Now.
@@ -300,7 +302,7 @@ impl SessionService for Sessions {
     }
 
     async fn remember_request(&self, nonce: RequestNonce) -> Result<bool, StoreError> {
-        self.deps.store.remember_request(&nonce).await
+        self.deps.requests.remember(&nonce).await
     }
 
     #[instrument(skip_all, fields(application = %application, session_id = %id))]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use domain::SessionId;
 use ports::{
-    Clock, IdGenerator, OrderEventError, OrderOutcome, OrderUpdate, SessionStore, StoreError,
-    WidgetGateway,
+    Clock, IdGenerator, OrderEventError, OrderLog, OrderOutcome, OrderUpdate, StoreError,
+    UnmatchedOrder, WidgetGateway,
 };
 use tracing::{debug, info, warn};
 
@@ -62,7 +62,7 @@ impl From<StoreError> for OrderError {
 #[derive(Clone)]
 pub struct Orders {
     gateway: Arc<dyn WidgetGateway>,
-    store: Arc<dyn SessionStore>,
+    orders: Arc<dyn OrderLog>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 }
@@ -71,13 +71,13 @@ impl Orders {
     /// The use case over these ports.
     pub fn new(
         gateway: Arc<dyn WidgetGateway>,
-        store: Arc<dyn SessionStore>,
+        orders: Arc<dyn OrderLog>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Self {
         Self {
             gateway,
-            store,
+            orders,
             clock,
             ids,
         }
@@ -109,8 +109,8 @@ impl Orders {
             .as_deref()
             .and_then(|p| p.parse::<SessionId>().ok());
         let outcome = self
-            .store
-            .record_order(&OrderUpdate {
+            .orders
+            .record(&OrderUpdate {
                 order_id: event.order_id.clone(),
                 event_id: event.event_id.clone(),
                 status: event.status.clone(),
@@ -130,5 +130,15 @@ impl Orders {
         info!(order_id = %event.order_id, order_event = %event.event_id, status = %event.status,
             session_id = ?session, outcome = label, "order event");
         Ok(accepted)
+    }
+
+    /// The latest order events that matched no opened session, newest first (for
+    /// operators).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn unmatched(&self, limit: u32) -> Result<Vec<UnmatchedOrder>, StoreError> {
+        self.orders.unmatched(limit).await
     }
 }

@@ -5,29 +5,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use ports::{Clock, SessionStore, StoreError};
+use ports::{Clock, Housekeeping, RequestLog, StoreError};
 use tracing::{debug, info, warn};
 
 /// Deletes sessions that ended (consumed, cancelled or expired) more than `retention` ago,
 /// `batch` at a time so no single statement holds many rows locked.
 #[derive(Clone)]
 pub struct Retention {
-    store: Arc<dyn SessionStore>,
+    housekeeping: Arc<dyn Housekeeping>,
+    requests: Arc<dyn RequestLog>,
     clock: Arc<dyn Clock>,
     retention: Duration,
     batch: u32,
 }
 
 impl Retention {
-    /// A retention task over `store`.
+    /// A retention task over these stores.
     pub fn new(
-        store: Arc<dyn SessionStore>,
+        housekeeping: Arc<dyn Housekeeping>,
+        requests: Arc<dyn RequestLog>,
         clock: Arc<dyn Clock>,
         retention: Duration,
         batch: u32,
     ) -> Self {
         Self {
-            store,
+            housekeeping,
+            requests,
             clock,
             retention,
             batch: batch.max(1),
@@ -41,7 +44,7 @@ impl Retention {
     /// The store's error; batches already purged stay purged.
     pub async fn run_once(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
-        let forgotten = self.store.forget_requests(now).await?;
+        let forgotten = self.requests.forget_before(now).await?;
         if forgotten > 0 {
             debug!(
                 forgotten,
@@ -51,7 +54,7 @@ impl Retention {
         let cutoff = now - TimeDelta::from_std(self.retention).unwrap_or(TimeDelta::MAX);
         let mut total = 0;
         loop {
-            let n = self.store.purge(cutoff, self.batch).await?;
+            let n = self.housekeeping.purge(cutoff, self.batch).await?;
             total += n;
             if n < u64::from(self.batch) {
                 break;

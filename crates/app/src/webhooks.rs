@@ -13,9 +13,10 @@ use domain::{
     WebhookUrlError,
 };
 use ports::{
-    Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DueDelivery, EndpointError,
-    EventEncoder, EventRecord, IdGenerator, OutboundWebhook, SealContext, SecretSealer, SendError,
-    SessionStore, StoreError, WebhookEndpoint, WebhookSender, WebhookStore,
+    Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DeliveryQueue, DueDelivery,
+    EndpointError, EndpointStore, EventEncoder, EventLog, EventRecord, IdGenerator,
+    OutboundWebhook, SealContext, SecretSealer, SendError, SessionStore, StoreError,
+    WebhookEndpoint, WebhookSender,
 };
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -132,8 +133,12 @@ pub struct EndpointWithSecret {
 /// Everything the webhook use cases need.
 #[derive(Clone)]
 pub struct WebhookDependencies {
-    /// Endpoints, events, deliveries.
-    pub store: Arc<dyn WebhookStore>,
+    /// Webhook endpoints.
+    pub endpoints: Arc<dyn EndpointStore>,
+    /// Sessions' events with their deliveries.
+    pub events: Arc<dyn EventLog>,
+    /// The delivery queue.
+    pub deliveries: Arc<dyn DeliveryQueue>,
     /// Sessions (the expiry sweep, the events endpoint's 404).
     pub sessions: Arc<dyn SessionStore>,
     /// The wire.
@@ -210,8 +215,8 @@ impl Webhooks {
             .sealer
             .seal(&secret, seal_context(application, endpoint.id));
         self.deps
-            .store
-            .create_endpoint(&endpoint, sealed, self.settings.max_endpoints)
+            .endpoints
+            .create(&endpoint, sealed, self.settings.max_endpoints)
             .await?;
         info!(endpoint_id = %endpoint.id, host = %endpoint.url.origin(), "webhook endpoint registered");
         Ok(EndpointWithSecret { endpoint, secret })
@@ -226,7 +231,7 @@ impl Webhooks {
         &self,
         application: ApplicationId,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.deps.store.list_endpoints(application).await
+        self.deps.endpoints.list(application).await
     }
 
     /// Deletes an endpoint; `false` if the application has none by that id.
@@ -239,7 +244,7 @@ impl Webhooks {
         application: ApplicationId,
         id: WebhookEndpointId,
     ) -> Result<bool, StoreError> {
-        let deleted = self.deps.store.delete_endpoint(application, id).await?;
+        let deleted = self.deps.endpoints.delete(application, id).await?;
         if deleted {
             info!(endpoint_id = %id, "webhook endpoint deleted");
         }
@@ -268,7 +273,7 @@ impl Webhooks {
             now + TimeDelta::from_std(self.settings.rotation_overlap).unwrap_or(TimeDelta::zero());
         let rotated = self
             .deps
-            .store
+            .endpoints
             .rotate_secret(application, id, sealed, now, until)
             .await?;
         Ok(rotated.map(|endpoint| {
@@ -298,7 +303,7 @@ impl Webhooks {
             return Ok(None);
         }
         self.deps
-            .store
+            .events
             .session_events(application, session)
             .await
             .map(Some)
@@ -315,7 +320,7 @@ impl Webhooks {
         endpoint: Option<WebhookEndpointId>,
     ) -> Result<u64, StoreError> {
         self.deps
-            .store
+            .deliveries
             .redeliver(event, endpoint, self.deps.clock.now())
             .await
     }
@@ -342,7 +347,10 @@ struct InFlight {
 
 /// Sends due deliveries: claims them (under a lease, so that each goes to one instance),
 /// sends each with its own task, records each attempt, and schedules retries. One per
-/// instance.
+/// instance runs until the instance stops ([`DeliveryWorker::run`]); a round can also be run
+/// on demand ([`DeliveryWorker::deliver_due`]). A clone is the same worker (same owner, same
+/// bounds).
+#[derive(Clone)]
 pub struct DeliveryWorker {
     deps: WebhookDependencies,
     settings: WebhookSettings,
@@ -400,8 +408,8 @@ impl DeliveryWorker {
                 backlog_at = tokio::time::Instant::now();
                 if let Ok(n) = worker
                     .deps
-                    .store
-                    .due_deliveries(worker.deps.clock.now())
+                    .deliveries
+                    .due_count(worker.deps.clock.now())
                     .await
                 {
                     metrics::gauge!(BACKLOG).set(n as f64);
@@ -415,7 +423,7 @@ impl DeliveryWorker {
             // a slot of its endpoint, which may have more due right away (waiting for the
             // timer would drain a backlog at one batch per tick).
             tokio::select! {
-                () = worker.deps.store.wait_for_deliveries(worker.settings.tick), if !saturated => {}
+                () = worker.deps.deliveries.wait(worker.settings.tick), if !saturated => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 // A dropped sender means stop too.
                 changed = stop.changed() => if changed.is_err() { break },
@@ -430,17 +438,49 @@ impl DeliveryWorker {
             tasks.abort_all();
             let keys: Vec<DeliveryKey> = worker.lock().keys.keys().copied().collect();
             if !keys.is_empty() {
-                let _ = worker
-                    .deps
-                    .store
-                    .release_deliveries(worker.owner, &keys)
-                    .await;
+                let _ = worker.deps.deliveries.release(worker.owner, &keys).await;
                 info!(
                     released = keys.len(),
                     "webhook deliveries released at shutdown"
                 );
             }
         }
+    }
+
+    /// One round on demand: claims what is due now (within this worker's bounds), attempts
+    /// each delivery and records the attempt, and again until nothing due is left to claim.
+    /// Deliveries another worker holds are left to it; retries scheduled for later are not
+    /// due. Returns how many attempts were made. (Tests use it to drain the queue instead
+    /// of waiting for the background worker.)
+    ///
+    /// # Errors
+    ///
+    /// The store's, when claiming fails; attempts already made stay recorded.
+    pub async fn deliver_due(&self) -> Result<u64, StoreError> {
+        let worker = Arc::new(self.clone());
+        let mut total = 0;
+        loop {
+            let (claimed, _) = worker.claim().await?;
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            total += claimed.len() as u64;
+            let mut tasks = JoinSet::new();
+            for delivery in claimed {
+                let w = worker.clone();
+                tasks.spawn(async move { w.attempt(delivery).await });
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+
+    /// How many deliveries are due now and not yet attempted to the end (the backlog).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn due_now(&self) -> Result<u64, StoreError> {
+        self.deps.deliveries.due_count(self.deps.clock.now()).await
     }
 
     fn capacity(&self) -> u32 {
@@ -468,8 +508,8 @@ impl DeliveryWorker {
         let now = self.deps.clock.now();
         let claimed = self
             .deps
-            .store
-            .claim_deliveries(&ClaimQuery {
+            .deliveries
+            .claim(&ClaimQuery {
                 now,
                 owner: self.owner,
                 lease_until: now + TimeDelta::from_std(self.settings.lease).unwrap_or_default(),
@@ -568,7 +608,7 @@ impl DeliveryWorker {
         }
         let recorded = self
             .deps
-            .store
+            .deliveries
             .record_attempt(&Attempt {
                 key,
                 owner: self.owner,

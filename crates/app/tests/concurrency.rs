@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use app::{ClaimSettings, Dependencies, Sessions};
 use domain::ReusePolicy;
-use memory::MemorySessionStore;
+use memory::MemoryStore;
 use ports::*;
 use testkit::fakes::FakeGateway;
 use testkit::fixtures::{APP_A, links, nonce, request};
@@ -26,6 +26,7 @@ fn service(
     Sessions::new(
         Dependencies {
             store,
+            requests: Arc::new(MemoryStore::new()),
             gateway,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -42,7 +43,7 @@ fn service(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_identical_requests_on_two_instances_mint_once() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let gateway = Arc::new(FakeGateway::new(Duration::from_millis(50)));
     let instances = [
         service(store.clone(), gateway.clone(), Duration::from_secs(30)),
@@ -87,7 +88,7 @@ async fn sixty_four_identical_requests_on_two_instances_mint_once() {
 
 #[tokio::test]
 async fn distinct_keys_mint_separately() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let gateway = Arc::new(FakeGateway::new(Duration::from_millis(1)));
     let s = service(store, gateway.clone(), Duration::from_secs(30));
     let mut ids = HashSet::new();
@@ -106,7 +107,7 @@ async fn distinct_keys_mint_separately() {
 
 #[tokio::test]
 async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
-    let store = Arc::new(MemorySessionStore::new());
+    let store = Arc::new(MemoryStore::new());
     let gateway = Arc::new(FakeGateway {
         fail_first: 1,
         ..FakeGateway::new(Duration::from_millis(1))
@@ -131,7 +132,7 @@ async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minter_that_died_blocks_its_key_only_until_its_lease_expires() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let gateway = Arc::new(FakeGateway {
         hang_first: 1,
         ..FakeGateway::new(Duration::from_millis(1))
@@ -164,7 +165,7 @@ async fn a_minter_that_died_blocks_its_key_only_until_its_lease_expires() {
 
 #[tokio::test]
 async fn launch_consumes_once_across_links_and_cancel_stops_links() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let s = service(
         store,
         Arc::new(FakeGateway::new(Duration::ZERO)),
@@ -221,7 +222,8 @@ async fn retention_purges_old_ended_sessions_in_batches() {
             self.0
         }
     }
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn SessionStore> = memory.clone();
     for n in 1..=25u128 {
         mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
     }
@@ -230,7 +232,8 @@ async fn retention_purges_old_ended_sessions_in_batches() {
     mint(&store, APP_A, sid(100), &request(100, false), young).await;
     let now = t0() + TimeDelta::days(91);
     let retention = app::Retention::new(
-        store.clone(),
+        memory.clone(),
+        memory.clone(),
         Arc::new(At(now)),
         Duration::from_secs(90 * 86_400),
         10,
@@ -241,7 +244,8 @@ async fn retention_purges_old_ended_sessions_in_batches() {
     assert!(store.get(APP_A, sid(1)).await.unwrap().is_none());
     // A shorter retention does not touch sessions that ended recently.
     let early = app::Retention::new(
-        store.clone(),
+        memory.clone(),
+        memory,
         Arc::new(At(young + TimeDelta::seconds(10))),
         Duration::from_secs(3600),
         10,

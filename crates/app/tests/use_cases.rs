@@ -56,6 +56,7 @@ fn token() -> LaunchToken {
 
 struct Mocks {
     store: MockSessionStore,
+    requests: MockRequestLog,
     gateway: MockWidgetGateway,
     clock: MockClock,
     ids: MockIdGenerator,
@@ -82,6 +83,7 @@ impl Mocks {
         });
         Self {
             store: MockSessionStore::new(),
+            requests: MockRequestLog::new(),
             gateway: MockWidgetGateway::new(),
             clock,
             ids,
@@ -97,6 +99,7 @@ impl Mocks {
         Sessions::new(
             Dependencies {
                 store: Arc::new(self.store),
+                requests: Arc::new(self.requests),
                 gateway: Arc::new(self.gateway),
                 clock: Arc::new(self.clock),
                 ids: Arc::new(self.ids),

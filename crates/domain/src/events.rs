@@ -161,39 +161,3 @@ mod tests {
         );
     }
 }
-
-/// Transak's order statuses after which an order does not change any more.
-pub const FINAL_ORDER_STATUSES: [&str; 5] =
-    ["COMPLETED", "FAILED", "REFUNDED", "EXPIRED", "CANCELLED"];
-
-/// Whether an order event with status `incoming` may replace the order's `current` status.
-///
-/// Transak does not number its events and retries them, so they can arrive out of order:
-/// the last one received wins, except that a final status (see [`FINAL_ORDER_STATUSES`])
-/// is never replaced by one that is not final (a late `PROCESSING` after `COMPLETED`).
-pub fn order_update_applies(current: Option<&str>, incoming: &str) -> bool {
-    let is_final = |s: &str| FINAL_ORDER_STATUSES.contains(&s);
-    !matches!(current, Some(c) if is_final(c) && !is_final(incoming))
-}
-
-#[cfg(test)]
-mod order_tests {
-    use super::*;
-
-    #[test]
-    fn a_final_status_is_not_replaced_by_a_non_final_one() {
-        assert!(order_update_applies(None, "PROCESSING"));
-        assert!(order_update_applies(
-            Some("AWAITING_PAYMENT_FROM_USER"),
-            "PROCESSING"
-        ));
-        assert!(order_update_applies(Some("PROCESSING"), "COMPLETED"));
-        assert!(order_update_applies(Some("COMPLETED"), "REFUNDED"));
-        assert!(order_update_applies(Some("FAILED"), "COMPLETED"));
-        assert!(!order_update_applies(Some("COMPLETED"), "PROCESSING"));
-        assert!(!order_update_applies(
-            Some("FAILED"),
-            "AWAITING_PAYMENT_FROM_USER"
-        ));
-    }
-}

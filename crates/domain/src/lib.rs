@@ -43,6 +43,7 @@ mod events;
 mod ids;
 mod ledger;
 mod lightning;
+mod orders;
 mod request;
 mod reuse_key;
 mod session;
@@ -51,9 +52,7 @@ mod webhook;
 
 pub use address::{AddressError, CounterpartyAddress};
 pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
-pub use events::{
-    EventId, EventType, FINAL_ORDER_STATUSES, MalformedId, WebhookEndpointId, order_update_applies,
-};
+pub use events::{EventId, EventType, MalformedId, WebhookEndpointId};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
     Asset, AssetError, BitcoinNetwork, Currency, LedgerError, LedgerTable, MalformedCurrency,
@@ -61,6 +60,7 @@ pub use ledger::{
     quote_for_message,
 };
 pub use lightning::{InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, PaymentHash};
+pub use orders::{OrderStatus, order_update_applies};
 pub use request::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use reuse_key::{ReuseKey, ReuseKeyDigest};
 pub use session::{

@@ -58,7 +58,12 @@ impl fmt::Display for SessionStatus {
     }
 }
 
-/// How a session ended, if it ended by an action rather than by the clock.
+/// How a session ended, as a recorded fact.
+///
+/// A session also ends, unrecorded, when the clock passes its expiry: [`Session::status_at`]
+/// derives EXPIRED from the clock until the expiry is recorded (when `session.expired` is
+/// emitted, [`Session::record_expiry`]). Once recorded, the session stays EXPIRED whatever
+/// clock asks (an instance whose clock runs behind cannot consume or cancel it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionEnd {
     /// The launch link was opened at this instant.
@@ -69,6 +74,11 @@ pub enum SessionEnd {
     /// The application cancelled the session at this instant.
     Cancelled {
         /// When.
+        at: DateTime<Utc>,
+    },
+    /// Its expiry was recorded (and `session.expired` emitted) at this instant.
+    Expired {
+        /// When the expiry was recorded (at or after `expires_at` by the recorder's clock).
         at: DateTime<Utc>,
     },
 }
@@ -102,7 +112,7 @@ pub struct SessionParts {
     pub created_at: DateTime<Utc>,
     /// Expiry instant.
     pub expires_at: DateTime<Utc>,
-    /// How it ended, if it did by an action.
+    /// How it ended, if that was recorded.
     pub end: Option<SessionEnd>,
 }
 
@@ -202,19 +212,43 @@ impl Session {
         self.parts.expires_at
     }
 
-    /// How it ended, if by an action.
+    /// How it ended, if that was recorded.
     pub fn end(&self) -> Option<SessionEnd> {
         self.parts.end
     }
 
-    /// The status at `now`: an action-ended status wins; otherwise EXPIRED from `expiresAt`
-    /// on (inclusive), ACTIVE before.
+    /// The status at `now`: a recorded end wins (consumed, cancelled, or an expiry already
+    /// recorded); otherwise EXPIRED from `expiresAt` on (inclusive), ACTIVE before. The
+    /// Postgres store runs this rule as the SQL function `session_status`, checked against
+    /// this one by a property test.
     pub fn status_at(&self, now: DateTime<Utc>) -> SessionStatus {
         match self.parts.end {
             Some(SessionEnd::Consumed { .. }) => SessionStatus::Consumed,
             Some(SessionEnd::Cancelled { .. }) => SessionStatus::Cancelled,
+            Some(SessionEnd::Expired { .. }) => SessionStatus::Expired,
             None if now >= self.parts.expires_at => SessionStatus::Expired,
             None => SessionStatus::Active,
+        }
+    }
+
+    /// When the session ended or will end: when it was consumed or cancelled, otherwise its
+    /// expiry (also once the expiry was recorded). Retention counts from this instant.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        match self.parts.end {
+            Some(SessionEnd::Consumed { at }) | Some(SessionEnd::Cancelled { at }) => at,
+            Some(SessionEnd::Expired { .. }) | None => self.parts.expires_at,
+        }
+    }
+
+    /// Records that the session expired (when `session.expired` is emitted): only a session
+    /// that is EXPIRED at `now` by the clock and whose end was not recorded yet. Returns
+    /// whether it was recorded now.
+    pub fn record_expiry(&mut self, now: DateTime<Utc>) -> bool {
+        if self.parts.end.is_none() && self.status_at(now) == SessionStatus::Expired {
+            self.parts.end = Some(SessionEnd::Expired { at: now });
+            true
+        } else {
+            false
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::ApplicationId;
 use sha2::{Digest, Sha256};
 
-use crate::session_store::StoreError;
+use crate::store_error::StoreError;
 
 /// Whether an application may call the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

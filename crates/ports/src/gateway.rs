@@ -169,8 +169,8 @@ pub struct OrderEvent {
     pub event_id: String,
     /// The order's id.
     pub order_id: String,
-    /// The order's own status, e.g. `COMPLETED`.
-    pub status: String,
+    /// The order's own status, e.g. `COMPLETED`, mapped from Transak's text by the gateway.
+    pub status: domain::OrderStatus,
     /// `partnerOrderId`: what we sent (our session id), if present.
     pub partner_order_id: Option<String>,
 }

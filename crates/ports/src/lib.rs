@@ -2,19 +2,25 @@
 //!
 //! Object-safe `#[async_trait]` traits, used as `Arc<dyn Port>`:
 //!
-//! - [`SessionStore`]: sessions, their reuse-key slots (the claim protocol that guarantees
-//!   one upstream mint per key) and the signatures of accepted requests;
+//! - [`SessionStore`]: sessions and their reuse-key slots (the claim protocol that guarantees
+//!   one upstream mint per key, and the lifecycle: launch, cancel, expiry);
+//! - [`RequestLog`]: the signatures of accepted requests (replay protection);
+//! - [`OrderLog`]: Transak's order events, matched to sessions;
+//! - [`Housekeeping`]: retention and the readiness probe;
 //! - [`LaunchLinks`]: launch tokens, issued and checked without storing anything;
 //! - [`ApplicationStore`]: the partner applications and their credentials;
 //! - [`AccessTokenStore`]: the one Transak access token all instances share;
-//! - [`WebhookStore`]: webhook endpoints, session events (written by the session store in
-//!   the same transaction as each change: a transactional outbox) and their deliveries;
+//! - [`EndpointStore`], [`EventLog`] and [`DeliveryQueue`]: webhook endpoints, session
+//!   events (written by the session-side stores in the same transaction as each change: a
+//!   transactional outbox) and their deliveries;
 //! - [`WebhookSender`] and [`EventEncoder`]: webhooks on the wire, and the body partners
 //!   receive;
 //! - [`WidgetGateway`]: Transak's *Create Widget URL*;
 //! - [`SecretSealer`]: secrets at rest, sealed with the configured keys;
 //! - [`Clock`] and [`IdGenerator`]: time and randomness, injected so tests control them;
 //! - [`SessionService`]: the use cases, as the HTTP layer sees them.
+//!
+//! [`Stores`] bundles the store ports of one backend.
 //!
 //! Every method documents its contract under `# Errors` (which variant for which situation)
 //! and, where several callers can race, `# Concurrency`. The Postgres and in-memory adapters
@@ -28,51 +34,73 @@
 
 mod application_store;
 mod clock;
+mod delivery_queue;
+mod endpoint_store;
 mod gateway;
+mod housekeeping;
 mod ids;
+mod order_log;
+mod request_log;
 mod sealer;
 mod service;
 mod session_store;
+mod store_error;
+mod stores;
 mod token_store;
-pub mod webhooks;
+mod webhook_sender;
 
 pub use application_store::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
     ApplicationStore, EncryptedSecret, NewApplication,
 };
 pub use clock::{Clock, SystemClock};
+pub use delivery_queue::{
+    Attempt, AttemptOutcome, ClaimQuery, Delivery, DeliveryKey, DeliveryQueue, DeliveryStatus,
+    DueDelivery, EventLog, EventRecord, SessionEvent,
+};
+pub use endpoint_store::{EndpointError, EndpointStore, WebhookEndpoint};
 pub use gateway::{
     GatewayError, OrderEvent, OrderEventError, UpstreamStatus, WidgetGateway, WidgetRequest,
     WidgetUrl,
 };
+pub use housekeeping::Housekeeping;
 pub use ids::{ClaimToken, IdGenerator, LaunchLinks, LaunchToken, RandomIds};
+pub use order_log::{OrderLog, OrderOutcome, OrderUpdate, UnmatchedOrder};
+pub use request_log::{RequestLog, RequestNonce};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
     CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome, ListError,
     SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
-    FulfilError, LaunchResult, ListQuery, NewSession, OrderOutcome, OrderUpdate, Page,
-    RequestNonce, ReuseOutcome, ReuseQuery, SessionOrder, SessionStore, StatusFilter, StoreCancel,
-    StoreError, StoredSession, UnmatchedOrder,
+    FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery, SessionOrder,
+    SessionStore, StatusFilter, StoreCancel, StoredSession,
 };
+pub use store_error::{StoreCause, StoreError};
+pub use stores::Stores;
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
-pub use webhooks::{
-    Attempt, AttemptOutcome, ClaimQuery, Delivery, DeliveryKey, DeliveryStatus, DueDelivery,
-    EndpointError, EventEncoder, EventRecord, OutboundWebhook, SendError, SessionEvent,
-    WebhookEndpoint, WebhookSender, WebhookStore,
-};
+pub use webhook_sender::{EventEncoder, OutboundWebhook, SendError, WebhookSender};
 
 #[cfg(any(test, feature = "test-util"))]
 pub use application_store::MockApplicationStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "test-util"))]
+pub use delivery_queue::{MockDeliveryQueue, MockEventLog};
+#[cfg(any(test, feature = "test-util"))]
+pub use endpoint_store::MockEndpointStore;
+#[cfg(any(test, feature = "test-util"))]
 pub use gateway::MockWidgetGateway;
+#[cfg(any(test, feature = "test-util"))]
+pub use housekeeping::MockHousekeeping;
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::MockIdGenerator;
 #[cfg(any(test, feature = "test-util"))]
 pub use ids::MockLaunchLinks;
+#[cfg(any(test, feature = "test-util"))]
+pub use order_log::MockOrderLog;
+#[cfg(any(test, feature = "test-util"))]
+pub use request_log::MockRequestLog;
 #[cfg(any(test, feature = "test-util"))]
 pub use sealer::MockSecretSealer;
 #[cfg(any(test, feature = "test-util"))]
@@ -82,4 +110,4 @@ pub use session_store::MockSessionStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use token_store::MockAccessTokenStore;
 #[cfg(any(test, feature = "test-util"))]
-pub use webhooks::{MockEventEncoder, MockWebhookSender, MockWebhookStore};
+pub use webhook_sender::{MockEventEncoder, MockWebhookSender};

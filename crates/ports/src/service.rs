@@ -7,7 +7,8 @@ use domain::{ApplicationId, Session, SessionId, SessionStatus, Subject, ValidReq
 
 use crate::gateway::WidgetUrl;
 use crate::ids::LaunchToken;
-use crate::session_store::{RequestNonce, StoreError};
+use crate::request_log::RequestNonce;
+use crate::store_error::StoreError;
 
 /// A session and its status at the instant the use case ran.
 #[derive(Debug, Clone, PartialEq, Eq)]

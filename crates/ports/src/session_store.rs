@@ -1,4 +1,4 @@
-//! Sessions, reuse-key slots, and the signatures of accepted requests (replay protection).
+//! Sessions and their reuse-key slots: the claim protocol and the session lifecycle.
 //!
 //! # The slot and claim protocol
 //!
@@ -25,11 +25,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
-    ApplicationId, EventId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
+    ApplicationId, EventId, OrderStatus, ReuseKeyDigest, ReusePolicy, Session, SessionId,
+    SessionStatus, Subject,
 };
 
 use crate::gateway::WidgetUrl;
 use crate::ids::ClaimToken;
+use crate::request_log::RequestNonce;
+use crate::store_error::StoreError;
 
 /// A session as stored: the domain entity, the upstream widget URL its launch links
 /// redirect to, and the customer's order in the widget once Transak reported one.
@@ -50,60 +53,11 @@ pub struct SessionOrder {
     /// Transak's order id.
     pub id: String,
     /// The order's own status (`webhookData.status`), e.g. `PROCESSING`, `COMPLETED`.
-    pub status: String,
+    pub status: OrderStatus,
     /// The event that reported it (`eventID`), e.g. `ORDER_COMPLETED`.
     pub event_id: String,
     /// When this service accepted that event.
     pub updated_at: DateTime<Utc>,
-}
-
-/// An order event from Transak, verified, for [`SessionStore::record_order`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderUpdate {
-    /// Transak's order id.
-    pub order_id: String,
-    /// `eventID`.
-    pub event_id: String,
-    /// `webhookData.status`.
-    pub status: String,
-    /// `webhookData.partnerOrderId` as received (our session id, if it is one of ours).
-    pub partner_order_id: Option<String>,
-    /// The session it names, if `partner_order_id` is a session id.
-    pub session: Option<SessionId>,
-    /// When it was received.
-    pub received_at: DateTime<Utc>,
-    /// The id of the `session.order_updated` event to write if it changes a session.
-    pub event: EventId,
-}
-
-/// An order event that matched no opened session of this service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnmatchedOrder {
-    /// Transak's order id.
-    pub order_id: String,
-    /// `eventID`.
-    pub event_id: String,
-    /// `webhookData.status`.
-    pub status: String,
-    /// `webhookData.partnerOrderId` as received, if plain text.
-    pub partner_order_id: Option<String>,
-    /// When it was received.
-    pub received_at: DateTime<Utc>,
-}
-
-/// What [`SessionStore::record_order`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderOutcome {
-    /// The session's order was updated (and its `session.order_updated` event written).
-    Updated(Box<StoredSession>),
-    /// This (order, event) was received before: nothing changed.
-    Duplicate,
-    /// No session by that id whose link was opened: recorded as unmatched, nothing else.
-    Unmatched,
-    /// The session's order already has a final status and this event's is not final (it
-    /// arrived late): recorded, the session unchanged, no event
-    /// ([`domain::order_update_applies`]).
-    Stale,
 }
 
 /// A freshly minted session to store with [`SessionStore::fulfil`].
@@ -117,24 +71,6 @@ pub struct NewSession {
     pub widget_url: WidgetUrl,
     /// The id of its `session.created` event.
     pub event: EventId,
-}
-
-/// An accepted request's signature, remembered until its timestamp leaves the accepted
-/// window so that the same signed request is accepted once (contract §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RequestNonce {
-    /// The calling application.
-    pub application: ApplicationId,
-    /// The request's HMAC.
-    pub signature: [u8; 32],
-    /// When the signature's timestamp leaves the accepted window; the nonce may be forgotten
-    /// after that.
-    pub expires_at: DateTime<Utc>,
-    /// Whether the record must survive a store crash. Requests that change something other
-    /// than a session (registering a webhook endpoint, rotating its secret, …) are recorded
-    /// durably: replayed after a crash they would hand out a new secret. Creates and reads
-    /// are not (a replay of those returns what the caller already had).
-    pub durable: bool,
 }
 
 /// The hot path: reuse the key's session, or claim the key to mint one.
@@ -250,20 +186,6 @@ pub enum LaunchResult {
     Unknown,
 }
 
-/// Store failures every method may return.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The store cannot be reached or timed out; trying again later may work.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// A uniqueness or precondition clash the method documents.
-    #[error("store conflict: {0}")]
-    Conflict(String),
-    /// Anything else (corrupt row, bug).
-    #[error("store failure: {0}")]
-    Unexpected(String),
-}
-
 /// Sessions and reuse-key slots, always scoped by application.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
@@ -294,7 +216,7 @@ pub trait SessionStore: Send + Sync {
 
     /// Stores a minted session and binds the slot to it — all or nothing, and only while `claim` is still the slot's claim (an expired lease that
     /// nobody took over still counts) — with its `session.created` event (`session.event`)
-    /// and the event's deliveries (the outbox: see [`crate::webhooks`]).
+    /// and the event's deliveries (the outbox: see [`crate::DeliveryQueue`]).
     ///
     /// # Errors
     ///
@@ -400,55 +322,4 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         events: &[EventId],
     ) -> Result<u64, StoreError>;
-
-    /// Records an order event: once per (order id, event id). The first time, if it names a
-    /// session, sets the session's order and writes its `session.order_updated` event
-    /// `update.event` (and deliveries), in the same transaction.
-    ///
-    /// # Concurrency
-    ///
-    /// The same (order, event) received twice at once is recorded once.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn record_order(&self, update: &OrderUpdate) -> Result<OrderOutcome, StoreError>;
-
-    /// The latest order events that matched no opened session (for operators), newest
-    /// first, at most `limit`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn unmatched_orders(&self, limit: u32) -> Result<Vec<UnmatchedOrder>, StoreError>;
-
-    /// Records an accepted request's signature; `false` if it was recorded before (a
-    /// replay). One round trip; no wait for a durable write unless `nonce.durable`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn remember_request(&self, nonce: &RequestNonce) -> Result<bool, StoreError>;
-
-    /// Forgets recorded signatures whose window ended before `before`; returns how many.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn forget_requests(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Deletes at most `limit` sessions (of any application) that ended — consumed,
-    /// cancelled or expired — before `ended_before`; slots bound to them become vacant. Returns how many sessions were deleted.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-
-    /// Whether the store answers (for readiness checks).
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::Unavailable`] when it does not.
-    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::session_store::StoreError;
+use crate::store_error::StoreError;
 
 /// The stored access token of one upstream account.
 #[derive(Debug, Clone)]

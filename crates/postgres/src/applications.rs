@@ -42,7 +42,7 @@ impl AppRow {
             id: ApplicationId::from_uuid(self.id),
             name: self.name.clone(),
             status: ApplicationStatus::parse(&self.status).ok_or_else(|| {
-                StoreError::Unexpected(format!("application {}: unknown status", self.id))
+                StoreError::unexpected(format!("application {}: unknown status", self.id))
             })?,
             created_at: self.created_at,
             rotated_at: self.rotated_at,

@@ -1,8 +1,14 @@
 //! # Postgres adapters
 //!
-//! [`PgSessionStore`], [`PgApplicationStore`] and [`PgTokenStore`] implement the store ports
-//! with sqlx. Every query is checked at compile time against the committed offline data
-//! (`crates/postgres/.sqlx`), so building needs no database.
+//! [`PgStore`] (every session-side store port), [`PgApplicationStore`] and [`PgTokenStore`]
+//! implement the store ports with sqlx, one module per table: `sessions`, `reuse_slots`,
+//! `request_nonces`, `transak_order_events`, `webhook_endpoints`, `session_events`,
+//! `webhook_deliveries`, `applications`, `upstream_tokens`, and `housekeeping` for retention
+//! across them. Every query is checked at compile time against the committed offline data
+//! (`crates/postgres/.sqlx`), so building needs no database. A session is read as the SQL
+//! type `session_row_v1` (one definition of its columns, in the migrations), and each
+//! lifecycle rule the statements need is one SQL function beside it, checked against the
+//! domain's by the conformance suite.
 //!
 //! Every guarantee across API instances comes from keys and **single atomic statements**
 //! (conditional upserts, `UPDATE … WHERE … RETURNING`, data-modifying CTEs), never from
@@ -12,18 +18,28 @@
 
 mod applications;
 mod error;
+mod housekeeping;
+mod request_nonces;
+mod reuse_slots;
 mod rows;
+mod session_events;
 mod sessions;
-mod tokens;
-mod webhooks;
+mod store;
+mod transak_order_events;
+mod upstream_tokens;
+mod webhook_deliveries;
+mod webhook_endpoints;
 
 pub use applications::PgApplicationStore;
-pub use sessions::PgSessionStore;
-pub use tokens::PgTokenStore;
+pub use error::DatabaseError;
+pub use store::PgStore;
+pub use upstream_tokens::PgTokenStore;
 
 use std::time::Duration;
 
-use ports::StoreError;
+use std::sync::Arc;
+
+use ports::{SecretSealer, StoreCause, StoreError, Stores};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -66,7 +82,7 @@ pub fn pool(url: &str, settings: PoolSettings) -> Result<PgPool, StoreError> {
         // is reported as unavailable (503) and is dropped by the pool.
         .test_before_acquire(false)
         .connect_lazy(url)
-        .map_err(|e| StoreError::Unexpected(format!("invalid DATABASE_URL: {e}")))
+        .map_err(|e| StoreError::Unexpected(StoreCause::new(e)))
 }
 
 /// Applies pending migrations.
@@ -78,7 +94,7 @@ pub fn pool(url: &str, settings: PoolSettings) -> Result<PgPool, StoreError> {
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await.map_err(|e| match e {
         sqlx::migrate::MigrateError::Execute(e) => error::store_error(e),
-        other => StoreError::Unexpected(format!("migrations failed: {other}")),
+        other => StoreError::Unexpected(StoreCause::new(other)),
     })
 }
 
@@ -106,4 +122,14 @@ pub async fn pending_migrations(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
         .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
         .map(|m| m.version)
         .collect())
+}
+
+/// Every store port on one pool (migrated with [`migrate`]); the shared Transak token is
+/// sealed with `sealer`.
+pub fn stores(pool: PgPool, sealer: Arc<dyn SecretSealer>) -> Stores {
+    Stores::of(
+        Arc::new(PgStore::new(pool.clone())),
+        Arc::new(PgApplicationStore::new(pool.clone())),
+        Arc::new(PgTokenStore::new(pool, sealer)),
+    )
 }

@@ -3,14 +3,22 @@
 use chrono::{DateTime, Utc};
 use domain::{
     ApplicationId, Asset, Counterparty, CounterpartyAddress, Currency, InvoiceDetails,
-    LightningPayment, Network, PaymentHash, SessionEnd, SessionId, SessionParts, SessionScope,
-    Subject, TxHash,
+    LightningPayment, Network, OrderStatus, PaymentHash, SessionEnd, SessionId, SessionParts,
+    SessionScope, Subject, TxHash,
 };
 use ports::{SessionOrder, StoreError, StoredSession, WidgetUrl};
 use uuid::Uuid;
 
-/// A `sessions` row, column for column (also read from an event's JSON copy of the row).
-#[derive(Debug, Clone, serde::Deserialize)]
+/// A session as the adapter reads it: the SQL type `session_row_v1`, built from a
+/// `sessions` row by the SQL function of the same name (`select session_row_v1(s) as
+/// "session!: SessionRow" from sessions s …`), field for field in that type's order. Also
+/// read from an event's JSON copy of the `sessions` row (columns it does not know are
+/// ignored, newer ones may be missing).
+///
+/// The one list of a session's columns: the type and function are defined once (a
+/// migration), and no statement spells the columns out.
+#[derive(Debug, Clone, sqlx::Type, serde::Deserialize)]
+#[sqlx(type_name = "session_row_v1")]
 pub(crate) struct SessionRow {
     pub application_id: Uuid,
     pub id: Uuid,
@@ -31,6 +39,8 @@ pub(crate) struct SessionRow {
     pub consumed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    pub expired_event_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub order_id: Option<String>,
     #[serde(default)]
     pub order_status: Option<String>,
@@ -40,63 +50,8 @@ pub(crate) struct SessionRow {
     pub order_updated_at: Option<DateTime<Utc>>,
 }
 
-/// A `sessions` row and whether the statement that read it consumed it.
-#[derive(Debug, Clone)]
-pub(crate) struct LaunchRow {
-    pub consumed: bool,
-    pub application_id: Uuid,
-    pub id: Uuid,
-    pub subject_kind: String,
-    pub subject_id: Uuid,
-    pub currency: String,
-    pub network: String,
-    pub counterparty_kind: String,
-    pub counterparty: String,
-    pub invoice_created_at: Option<DateTime<Utc>>,
-    pub invoice_expires_at: Option<DateTime<Utc>>,
-    pub invoice_amount_msat: Option<i64>,
-    pub tx_hash: Option<String>,
-    pub force_verify_ownership: bool,
-    pub widget_url: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub consumed_at: Option<DateTime<Utc>>,
-    pub cancelled_at: Option<DateTime<Utc>>,
-}
-
-impl LaunchRow {
-    /// The session columns.
-    pub(crate) fn into_session_row(self) -> SessionRow {
-        SessionRow {
-            application_id: self.application_id,
-            id: self.id,
-            subject_kind: self.subject_kind,
-            subject_id: self.subject_id,
-            currency: self.currency,
-            network: self.network,
-            counterparty_kind: self.counterparty_kind,
-            counterparty: self.counterparty,
-            invoice_created_at: self.invoice_created_at,
-            invoice_expires_at: self.invoice_expires_at,
-            invoice_amount_msat: self.invoice_amount_msat,
-            tx_hash: self.tx_hash,
-            force_verify_ownership: self.force_verify_ownership,
-            widget_url: self.widget_url,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            consumed_at: self.consumed_at,
-            cancelled_at: self.cancelled_at,
-            // A launch answers with a redirect or a page: the order is not needed there.
-            order_id: None,
-            order_status: None,
-            order_event_id: None,
-            order_updated_at: None,
-        }
-    }
-}
-
 fn corrupt(what: &str, id: Uuid) -> StoreError {
-    StoreError::Unexpected(format!("session {id}: stored {what} is invalid"))
+    StoreError::unexpected(format!("session {id}: stored {what} is invalid"))
 }
 
 impl SessionRow {
@@ -134,10 +89,11 @@ impl SessionRow {
         let tx_hash = self.tx_hash.map(|t| TxHash::from_stored(network, t));
         let scope = SessionScope::new(subject, asset, counterparty, tx_hash)
             .map_err(|_| corrupt("scope", id))?;
-        let end = match (self.consumed_at, self.cancelled_at) {
-            (Some(at), _) => Some(SessionEnd::Consumed { at }),
-            (None, Some(at)) => Some(SessionEnd::Cancelled { at }),
-            (None, None) => None,
+        let end = match (self.consumed_at, self.cancelled_at, self.expired_event_at) {
+            (Some(at), _, _) => Some(SessionEnd::Consumed { at }),
+            (None, Some(at), _) => Some(SessionEnd::Cancelled { at }),
+            (None, None, Some(at)) => Some(SessionEnd::Expired { at }),
+            (None, None, None) => None,
         };
         Ok(StoredSession {
             session: domain::Session::restore(SessionParts {
@@ -158,7 +114,7 @@ impl SessionRow {
             ) {
                 (Some(id), Some(status), Some(event_id), Some(updated_at)) => Some(SessionOrder {
                     id,
-                    status,
+                    status: OrderStatus::parse(&status),
                     event_id,
                     updated_at,
                 }),

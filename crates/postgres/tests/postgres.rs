@@ -12,7 +12,7 @@ use app::{ClaimSettings, Dependencies, Retention, Sessions};
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ReusePolicy;
 use ports::*;
-use postgres::{PgSessionStore, PgTokenStore, PoolSettings};
+use postgres::{PgStore, PgTokenStore, PoolSettings};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use testkit::fakes::FakeGateway;
@@ -34,7 +34,8 @@ fn second_pool(url: &str) -> PgPool {
 fn instance(pool: PgPool, gateway: Arc<FakeGateway>, lease: Duration) -> Sessions {
     Sessions::new(
         Dependencies {
-            store: Arc::new(PgSessionStore::new(pool)),
+            store: Arc::new(PgStore::new(pool.clone())),
+            requests: Arc::new(PgStore::new(pool)),
             gateway,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
@@ -93,12 +94,12 @@ async fn sixty_four_requests_over_two_pools_mint_once() {
 async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
     let db = fresh_database().await;
     let pools = [db.pool.clone(), second_pool(&db.url)];
-    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(pools[0].clone()));
+    let store: Arc<dyn SessionStore> = Arc::new(PgStore::new(pools[0].clone()));
     mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
     let mut tasks = Vec::new();
     for n in 0..64u8 {
         let store: Arc<dyn SessionStore> =
-            Arc::new(PgSessionStore::new(pools[usize::from(n % 2)].clone()));
+            Arc::new(PgStore::new(pools[usize::from(n % 2)].clone()));
         tasks.push(tokio::spawn(async move {
             let r = request(1, n % 7 == 3);
             store
@@ -117,8 +118,8 @@ async fn concurrent_flag_upgrades_over_two_pools_never_lose_true() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_launches_of_one_session_over_two_pools_open_once() {
     let db = fresh_database().await;
-    let a: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
-    let b: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(second_pool(&db.url)));
+    let a: Arc<dyn SessionStore> = Arc::new(PgStore::new(db.pool.clone()));
+    let b: Arc<dyn SessionStore> = Arc::new(PgStore::new(second_pool(&db.url)));
     for round in 0..20u128 {
         mint(&a, APP_A, sid(round + 1), &request(round + 1, false), t0()).await;
         let id = sid(round + 1);
@@ -227,7 +228,8 @@ async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
 #[tokio::test]
 async fn retention_purges_in_batches_on_postgres() {
     let db = fresh_database().await;
-    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
+    let pg = Arc::new(PgStore::new(db.pool.clone()));
+    let store: Arc<dyn SessionStore> = pg.clone();
     for n in 1..=25u128 {
         mint(&store, APP_A, sid(n), &request(n, false), t0()).await;
     }
@@ -240,7 +242,8 @@ async fn retention_purges_in_batches_on_postgres() {
         }
     }
     let r = Retention::new(
-        store.clone(),
+        pg.clone(),
+        pg,
         Arc::new(At(later)),
         Duration::from_secs(90 * 86_400),
         10,
@@ -465,7 +468,7 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
     let nodes = explain(
         &db.pool,
         &reuse,
-        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', false, sha256('n'::bytea), now() + interval '5 minutes', gen_random_uuid(), now() + interval '30 seconds'",
+        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', sha256('n'::bytea), now() + interval '5 minutes', false, gen_random_uuid(), now() + interval '30 seconds'",
     )
     .await;
     assert_index_only(&nodes, &["reuse_slots", "sessions"]);
@@ -478,7 +481,7 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
     let nodes = explain(
         &db.pool,
         &launch,
-        &format!("'00000000-0000-0000-0000-000000000001', '{id}', now(), gen_random_uuid()"),
+        &format!("'00000000-0000-0000-0000-000000000001', '{id}', now(), gen_random_uuid(), 'session.consumed'"),
     )
     .await;
     assert_index_only(&nodes, &["sessions"]);
@@ -517,7 +520,7 @@ fn assert_index_only(nodes: &[Node], tables: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush() {
     let db = fresh_database().await;
-    let store: Arc<dyn SessionStore> = Arc::new(PgSessionStore::new(db.pool.clone()));
+    let store: Arc<dyn SessionStore> = Arc::new(PgStore::new(db.pool.clone()));
     let bound = request(1, false);
     mint(&store, APP_A, sid(1), &bound, t0()).await;
     let sql = adapter_query("left join slot on true left join cand on true");
@@ -544,9 +547,9 @@ async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush(
             .bind(q.key.as_bytes().as_slice())
             .bind(q.now)
             .bind(q.policy.must_live_until(q.now))
-            .bind(q.force_verify_ownership)
             .bind(nonce.signature.as_slice())
             .bind(nonce.expires_at)
+            .bind(q.force_verify_ownership)
             .bind(q.claim.0)
             .bind(q.lease_until)
             .fetch_one(&mut *tx)

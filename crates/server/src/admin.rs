@@ -1,12 +1,10 @@
-//! `apps …`: create, list, rotate, disable and enable applications in the database, through
-//! the application use cases.
+//! `apps …` and `webhooks …`: the operators' subcommands — create, list, rotate, disable and
+//! enable applications, reseal secrets, list endpoints, redeliver events, list unmatched
+//! order events — each through the use cases of the configured database.
 
-use std::sync::Arc;
-
-use ports::SystemClock;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::compose;
+use crate::compose::{self, Overrides, UseCases};
 use crate::config::Config;
 
 /// What to do.
@@ -144,12 +142,14 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 .into(),
         );
     }
-    let keyring: Arc<dyn ports::SecretSealer> =
-        Arc::new(compose::keyring(config).map_err(|e| e.to_string())?);
-    let stores = compose::stores(config, keyring.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let apps = compose::applications(stores.applications.clone(), keyring, Arc::new(SystemClock));
+    let use_cases = UseCases::build(
+        config,
+        &config.public_base(config.listen),
+        Overrides::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let apps = &use_cases.applications;
     let show = |what: &str, issued: &app::IssuedCredentials| {
         println!(
             "{what} application {:?} ({})",
@@ -215,15 +215,10 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             println!("enabled {name:?}");
         }
         Action::WebhookEndpoints { app } => {
-            let record = stores
-                .applications
-                .find_by_name(&app)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no application named {app:?}"))?;
-            let endpoints = stores
+            let application = apps.named(&app).await.map_err(|e| e.to_string())?;
+            let endpoints = use_cases
                 .webhooks
-                .list_endpoints(record.application.id)
+                .list_endpoints(application.id)
                 .await
                 .map_err(|e| e.to_string())?;
             if endpoints.is_empty() {
@@ -258,9 +253,9 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                         .map_err(|x| format!("{e:?}: {x}"))
                 })
                 .transpose()?;
-            let n = stores
+            let n = use_cases
                 .webhooks
-                .redeliver(event, endpoint, chrono::Utc::now())
+                .redeliver(event, endpoint)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -268,9 +263,9 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             );
         }
         Action::UnmatchedOrders { limit } => {
-            let orders = stores
-                .sessions
-                .unmatched_orders(limit)
+            let orders = use_cases
+                .orders
+                .unmatched(limit)
                 .await
                 .map_err(|e| e.to_string())?;
             if orders.is_empty() {

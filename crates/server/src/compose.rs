@@ -1,21 +1,21 @@
-//! The composition root: the one place that knows every concrete adapter.
+//! The composition root: the one place that knows every concrete adapter. [`UseCases`] wires
+//! the stores, keys, upstream and webhook sender of a configuration into the use cases; the
+//! running service ([`crate::application::Application`]) and the admin subcommands
+//! ([`crate::admin`]) both start from it.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use api::observability::Metrics;
-use api::state::{AppState, ClientLimiter, Lifecycle, RateLimiter, ReadinessCache, Shared};
 use app::{
-    Applications, BootstrapEntry, DeliveryWorker, Dependencies, ExpirySweeper, Retention, Sessions,
-    WebhookDependencies, Webhooks,
+    Applications, BootstrapEntry, DeliveryWorker, Dependencies, ExpirySweeper, Orders, Retention,
+    Sessions, WebhookDependencies, Webhooks,
 };
 use keyring::Keyring;
-use memory::{MemoryApplicationStore, MemorySessionStore, MemoryTokenStore};
 use ports::{
-    AccessTokenStore, ApplicationStore, Clock, IdGenerator, LaunchLinks, RandomIds, SecretSealer,
-    SessionStore, SystemClock, WebhookSender, WebhookStore, WidgetGateway,
+    Clock, IdGenerator, LaunchLinks, RandomIds, SecretSealer, Stores, SystemClock, WebhookSender,
+    WidgetGateway,
 };
-use postgres::{PgApplicationStore, PgSessionStore, PgTokenStore, PoolSettings};
+use postgres::PoolSettings;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use transak::{Environment, TransakConfig, TransakGateway};
@@ -47,14 +47,14 @@ pub enum StartupError {
     /// The webhook sender could not be built.
     #[error("webhooks: {0}")]
     Webhooks(String),
-}
-
-/// A demo application created for a zero-configuration run.
-pub struct DemoApp {
-    /// Its API key.
-    pub api_key: String,
-    /// Its API secret.
-    pub api_secret: SecretString,
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; set WIDGET_SESSIONS_LISTEN to a free address")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The in-process emulator, kept alive for the life of the process.
@@ -64,39 +64,166 @@ pub type EmbeddedEmulator = transak_emulator::Emulator;
 #[cfg(not(feature = "emulator"))]
 pub type EmbeddedEmulator = std::convert::Infallible;
 
-/// Everything a running instance owns.
-pub struct Runtime {
-    /// The HTTP state.
-    pub state: AppState,
-    /// The retention task (to spawn).
-    pub retention: Retention,
-    /// The webhook delivery worker (to spawn).
-    pub deliveries: DeliveryWorker,
-    /// The expiry sweeper (to spawn).
-    pub sweeper: ExpirySweeper,
-    /// The in-process emulator, kept alive for the life of the process.
-    pub emulator: Option<EmbeddedEmulator>,
-    /// The demo application of a zero-configuration run.
-    pub demo: Option<DemoApp>,
-    /// One line saying what this instance runs on.
-    pub description: String,
-    /// The Postgres pool, when on Postgres (for its metrics).
+/// What a caller that embeds the service (the tests) puts in place of the configured
+/// adapters.
+#[derive(Default)]
+pub struct Overrides {
+    /// The clock (tests move time forward instead of sleeping); the system clock if `None`.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where Transak is, in place of the configured upstream (e.g. an emulator the caller
+    /// started and controls).
+    pub upstream: Option<TransakConfig>,
+}
+
+/// The backend's stores, and the Postgres pool when on Postgres (for its metrics).
+pub struct Backend {
+    /// Every store port.
+    pub stores: Stores,
+    /// The pool.
     pub pool: Option<sqlx::PgPool>,
 }
 
-/// The stores of one backend.
-pub struct Stores {
-    /// Sessions.
-    pub sessions: Arc<dyn SessionStore>,
-    /// Webhook endpoints, session events, deliveries (the same store as `sessions`: an
-    /// event is written with its change).
-    pub webhooks: Arc<dyn WebhookStore>,
-    /// Applications.
-    pub applications: Arc<dyn ApplicationStore>,
-    /// The shared upstream token.
-    pub tokens: Arc<dyn AccessTokenStore>,
-    /// The Postgres pool, when on Postgres (for its metrics).
+/// Every use case of one instance, over the configured adapters.
+pub struct UseCases {
+    /// Create-or-reuse, get, list, cancel, launch.
+    pub sessions: Arc<Sessions>,
+    /// Authentication and the applications' lifecycle.
+    pub applications: Applications,
+    /// Webhook endpoints, a session's events, redelivery.
+    pub webhooks: Webhooks,
+    /// Transak's order events.
+    pub orders: Orders,
+    /// Retention of ended sessions and of the request log.
+    pub retention: Retention,
+    /// What the delivery workers and the expiry sweeper run on.
+    pub webhook_deps: WebhookDependencies,
+    /// The stores.
+    pub stores: Stores,
+    /// The upstream.
+    pub gateway: Arc<dyn WidgetGateway>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
+    /// The at-rest keys (for the key check of readiness).
+    pub keys: Arc<Keyring>,
+    /// The in-process emulator, when the configuration asks for one.
+    pub emulator: Option<EmbeddedEmulator>,
+    /// One line saying what this instance runs on.
+    pub description: String,
+    /// The Postgres pool, when on Postgres.
     pub pool: Option<sqlx::PgPool>,
+}
+
+impl UseCases {
+    /// The use cases of `config` (with `overrides` in place of configured adapters), for an
+    /// instance whose launch links start with `public_base`. Opens (and, unless told not to,
+    /// migrates) the database, and starts the in-process emulator if the configuration asks
+    /// for one; starts nothing else.
+    ///
+    /// # Errors
+    ///
+    /// See [`StartupError`].
+    pub async fn build(
+        config: &Config,
+        public_base: &str,
+        overrides: Overrides,
+    ) -> Result<Self, StartupError> {
+        let clock = overrides
+            .clock
+            .unwrap_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>);
+        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+        let keys = Arc::new(keyring(config)?);
+        let sealer: Arc<dyn SecretSealer> = keys.clone();
+        let Backend { stores, pool } = backend(config, sealer.clone()).await?;
+        let links: Arc<dyn LaunchLinks> = keys.clone();
+
+        let (transak_config, emulator, upstream_text) = match overrides.upstream {
+            Some(c) => (c, None, "an injected upstream".to_string()),
+            None => upstream(config, public_base).await?,
+        };
+        let gateway: Arc<dyn WidgetGateway> = Arc::new(
+            TransakGateway::new(transak_config, stores.tokens.clone(), clock.clone())
+                .map_err(|e| StartupError::Upstream(e.to_string()))?,
+        );
+
+        let applications = Applications::new(
+            stores.applications.clone(),
+            sealer.clone(),
+            clock.clone(),
+            ids.clone(),
+        );
+        let sender: Arc<dyn WebhookSender> = Arc::new(
+            HttpWebhookSender::new(
+                SenderSettings {
+                    timeout: config.webhook_timeout,
+                    allow_private_networks: config.webhooks.allow_private_networks,
+                },
+                clock.clone(),
+            )
+            .map_err(StartupError::Webhooks)?,
+        );
+        let webhook_deps = WebhookDependencies {
+            endpoints: stores.endpoints.clone(),
+            events: stores.events.clone(),
+            deliveries: stores.deliveries.clone(),
+            sessions: stores.sessions.clone(),
+            sender,
+            encoder: Arc::new(api::http::webhooks::JsonEvents),
+            sealer,
+            clock: clock.clone(),
+            ids: ids.clone(),
+        };
+        let webhooks = Webhooks::new(webhook_deps.clone(), config.webhooks.clone());
+        let sessions = Sessions::new(
+            Dependencies {
+                store: stores.sessions.clone(),
+                requests: stores.requests.clone(),
+                gateway: gateway.clone(),
+                clock: clock.clone(),
+                ids: ids.clone(),
+                links,
+            },
+            config.policy,
+            config.claims,
+        );
+        let retention = Retention::new(
+            stores.housekeeping.clone(),
+            stores.requests.clone(),
+            clock.clone(),
+            config.retention,
+            1000,
+        );
+        let orders = Orders::new(gateway.clone(), stores.orders.clone(), clock.clone(), ids);
+        let store_text = if pool.is_some() {
+            "Postgres"
+        } else {
+            "in-memory store"
+        };
+        Ok(Self {
+            sessions: Arc::new(sessions),
+            applications,
+            webhooks,
+            orders,
+            retention,
+            webhook_deps,
+            stores,
+            gateway,
+            clock,
+            keys,
+            emulator,
+            description: format!("{store_text}, {upstream_text}"),
+            pool,
+        })
+    }
+
+    /// A webhook delivery worker (each has an owner id of its own).
+    pub fn delivery_worker(&self, config: &Config) -> DeliveryWorker {
+        DeliveryWorker::new(self.webhook_deps.clone(), config.webhooks.clone())
+    }
+
+    /// The expiry sweeper.
+    pub fn expiry_sweeper(&self, config: &Config) -> ExpirySweeper {
+        ExpirySweeper::new(self.webhook_deps.clone(), config.webhooks.sweep_every)
+    }
 }
 
 /// Applies the migrations to the configured database and returns which ones were pending.
@@ -126,54 +253,39 @@ pub async fn migrate(database_url: Option<&SecretString>) -> Result<Vec<i64>, St
 /// # Errors
 ///
 /// [`StartupError::Database`] when Postgres cannot be reached or migrated.
-pub async fn stores(
-    config: &Config,
-    sealer: Arc<dyn SecretSealer>,
-) -> Result<Stores, StartupError> {
-    match &config.database_url {
-        None => {
-            let sessions = Arc::new(MemorySessionStore::new());
-            Ok(Stores {
-                sessions: sessions.clone(),
-                webhooks: sessions,
-                applications: Arc::new(MemoryApplicationStore::new()),
-                tokens: Arc::new(MemoryTokenStore::new()),
-                pool: None,
-            })
-        }
-        Some(url) => {
-            let pool = postgres::pool(
-                url.expose_secret(),
-                PoolSettings {
-                    max_connections: config.db_max_connections,
-                    ..PoolSettings::default()
-                },
-            )
+async fn backend(config: &Config, sealer: Arc<dyn SecretSealer>) -> Result<Backend, StartupError> {
+    let Some(url) = &config.database_url else {
+        return Ok(Backend {
+            stores: memory::stores(),
+            pool: None,
+        });
+    };
+    let pool = postgres::pool(
+        url.expose_secret(),
+        PoolSettings {
+            max_connections: config.db_max_connections,
+            ..PoolSettings::default()
+        },
+    )
+    .map_err(|e| StartupError::Database(e.to_string()))?;
+    if config.migrate_on_start {
+        postgres::migrate(&pool)
+            .await
+            .map_err(|e| StartupError::Database(format!("could not apply the migrations: {e}")))?;
+    } else {
+        let pending = postgres::pending_migrations(&pool)
+            .await
             .map_err(|e| StartupError::Database(e.to_string()))?;
-            if config.migrate_on_start {
-                postgres::migrate(&pool).await.map_err(|e| {
-                    StartupError::Database(format!("could not apply the migrations: {e}"))
-                })?;
-            } else {
-                let pending = postgres::pending_migrations(&pool)
-                    .await
-                    .map_err(|e| StartupError::Database(e.to_string()))?;
-                if !pending.is_empty() {
-                    return Err(StartupError::Database(format!(
-                        "the database lacks migrations {pending:?} and WIDGET_SESSIONS_MIGRATE_ON_START is false: run `widget-sessions migrate` first"
-                    )));
-                }
-            }
-            let sessions = Arc::new(PgSessionStore::new(pool.clone()));
-            Ok(Stores {
-                sessions: sessions.clone(),
-                webhooks: sessions,
-                applications: Arc::new(PgApplicationStore::new(pool.clone())),
-                tokens: Arc::new(PgTokenStore::new(pool.clone(), sealer)),
-                pool: Some(pool),
-            })
+        if !pending.is_empty() {
+            return Err(StartupError::Database(format!(
+                "the database lacks migrations {pending:?} and WIDGET_SESSIONS_MIGRATE_ON_START is false: run `widget-sessions migrate` first"
+            )));
         }
     }
+    Ok(Backend {
+        stores: postgres::stores(pool.clone(), sealer),
+        pool: Some(pool),
+    })
 }
 
 /// The at-rest keys: from `WIDGET_SESSIONS_SECRET_KEY`, or a fresh key for in-memory runs.
@@ -196,167 +308,14 @@ pub fn keyring(config: &Config) -> Result<Keyring, StartupError> {
     }
 }
 
-/// The application use cases over the configured stores and keys.
-pub fn applications(
-    store: Arc<dyn ApplicationStore>,
-    sealer: Arc<dyn SecretSealer>,
-    clock: Arc<dyn Clock>,
-) -> Applications {
-    Applications::new(store, sealer, clock, Arc::new(RandomIds))
-}
-
-/// Builds a running instance from its configuration.
-///
-/// # Errors
-///
-/// See [`StartupError`].
-pub async fn build(config: &Config) -> Result<Runtime, StartupError> {
-    build_with_clock(config, Arc::new(SystemClock)).await
-}
-
-/// [`build`] with another clock (tests move time forward instead of sleeping).
-///
-/// # Errors
-///
-/// See [`StartupError`].
-pub async fn build_with_clock(
-    config: &Config,
-    clock: Arc<dyn Clock>,
-) -> Result<Runtime, StartupError> {
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let keys = Arc::new(keyring(config)?);
-    let sealer: Arc<dyn SecretSealer> = keys.clone();
-    let stores = stores(config, sealer.clone()).await?;
-    let db_pool = stores.pool.clone();
-    let links: Arc<dyn LaunchLinks> = keys;
-
-    let (transak_config, emulator, upstream_text) = upstream(config).await?;
-    let gateway: Arc<dyn WidgetGateway> = Arc::new(
-        TransakGateway::new(transak_config, stores.tokens.clone(), clock.clone())
-            .map_err(|e| StartupError::Upstream(e.to_string()))?,
-    );
-
-    let applications = applications(stores.applications.clone(), sealer.clone(), clock.clone());
-    if let Some(path) = &config.apps_file {
-        applications
-            .bootstrap(read_apps_file(path)?)
-            .await
-            .map_err(|e| StartupError::Applications(e.to_string()))?;
-    }
-    // A key that cannot open what is stored would answer `500` to every application: refuse
-    // to start instead, naming the key ids involved.
-    let report = applications
-        .check_keys()
-        .await
-        .map_err(|e| StartupError::Applications(e.to_string()))?;
-    if !report.ok() {
-        return Err(StartupError::Keys(report.describe()));
-    }
-    if config.database_url.is_some() && report.checked == 0 {
-        let hint = "no applications yet: create one with `widget-sessions apps create NAME` (it prints the API key and secret once)";
-        tracing::warn!("{hint}");
-        println!("{hint}");
-    }
-    let demo = if config.database_url.is_none() && config.apps_file.is_none() {
-        let issued = applications
-            .create("demo", None, None)
-            .await
-            .map_err(|e| StartupError::Applications(e.to_string()))?;
-        Some(DemoApp {
-            api_key: issued.api_key,
-            api_secret: issued.api_secret,
-        })
-    } else {
-        None
-    };
-
-    let sender: Arc<dyn WebhookSender> = Arc::new(
-        HttpWebhookSender::new(
-            SenderSettings {
-                timeout: config.webhook_timeout,
-                allow_private_networks: config.webhooks.allow_private_networks,
-            },
-            clock.clone(),
-        )
-        .map_err(StartupError::Webhooks)?,
-    );
-    let webhook_deps = WebhookDependencies {
-        store: stores.webhooks.clone(),
-        sessions: stores.sessions.clone(),
-        sender,
-        encoder: Arc::new(api::http::webhooks::JsonEvents),
-        sealer,
-        clock: clock.clone(),
-        ids: ids.clone(),
-    };
-    let webhooks = Webhooks::new(webhook_deps.clone(), config.webhooks.clone());
-    let deliveries = DeliveryWorker::new(webhook_deps.clone(), config.webhooks.clone());
-    let sweeper = ExpirySweeper::new(webhook_deps, config.webhooks.sweep_every);
-
-    let sessions = Sessions::new(
-        Dependencies {
-            store: stores.sessions.clone(),
-            gateway: gateway.clone(),
-            clock: clock.clone(),
-            ids,
-            links,
-        },
-        config.policy,
-        config.claims,
-    );
-    let retention = Retention::new(
-        stores.sessions.clone(),
-        clock.clone(),
-        config.retention,
-        1000,
-    );
-    let store_text = if config.database_url.is_some() {
-        "Postgres"
-    } else {
-        "in-memory store"
-    };
-    let state = AppState(Arc::new(Shared {
-        sessions: Arc::new(sessions),
-        applications,
-        webhooks,
-        orders: app::Orders::new(
-            gateway.clone(),
-            stores.sessions.clone(),
-            clock.clone(),
-            Arc::new(RandomIds),
-        ),
-        store: stores.sessions,
-        gateway,
-        clock,
-        rules: config.rules.clone(),
-        public_base: config.public_base(),
-        limiter: RateLimiter::new(config.rate_limit),
-        clients: ClientLimiter::new(config.client_limits.clone()),
-        limits: config.http_limits,
-        readiness: ReadinessCache::new(ReadinessCache::PING),
-        key_check: ReadinessCache::new(ReadinessCache::KEYS),
-        lifecycle: Lifecycle::default(),
-        metrics: Metrics::install(),
-    }));
-    Ok(Runtime {
-        state,
-        retention,
-        deliveries,
-        sweeper,
-        emulator,
-        demo,
-        description: format!("{store_text}, {upstream_text}"),
-        pool: db_pool,
-    })
-}
-
 /// The gateway's configuration, the in-process emulator if one was started, and a
 /// description.
 async fn upstream(
     config: &Config,
+    public_base: &str,
 ) -> Result<(TransakConfig, Option<EmbeddedEmulator>, String), StartupError> {
     match &config.upstream {
-        Upstream::InProcessEmulator => in_process_emulator(config).await,
+        Upstream::InProcessEmulator => in_process_emulator(config, public_base).await,
         Upstream::Remote(r) => {
             let mut b = TransakConfig::builder(
                 r.environment,
@@ -384,17 +343,40 @@ async fn upstream(
 #[cfg(feature = "emulator")]
 async fn in_process_emulator(
     config: &Config,
+    public_base: &str,
 ) -> Result<(TransakConfig, Option<EmbeddedEmulator>, String), StartupError> {
     // Its widget's orders come back to this service, as Transak's would.
     let emulator = transak_emulator::spawn(transak_emulator::EmulatorConfig {
-        webhook_url: Some(format!("{}/webhooks/transak", config.public_base())),
+        webhook_url: Some(format!("{public_base}/webhooks/transak")),
         ..transak_emulator::EmulatorConfig::default()
     })
     .await
     .map_err(|e| StartupError::Emulator(e.to_string()))?;
-    let url =
-        url::Url::parse(&emulator.base_url()).map_err(|e| StartupError::Emulator(e.to_string()))?;
-    let c = TransakConfig::builder(
+    let c = emulator_config(config, &emulator.base_url())?;
+    let text = format!("in-process Transak emulator at {}", emulator.base_url());
+    Ok((c, Some(emulator), text))
+}
+
+#[cfg(not(feature = "emulator"))]
+async fn in_process_emulator(
+    _config: &Config,
+    _public_base: &str,
+) -> Result<(TransakConfig, Option<EmbeddedEmulator>, String), StartupError> {
+    // The configuration refuses this combination; kept as a clear error all the same.
+    Err(StartupError::Emulator(
+        "this build has no in-process emulator (built without the `emulator` feature)".into(),
+    ))
+}
+
+/// The gateway's configuration for an emulator at `base_url` (both of its bases) with the
+/// emulator's default credentials, and the configured timeout and retries.
+///
+/// # Errors
+///
+/// [`StartupError::Upstream`] when the URL is not one.
+pub fn emulator_config(config: &Config, base_url: &str) -> Result<TransakConfig, StartupError> {
+    let url = url::Url::parse(base_url).map_err(|e| StartupError::Upstream(e.to_string()))?;
+    TransakConfig::builder(
         Environment::Emulator,
         transak_emulator::DEFAULT_API_KEY,
         SecretString::from(transak_emulator::DEFAULT_API_SECRET),
@@ -405,20 +387,7 @@ async fn in_process_emulator(
     .request_timeout(config.upstream_timeout)
     .max_retries(config.upstream_retries)
     .build()
-    .map_err(|e| StartupError::Upstream(e.to_string()))?;
-    let text = format!("in-process Transak emulator at {}", emulator.base_url());
-    Ok((c, Some(emulator), text))
-}
-
-#[cfg(not(feature = "emulator"))]
-async fn in_process_emulator(
-    _config: &Config,
-) -> Result<(TransakConfig, Option<EmbeddedEmulator>, String), StartupError> {
-    // The configuration refuses this combination; kept as a clear error all the same.
-    let _ = Environment::Emulator;
-    Err(StartupError::Emulator(
-        "this build has no in-process emulator (built without the `emulator` feature)".into(),
-    ))
+    .map_err(|e| StartupError::Upstream(e.to_string()))
 }
 
 /// One entry of `WIDGET_SESSIONS_APPS_FILE`.

@@ -358,8 +358,9 @@ pub struct RemoteUpstream {
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Base of launch links (`{public_url}/w/{token}`), without a trailing slash.
-    pub public_url: Url,
+    /// Base of launch links (`{public_url}/w/{token}`); `None`: `http://` and the address the
+    /// instance listens on.
+    pub public_url: Option<Url>,
     /// Postgres; `None` runs on the in-memory store.
     pub database_url: Option<SecretString>,
     /// The upstream.
@@ -557,7 +558,7 @@ impl Config {
             }),
         };
         let public_url = match r.get("WIDGET_SESSIONS_PUBLIC_URL") {
-            None => Url::parse(&format!("http://{listen}")).ok(),
+            None => None,
             Some(v) => match Url::parse(&v) {
                 Ok(u)
                     if matches!(u.scheme(), "http" | "https")
@@ -761,11 +762,6 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
-        let Some(public_url) = public_url else {
-            return Err(ConfigError(vec![
-                "WIDGET_SESSIONS_PUBLIC_URL is invalid".into(),
-            ]));
-        };
         Ok(Config {
             listen,
             public_url,
@@ -813,9 +809,13 @@ impl Config {
         })
     }
 
-    /// The public base without a trailing slash.
-    pub fn public_base(&self) -> String {
-        self.public_url.as_str().trim_end_matches('/').to_string()
+    /// The public base of launch links without a trailing slash, for an instance listening on
+    /// `listening` (the configured public URL, or `http://` and that address).
+    pub fn public_base(&self, listening: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_string(),
+            None => format!("http://{listening}"),
+        }
     }
 }
 

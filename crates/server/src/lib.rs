@@ -2,7 +2,8 @@
 //!
 //! The binary of the travel-rule widget-session service (`main.rs`) and what it is made of:
 //! configuration from the environment ([`config`]), the composition root that wires every
-//! adapter ([`compose`]), serving until a signal ([`serve`]), the admin subcommands
+//! adapter into the use cases ([`compose`]), the whole service built and run until stopped
+//! ([`application::Application`]), the admin subcommands
 //! ([`admin`]), the `request` subcommand that signs and sends a request ([`request`]), and
 //! logging ([`telemetry`]).
 //!
@@ -10,10 +11,10 @@
 //! default `emulator` feature.
 
 pub mod admin;
+pub mod application;
 pub mod compose;
 pub mod config;
 pub mod http_server;
 pub mod listen;
 pub mod request;
-pub mod serve;
 pub mod telemetry;

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use server::admin::{self, Action};
+use server::application::{self, Application};
+use server::compose::{self, Overrides};
 use server::config::{self, Config};
+use server::request;
 use server::telemetry::{LogFormat, init_tracing};
-use server::{compose, request, serve};
 
 #[derive(Parser)]
 #[command(
@@ -326,10 +328,13 @@ async fn run(command: Command) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match serve::serve(config).await {
-                Ok(()) => ExitCode::SUCCESS,
+            match Application::build(config, Overrides::default()).await {
+                Ok(app) => {
+                    app.run_until_stopped(application::shutdown_signal()).await;
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "widget-sessions stopped");
+                    tracing::error!(error = %e, "widget-sessions could not start");
                     eprintln!("widget-sessions: {e}");
                     ExitCode::FAILURE
                 }

@@ -1722,9 +1722,16 @@ async fn operational_endpoints(store: Store) {
 
     let r = app.get("/readyz").await;
     r.expect(200);
+    let checks = &r.json()["checks"];
     assert_eq!(
-        r.json(),
-        json!({"status": "ready", "checks": {"database": "ok", "keys": "ok", "upstream": "not used yet"}})
+        (&checks["database"], &checks["keys"]),
+        (&json!("ok"), &json!("ok"))
+    );
+    // The instance obtains an access token as it starts: until then, the upstream was not
+    // used yet.
+    assert!(
+        ["ok", "not used yet"].contains(&checks["upstream"].as_str().unwrap()),
+        "{checks}"
     );
 
     let s = app.create_ok(&app.a, &btc_address(&user()), 201).await;
@@ -1785,20 +1792,33 @@ async fn operational_endpoints(store: Store) {
 /// upstream (it is not a lever). A failed token refresh backs off: the next requests fail
 /// fast without calling upstream again.
 async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
-    let app = TestApp::spawn(store, &[]).await;
-    // A fresh instance has no access token yet; upstream refuses to hand one out.
-    app.emulator
+    // Upstream refuses to hand out a token from the start.
+    let emulator = transak_emulator::spawn(transak_emulator::EmulatorConfig::default())
+        .await
+        .unwrap();
+    emulator
         .set_faults(FaultsUpdate {
             fail_next: Some(1000),
             fail_status: Some(500),
             ..FaultsUpdate::default()
         })
         .unwrap();
-    let r = app.get("/readyz").await;
-    r.expect(200);
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    assert_eq!(r.json()["checks"]["upstream"], "not used yet");
+    let app = TestApp::spawn_with_upstream(store, &[], emulator).await;
+    // The instance tried to obtain a token as it started, and says it failed.
+    let mut upstream = String::new();
+    for _ in 0..200 {
+        let r = app.get("/readyz").await;
+        r.expect(200);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        upstream = r.json()["checks"]["upstream"].as_str().unwrap().to_string();
+        if upstream != "not used yet" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(upstream.starts_with("failing: "), "{upstream}");
     let calls = app.emulator.stats().injected_failures;
+    assert!(calls > 0);
     for _ in 0..10 {
         app.get("/readyz").await.expect(200);
     }
@@ -1807,6 +1827,8 @@ async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
         calls,
         "readiness made the service call upstream"
     );
+    // Past the pause that followed the failed start-up refresh, a create tries again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
 
     let body = btc_address(&user());
     assert_problem(
@@ -1843,9 +1865,10 @@ async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
     app.get("/healthz").await.expect(200);
     app.list(&app.a, "").await.expect(200);
 
-    // After the pause, the next request refreshes again and succeeds.
+    // After the pause (doubled by the second failure), the next request refreshes again and
+    // succeeds.
     app.emulator.clear_faults();
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     app.create(&app.a, &body).await.expect(201);
     assert_eq!(app.get("/readyz").await.json()["checks"]["upstream"], "ok");
 }

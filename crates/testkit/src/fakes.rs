@@ -87,7 +87,7 @@ impl WidgetGateway for FakeGateway {
         Ok(OrderEvent {
             event_id: field("eventID")?,
             order_id: field("orderId")?,
-            status: field("status")?,
+            status: domain::OrderStatus::parse(&field("status")?),
             partner_order_id: v["partnerOrderId"].as_str().map(str::to_owned),
         })
     }

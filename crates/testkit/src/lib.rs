@@ -3,9 +3,8 @@
 //! - [`fixtures`]: requests, sessions, tokens and instants for tests.
 //! - [`clock::TestClock`]: real time that a test moves forward instead of sleeping.
 //! - [`conformance`]: the conformance suites of the store ports. Every adapter runs the same
-//!   test bodies through [`session_store_conformance!`], [`token_store_conformance!`] and
-//!   [`application_store_conformance!`], each test on a fresh store from the factory it is
-//!   given, so the in-memory adapters cannot drift from the Postgres ones.
+//!   test bodies through [`store_conformance!`], each test on a fresh backend from the
+//!   factory it is given, so the in-memory adapters cannot drift from the Postgres ones.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed expectation panics
 
@@ -15,13 +14,14 @@ pub mod fakes;
 pub mod fixtures;
 pub mod pg;
 
-/// Generates one `#[tokio::test]` per session-store conformance check, each on a fresh store
-/// from `$factory`: an expression evaluating to a future of `(Arc<dyn SessionStore>, guard)`,
-/// where the guard (anything, `()` included) is kept alive until the test ends.
+/// Generates one `#[tokio::test]` per conformance check of every store port, in one module
+/// per port, each on a fresh backend from `$factory`: an expression evaluating to a future of
+/// `(ports::Stores, guard)`, where the guard (anything, `()` included) is kept alive until
+/// the test ends (e.g. the per-test database).
 #[macro_export]
-macro_rules! session_store_conformance {
+macro_rules! store_conformance {
     ($factory:expr) => {
-        $crate::__conformance!($factory; $crate::conformance::session_store;
+        $crate::__conformance!($factory; session_store;
             a_vacant_key_is_claimed_and_others_wait,
             claimed_and_fulfilled_key_is_reused,
             concurrent_claims_have_one_winner,
@@ -42,40 +42,35 @@ macro_rules! session_store_conformance {
             concurrent_launches_have_one_winner,
             launch_without_consume_changes_nothing,
             launch_of_unknown_or_foreign_sessions_is_unknown,
+        );
+        $crate::__conformance!($factory; request_log;
             a_request_nonce_is_accepted_once,
+        );
+        $crate::__conformance!($factory; order_log;
+            order_events_are_recorded_once,
+        );
+        $crate::__conformance!($factory; housekeeping;
             purge_deletes_ended_sessions_in_batches,
             ping_answers,
+            purge_takes_events_and_deliveries,
+            purge_takes_order_events,
         );
-    };
-}
-
-/// Generates one `#[tokio::test]` per webhook-store (outbox) conformance check. The factory
-/// yields `((Arc<dyn SessionStore>, Arc<dyn WebhookStore>), guard)`: one store behind both.
-#[macro_export]
-macro_rules! webhook_store_conformance {
-    ($factory:expr) => {
-        $crate::__conformance!($factory; $crate::conformance::webhook_store;
+        $crate::__conformance!($factory; event_log;
             each_change_writes_one_event_with_a_delivery_per_subscribed_endpoint,
             a_change_that_did_not_happen_writes_no_event,
             expiry_is_emitted_once_however_many_sweepers,
+        );
+        $crate::__conformance!($factory; delivery_queue;
             deliveries_are_claimed_by_one_worker_at_a_time,
             attempts_retries_and_final_states,
             claims_respect_per_endpoint_limits_and_skips,
-            endpoints_are_scoped_limited_and_deletable,
-            rotation_keeps_the_previous_secret_for_a_while,
-            purge_takes_events_and_deliveries,
-            order_events_are_recorded_once,
-            purge_takes_order_events,
             waiting_workers_wake_on_new_deliveries,
         );
-    };
-}
-
-/// Generates one `#[tokio::test]` per access-token-store conformance check.
-#[macro_export]
-macro_rules! token_store_conformance {
-    ($factory:expr) => {
-        $crate::__conformance!($factory; $crate::conformance::token_store;
+        $crate::__conformance!($factory; endpoint_store;
+            endpoints_are_scoped_limited_and_deletable,
+            rotation_keeps_the_previous_secret_for_a_while,
+        );
+        $crate::__conformance!($factory; token_store;
             no_token_at_first,
             the_refresh_lease_is_exclusive_until_it_expires,
             concurrent_lease_attempts_have_one_winner,
@@ -83,14 +78,7 @@ macro_rules! token_store_conformance {
             release_frees_the_lease,
             accounts_are_independent,
         );
-    };
-}
-
-/// Generates one `#[tokio::test]` per application-store conformance check.
-#[macro_export]
-macro_rules! application_store_conformance {
-    ($factory:expr) => {
-        $crate::__conformance!($factory; $crate::conformance::application_store;
+        $crate::__conformance!($factory; application_store;
             create_and_find,
             names_and_keys_are_unique,
             rotate_replaces_the_credentials,
@@ -103,16 +91,19 @@ macro_rules! application_store_conformance {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance {
-    ($factory:expr; $module:path; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                use $module as suite;
-                // The factory yields the store and a guard that must outlive the test (e.g.
-                // the per-test database).
-                let (store, _guard) = $factory.await;
-                suite::$name(store).await;
-            }
-        )*
+    ($factory:expr; $suite:ident; $($name:ident),* $(,)?) => {
+        mod $suite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    // The factory yields the stores and a guard that must outlive the test
+                    // (e.g. the per-test database).
+                    let (stores, _guard) = $factory.await;
+                    $crate::conformance::$suite::$name(stores).await;
+                }
+            )*
+        }
     };
 }

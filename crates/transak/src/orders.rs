@@ -122,7 +122,8 @@ pub fn verify(token: &str, keys: &[SecretString]) -> Result<OrderEvent, OrderEve
     Ok(OrderEvent {
         event_id: c.event_id,
         order_id: c.webhook_data.id,
-        status: c.webhook_data.status,
+        // The one place Transak's status text becomes ours: unknown statuses are kept.
+        status: domain::OrderStatus::parse(&c.webhook_data.status),
         // Not one of our session ids unless plain text: such an event is unmatched.
         partner_order_id: c
             .webhook_data
@@ -166,7 +167,7 @@ mod tests {
         let e = verify(&jwt, &keys(&["current", "previous"])).unwrap();
         assert_eq!(e.event_id, "ORDER_COMPLETED");
         assert_eq!(e.order_id, "ord-1");
-        assert_eq!(e.status, "COMPLETED");
+        assert_eq!(e.status, domain::OrderStatus::Completed);
         assert_eq!(
             e.partner_order_id.as_deref(),
             Some("0193a1b2-0000-7000-8000-000000000001")

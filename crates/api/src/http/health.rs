@@ -59,7 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.0.readiness.get() {
         Some(cached) => cached,
         None => {
-            let result = state.0.store.ping().await.map_err(|e| e.to_string());
+            let result = state.0.housekeeping.ping().await.map_err(|e| e.to_string());
             state.0.readiness.put(result.clone());
             result
         }

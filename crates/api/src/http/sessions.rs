@@ -168,7 +168,7 @@ impl SessionBody {
         let (consumed_at, cancelled_at) = match s.end() {
             Some(SessionEnd::Consumed { at }) => (Some(at), None),
             Some(SessionEnd::Cancelled { at }) => (None, Some(at)),
-            None => (None, None),
+            Some(SessionEnd::Expired { .. }) | None => (None, None),
         };
         Self {
             id: s.id().as_uuid(),
@@ -188,7 +188,7 @@ impl SessionBody {
             cancelled_at,
             order: view.order.as_ref().map(|o| OrderBody {
                 id: o.id.clone(),
-                status: o.status.clone(),
+                status: o.status.to_string(),
                 event_id: o.event_id.clone(),
                 updated_at: o.updated_at,
             }),

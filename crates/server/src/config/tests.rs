@@ -11,7 +11,7 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 fn zero_configuration_is_valid() {
     let c = Config::from_vars(&HashMap::new()).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(c.public_base(), "http://127.0.0.1:8080");
+    assert_eq!(c.public_base(c.listen), "http://127.0.0.1:8080");
     assert!(c.database_url.is_none());
     assert!(matches!(c.upstream, Upstream::InProcessEmulator));
     assert_eq!(c.policy, ReusePolicy::default());
@@ -127,7 +127,7 @@ fn overrides_apply() {
         ("TRANSAK_WIDGET_PARAMS", r#"{"themeColor":"000000"}"#),
     ]))
     .unwrap();
-    assert_eq!(c.public_base(), "https://sessions.example.com");
+    assert_eq!(c.public_base(c.listen), "https://sessions.example.com");
     assert_eq!(c.policy.ttl(), Duration::from_secs(120));
     assert_eq!(c.rate_limit, 0);
     assert_eq!(c.rules.bitcoin_network(), BitcoinNetwork::Signet);

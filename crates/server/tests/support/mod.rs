@@ -1,5 +1,7 @@
-//! The end-to-end harness: the real router served on `127.0.0.1:0`, the in-process Transak
-//! emulator as its upstream, on the in-memory store or on a fresh Postgres database.
+//! The end-to-end harness: the whole service (`server::application::Application`, as the
+//! binary runs it) on `127.0.0.1:0`, with a test clock and a Transak emulator of the
+//! harness's own injected as its upstream, on the in-memory store or on a fresh Postgres
+//! database.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 #[path = "../common/mod.rs"]
@@ -15,12 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use api::state::AppState;
+use app::DeliveryWorker;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use server::compose;
+use server::application::{Application, Stop};
+use server::compose::{self, Overrides};
 use server::config::Config;
 use testkit::clock::TestClock;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use transak_emulator::Emulator;
 
@@ -141,9 +144,9 @@ impl Http {
 pub struct TestApp {
     /// How to call it.
     pub http: Http,
-    /// Its in-process upstream.
-    pub emulator: Emulator,
-    /// Its state (to reach the stores directly where a test must, e.g. to disable an app).
+    /// Its upstream: an emulator of the harness's own (the instance reaches it over HTTP).
+    pub emulator: Arc<Emulator>,
+    /// Its state (to reach the use cases directly where a test must, e.g. to disable an app).
     pub state: AppState,
     /// Which store it runs on.
     pub store: Store,
@@ -157,7 +160,9 @@ pub struct TestApp {
     pub database: Option<testkit::pg::TestDatabase>,
     /// The instance's clock: real time, moved forward by tests instead of sleeping.
     pub clock: Arc<TestClock>,
-    server: JoinHandle<()>,
+    /// A delivery worker over the instance's stores, for rounds on demand.
+    worker: DeliveryWorker,
+    server: JoinHandle<bool>,
     _apps_file: TempFile,
 }
 
@@ -177,12 +182,20 @@ impl Drop for TestApp {
 impl TestApp {
     /// Spawns an instance on `store` with the defaults plus `extra` variables.
     pub async fn spawn(store: Store, extra: &[(&str, &str)]) -> TestApp {
-        server::telemetry::init_test_tracing();
-        // Bind first: the public base of launch links is the bound address.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
+        let emulator = transak_emulator::spawn(transak_emulator::EmulatorConfig::default())
+            .await
+            .unwrap();
+        Self::spawn_with_upstream(store, extra, emulator).await
+    }
 
+    /// [`TestApp::spawn`] with `emulator` as the upstream (set up as the test needs before
+    /// the instance first calls it: the instance obtains an access token as it starts).
+    pub async fn spawn_with_upstream(
+        store: Store,
+        extra: &[(&str, &str)],
+        emulator: Emulator,
+    ) -> TestApp {
+        server::telemetry::init_test_tracing();
         let apps = [app_a(), app_b(), app_c()]
             .iter()
             .map(|c| json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret}))
@@ -190,8 +203,7 @@ impl TestApp {
         let apps_file = TempFile::with(&Value::Array(apps).to_string());
 
         let mut vars: HashMap<String, String> = HashMap::new();
-        vars.insert("WIDGET_SESSIONS_LISTEN".into(), addr.to_string());
-        vars.insert("WIDGET_SESSIONS_PUBLIC_URL".into(), base.clone());
+        vars.insert("WIDGET_SESSIONS_LISTEN".into(), "127.0.0.1:0".into());
         vars.insert(
             "WIDGET_SESSIONS_APPS_FILE".into(),
             apps_file.0.display().to_string(),
@@ -207,7 +219,7 @@ impl TestApp {
                     base64::engine::general_purpose::STANDARD.encode(key),
                 );
                 vars.insert("WIDGET_SESSIONS_DB_MAX_CONNECTIONS".into(), "8".into());
-                // With a database, the in-process emulator must be asked for.
+                // With a database, Transak must be configured (the harness injects its own).
                 vars.insert("TRANSAK_ENVIRONMENT".into(), "emulator".into());
                 Some(db)
             }
@@ -217,45 +229,60 @@ impl TestApp {
         }
 
         let clock = Arc::new(TestClock::new());
-        let (http, state, server, emulator) = serve(listener, base, &vars, clock.clone()).await;
+        let emulator = Arc::new(emulator);
+        let running = start(&vars, clock.clone(), &emulator).await;
+        // The emulator's widget reports orders to this instance, as Transak would.
+        emulator.set_webhook_url(format!("{}/webhooks/transak", running.http.base));
         TestApp {
-            http,
+            http: running.http,
             clock,
-            emulator: emulator.expect("the zero-config upstream is the in-process emulator"),
-            state,
+            emulator,
+            state: running.state,
             store,
             a: app_a(),
             b: app_b(),
             vars,
-            server,
+            worker: running.worker,
+            server: running.server,
             _apps_file: apps_file,
             database,
         }
     }
 
-    /// Another API instance with the same configuration (same database, same apps file),
-    /// whose upstream is this instance's emulator, reached over HTTP as an external one.
+    /// Another API instance with the same configuration (same database, same apps file, same
+    /// clock), whose upstream is this instance's emulator.
     pub async fn second_instance(&self) -> Instance {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}");
-        let mut vars = self.vars.clone();
-        vars.insert("WIDGET_SESSIONS_LISTEN".into(), addr.to_string());
-        vars.insert("WIDGET_SESSIONS_PUBLIC_URL".into(), base.clone());
-        vars.insert("TRANSAK_ENVIRONMENT".into(), "emulator".into());
-        vars.insert("TRANSAK_GATEWAY_URL".into(), self.emulator.base_url());
-        vars.insert("TRANSAK_API_URL".into(), self.emulator.base_url());
-        let (http, state, server, emulator) =
-            serve(listener, base, &vars, self.clock.clone()).await;
-        assert!(
-            emulator.is_none(),
-            "the second instance uses the first one's emulator"
-        );
+        let running = start(&self.vars, self.clock.clone(), &self.emulator).await;
         Instance {
-            http,
-            state,
-            server,
+            http: running.http,
+            state: running.state,
+            server: running.server,
         }
+    }
+
+    /// Runs delivery rounds on demand until no delivery is due any more (each one attempted,
+    /// by this harness or by the instance's own worker): after it, every event so far has
+    /// reached every endpoint that answers, and nothing else is on its way but scheduled
+    /// retries.
+    pub async fn drain_deliveries(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            self.worker.deliver_due().await.unwrap();
+            if self.due_deliveries().await == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "deliveries are still due after 20 s"
+            );
+            // Another worker holds the rest: let it finish them.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// How many deliveries are due now and not yet attempted to the end.
+    pub async fn due_deliveries(&self) -> u64 {
+        self.worker.due_now().await.unwrap()
     }
 }
 
@@ -265,7 +292,7 @@ pub struct Instance {
     pub http: Http,
     /// Its state.
     pub state: AppState,
-    server: JoinHandle<()>,
+    server: JoinHandle<bool>,
 }
 
 impl Deref for Instance {
@@ -281,39 +308,50 @@ impl Drop for Instance {
     }
 }
 
-/// Builds an instance from `vars` (through `Config::from_vars` and `compose::build`, as the
-/// binary does) and serves the real router on `listener`.
-async fn serve(
-    listener: TcpListener,
-    base: String,
+/// What [`start`] started.
+struct Running {
+    http: Http,
+    state: AppState,
+    worker: DeliveryWorker,
+    server: JoinHandle<bool>,
+}
+
+/// Builds an instance from `vars` (through `Config::from_vars` and `Application::build`, as
+/// the binary does) with `clock` and `emulator` injected, and runs it until the test ends.
+async fn start(
     vars: &HashMap<String, String>,
     clock: Arc<TestClock>,
-) -> (Http, AppState, JoinHandle<()>, Option<Emulator>) {
+    emulator: &Emulator,
+) -> Running {
     let config = Config::from_vars(vars).unwrap_or_else(|e| panic!("{e}"));
-    let runtime = compose::build_with_clock(&config, clock)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let upstream = compose::emulator_config(&config, &emulator.base_url()).unwrap();
+    let app = Application::build(
+        config,
+        Overrides {
+            clock: Some(clock),
+            upstream: Some(upstream),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        runtime.demo.is_none(),
+        app.demo().is_none(),
         "no demo application with an apps file"
     );
-    let state = runtime.state.clone();
-    let router = api::router(runtime.state);
-    let settings = config.connections;
-    // As the binary does: the webhook worker and the expiry sweeper run beside the server
-    // (and stop with it: aborting the task drops all three).
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let deliveries = runtime.deliveries;
-    let sweeper = runtime.sweeper;
-    let server = tokio::spawn(async move {
-        let _keep_running = stop;
-        tokio::join!(
-            server::http_server::serve(listener, router, settings, std::future::pending()),
-            deliveries.run(stop_rx.clone(), std::time::Duration::from_secs(1)),
-            sweeper.run(stop_rx),
-        );
-    });
-    (Http::new(base), state, server, runtime.emulator)
+    assert!(
+        app.emulator().is_none(),
+        "the upstream is the harness's emulator"
+    );
+    let http = Http::new(app.public_base().to_string());
+    let state = app.state().clone();
+    let worker = app.delivery_worker();
+    let server = tokio::spawn(app.run_until_stopped(std::future::pending::<Stop>()));
+    Running {
+        http,
+        state,
+        worker,
+        server,
+    }
 }
 
 /// Asserts a problem document: status, content type, `code`, `type`, and non-empty `title`

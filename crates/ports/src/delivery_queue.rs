@@ -1,5 +1,5 @@
-//! Session events (a transactional outbox), webhook endpoints, and the deliveries of each
-//! event to each endpoint.
+//! Session events (a transactional outbox) and the deliveries of each event to each
+//! webhook endpoint.
 //!
 //! # The outbox
 //!
@@ -12,10 +12,10 @@
 //!
 //! # Delivery
 //!
-//! Instances claim due deliveries under a lease ([`WebhookStore::claim_deliveries`]: each
+//! Instances claim due deliveries under a lease ([`DeliveryQueue::claim`]: each
 //! delivery to one instance at a time), send them, and record each attempt
-//! ([`WebhookStore::record_attempt`]). A delivery whose instance died is claimed again once
-//! its lease lapses. [`WebhookStore::wait_for_deliveries`] wakes a worker when new
+//! ([`DeliveryQueue::record_attempt`]). A delivery whose instance died is claimed again once
+//! its lease lapses. [`DeliveryQueue::wait`] wakes a worker when new
 //! deliveries were written (on any instance).
 //!
 //! [`SessionStore::fulfil`]: crate::SessionStore::fulfil
@@ -27,14 +27,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{
-    ApplicationId, EventId, EventType, SessionId, WebhookEndpointId, WebhookUrl, WebhookUrlError,
-};
-use secrecy::SecretString;
+use domain::{ApplicationId, EventId, EventType, SessionId, WebhookEndpointId, WebhookUrl};
 use uuid::Uuid;
 
 use crate::application_store::EncryptedSecret;
-use crate::session_store::{StoreError, StoredSession};
+use crate::session_store::StoredSession;
+use crate::store_error::StoreError;
 
 /// Something that happened to a session, with the session as it was right after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,39 +102,6 @@ pub struct EventRecord {
     pub deliveries: Vec<Delivery>,
 }
 
-/// A partner's webhook endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookEndpoint {
-    /// `we_…`.
-    pub id: WebhookEndpointId,
-    /// The owning application.
-    pub application: ApplicationId,
-    /// Where events are POSTed.
-    pub url: WebhookUrl,
-    /// The event types it receives; empty: all.
-    pub event_types: Vec<EventType>,
-    /// When it was registered.
-    pub created_at: DateTime<Utc>,
-}
-
-impl WebhookEndpoint {
-    /// Whether it receives events of type `kind`.
-    pub fn receives(&self, kind: EventType) -> bool {
-        self.event_types.is_empty() || self.event_types.contains(&kind)
-    }
-}
-
-/// Why an endpoint could not be registered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointError {
-    /// The application already has the most endpoints allowed.
-    #[error("the application already has {0} webhook endpoints, the most allowed")]
-    TooMany(u32),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Which delivery: an event to an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliveryKey {
@@ -148,7 +113,7 @@ pub struct DeliveryKey {
     pub endpoint: WebhookEndpointId,
 }
 
-/// What to claim in [`WebhookStore::claim_deliveries`].
+/// What to claim in [`DeliveryQueue::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimQuery {
     /// Deliveries due at or before this instant (and not under another live lease).
@@ -183,7 +148,7 @@ pub struct DueDelivery {
     pub previous_secret: Option<EncryptedSecret>,
 }
 
-/// How an attempt ended, as recorded by [`WebhookStore::record_attempt`].
+/// How an attempt ended, as recorded by [`DeliveryQueue::record_attempt`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {
     /// A `2xx`: delivered.
@@ -212,7 +177,7 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
 }
 
-/// Webhook endpoints, session events and their deliveries.
+/// The events of a session with their deliveries: its audit trail.
 ///
 /// # Errors
 ///
@@ -220,48 +185,7 @@ pub struct Attempt {
 /// for anything else.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
-pub trait WebhookStore: Send + Sync {
-    /// Registers `endpoint` with its sealed `secret`, unless the application already has
-    /// `limit` endpoints ([`EndpointError::TooMany`]).
-    ///
-    /// # Concurrency
-    ///
-    /// Concurrent registrations never take an application past `limit`.
-    async fn create_endpoint(
-        &self,
-        endpoint: &WebhookEndpoint,
-        secret: EncryptedSecret,
-        limit: u32,
-    ) -> Result<(), EndpointError>;
-
-    /// The application's endpoints, oldest first.
-    async fn list_endpoints(
-        &self,
-        application: ApplicationId,
-    ) -> Result<Vec<WebhookEndpoint>, StoreError>;
-
-    /// Deletes an endpoint; its pending deliveries become [`DeliveryStatus::Failed`].
-    /// `false` when the application has no such endpoint.
-    async fn delete_endpoint(
-        &self,
-        application: ApplicationId,
-        id: WebhookEndpointId,
-    ) -> Result<bool, StoreError>;
-
-    /// Replaces an endpoint's secret with `secret`; the current one keeps signing
-    /// deliveries (alongside) until `previous_until`. If an earlier rotation's previous
-    /// secret still signs at `now`, that one is kept instead: a rotation repeated (say, after
-    /// its answer was lost) never drops the secret the partner actually has. `None` when
-    /// there is no such endpoint.
-    async fn rotate_secret(
-        &self,
-        application: ApplicationId,
-        id: WebhookEndpointId,
-        secret: EncryptedSecret,
-        now: DateTime<Utc>,
-        previous_until: DateTime<Utc>,
-    ) -> Result<Option<WebhookEndpoint>, StoreError>;
-
+pub trait EventLog: Send + Sync {
     /// A session's events, oldest first, each with its deliveries; empty for an unknown
     /// session (or another application's).
     async fn session_events(
@@ -269,7 +193,17 @@ pub trait WebhookStore: Send + Sync {
         application: ApplicationId,
         session: SessionId,
     ) -> Result<Vec<EventRecord>, StoreError>;
+}
 
+/// The queue of deliveries: claimed under a lease by the delivery workers of every instance.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] when the store cannot be reached; [`StoreError::Unexpected`]
+/// for anything else.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
     /// Claims up to `query.limit` pending deliveries that are due and not under a live
     /// lease, oldest due first, at most `query.per_endpoint` per endpoint, none of
     /// `query.skip_endpoints`; deliveries to deleted endpoints are never returned.
@@ -278,7 +212,7 @@ pub trait WebhookStore: Send + Sync {
     ///
     /// Concurrent claims (any number of workers on any number of instances) never return
     /// the same delivery while its lease lasts.
-    async fn claim_deliveries(&self, query: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError>;
+    async fn claim(&self, query: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError>;
 
     /// Records an attempt of a delivery this worker claimed and ends its lease. `false`
     /// (nothing recorded) when the delivery is not claimed by `attempt.owner` any more.
@@ -286,8 +220,7 @@ pub trait WebhookStore: Send + Sync {
 
     /// Ends `owner`'s leases on `keys` without an attempt (shutdown): they are due again at
     /// once, for any worker.
-    async fn release_deliveries(&self, owner: Uuid, keys: &[DeliveryKey])
-    -> Result<(), StoreError>;
+    async fn release(&self, owner: Uuid, keys: &[DeliveryKey]) -> Result<(), StoreError>;
 
     /// Makes an event's failed deliveries (to `endpoint` only, if given) pending again, due
     /// at `now`, with a fresh attempt count; returns how many.
@@ -299,65 +232,10 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 
     /// How many pending deliveries are due at `now` (the backlog).
-    async fn due_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn due_count(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Waits until deliveries may have been written (by any instance) since the last call,
     /// or `timeout`. A spurious or missed wake-up only delays a delivery until the worker's
     /// next timer tick.
-    async fn wait_for_deliveries(&self, timeout: Duration);
-}
-
-/// A webhook on its way out.
-#[derive(Debug)]
-pub struct OutboundWebhook {
-    /// Where.
-    pub url: WebhookUrl,
-    /// The event id (`webhook-id`).
-    pub event: EventId,
-    /// The body, exactly as signed and sent.
-    pub body: Vec<u8>,
-    /// The secrets to sign with (`whsec_…`): one signature each.
-    pub secrets: Vec<SecretString>,
-}
-
-/// Why a webhook could not be sent (no answer from the endpoint).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// The host does not resolve to public addresses only (checked at every delivery).
-    #[error(transparent)]
-    Refused(#[from] WebhookUrlError),
-    /// No answer within the timeout.
-    #[error("no answer within the timeout")]
-    Timeout,
-    /// Connection, TLS or protocol failure, in a few words.
-    #[error("{0}")]
-    Transport(String),
-}
-
-/// Sends webhooks (Standard Webhooks headers and signatures) and checks where they may go.
-#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
-#[async_trait]
-pub trait WebhookSender: Send + Sync {
-    /// POSTs the webhook; the HTTP status of the answer (any status: the caller judges it).
-    /// Redirects are not followed.
-    ///
-    /// # Errors
-    ///
-    /// [`SendError`] when there was no answer.
-    async fn send(&self, webhook: &OutboundWebhook) -> Result<u16, SendError>;
-
-    /// Whether webhooks may be sent to `url` now: its host resolves, and only to public
-    /// addresses unless private networks are allowed.
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookUrlError::NotPublic`] or [`WebhookUrlError::Invalid`] (does not resolve).
-    async fn check(&self, url: &WebhookUrl) -> Result<(), WebhookUrlError>;
-}
-
-/// Turns an event into the body partners receive (the API's JSON).
-#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
-pub trait EventEncoder: Send + Sync {
-    /// The body of `event`'s deliveries: the same bytes for every attempt.
-    fn encode(&self, event: &SessionEvent) -> Vec<u8>;
+    async fn wait(&self, timeout: Duration);
 }

@@ -1,266 +1,36 @@
-//! [`WebhookStore`] on Postgres: endpoints, session events and deliveries.
+//! `webhook_deliveries`: [`DeliveryQueue`] on Postgres.
 //!
-//! The events and their deliveries are written by the session statements themselves
-//! (`emit_session_event`, in the migrations), in the same statement as each change. Delivery
-//! workers claim due deliveries with `FOR UPDATE SKIP LOCKED` and a lease, and are woken by
-//! `NOTIFY widget_sessions_deliveries` (sent by `emit_session_event` when it wrote
-//! deliveries) on a `LISTEN` connection of their own.
+//! The deliveries are written with their events by the session statements themselves
+//! (`emit_session_event`, in the migrations). Delivery workers claim due deliveries with
+//! `FOR UPDATE SKIP LOCKED` and a lease, and are woken by `NOTIFY widget_sessions_deliveries`
+//! (sent by `emit_session_event` when it wrote deliveries) on a `LISTEN` connection of their
+//! own.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, EventId, EventType, SessionId, WebhookEndpointId, WebhookUrl};
+use domain::{ApplicationId, EventId, WebhookEndpointId, WebhookUrl};
 use ports::{
-    Attempt, AttemptOutcome, ClaimQuery, Delivery, DeliveryKey, DeliveryStatus, DueDelivery,
-    EncryptedSecret, EndpointError, EventRecord, SessionEvent, StoreError, WebhookEndpoint,
-    WebhookStore,
+    Attempt, AttemptOutcome, ClaimQuery, DeliveryKey, DeliveryQueue, DueDelivery, EncryptedSecret,
+    StoreError,
 };
 use sqlx::postgres::PgListener;
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use crate::error::store_error;
-use crate::rows::SessionRow;
-use crate::sessions::PgSessionStore;
+use crate::session_events::event_from;
+use crate::store::PgStore;
+use crate::webhook_endpoints::corrupt;
 
 /// The channel `emit_session_event` notifies.
 const CHANNEL: &str = "widget_sessions_deliveries";
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Unexpected(format!("stored {what} is invalid"))
-}
-
-fn endpoint_from(
-    application: Uuid,
-    id: Uuid,
-    url: &str,
-    event_types: &[String],
-    created_at: DateTime<Utc>,
-) -> Result<WebhookEndpoint, StoreError> {
-    Ok(WebhookEndpoint {
-        id: WebhookEndpointId::from_uuid(id),
-        application: ApplicationId::from_uuid(application),
-        // Checked when it was registered; stored URLs are not judged again by today's
-        // settings here (the sender checks the address at every delivery).
-        url: WebhookUrl::parse(url, true).map_err(|_| corrupt("webhook URL"))?,
-        event_types: event_types
-            .iter()
-            .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event type")))
-            .collect::<Result<_, _>>()?,
-        created_at,
-    })
-}
-
-fn event_from(
-    id: Uuid,
-    kind: &str,
-    created_at: DateTime<Utc>,
-    session: &str,
-) -> Result<SessionEvent, StoreError> {
-    let row: SessionRow = serde_json::from_str(session).map_err(|_| corrupt("event session"))?;
-    Ok(SessionEvent {
-        id: EventId::from_uuid(id),
-        kind: EventType::parse(kind).ok_or_else(|| corrupt("event type"))?,
-        created_at,
-        session: row.into_stored()?,
-    })
-}
-
-fn status_code(code: Option<i32>) -> Option<u16> {
-    code.and_then(|c| u16::try_from(c).ok())
-}
-
 #[async_trait]
-impl WebhookStore for PgSessionStore {
-    #[instrument(skip_all, fields(application = %endpoint.application))]
-    async fn create_endpoint(
-        &self,
-        endpoint: &WebhookEndpoint,
-        secret: EncryptedSecret,
-        limit: u32,
-    ) -> Result<(), EndpointError> {
-        // The application row's lock serialises registrations of one application, and the
-        // count runs after it (a statement of its own, so it sees every registration
-        // committed while this one waited).
-        let mut tx = self.pool().begin().await.map_err(store_error)?;
-        let found = sqlx::query_scalar!(
-            r#"select id from applications where id = $1 for update"#,
-            endpoint.application.as_uuid()
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if found.is_none() {
-            return Err(EndpointError::Store(StoreError::Unexpected(
-                "no such application".into(),
-            )));
-        }
-        let count = sqlx::query_scalar!(
-            r#"select count(*) as "n!" from webhook_endpoints where application_id = $1"#,
-            endpoint.application.as_uuid()
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if count >= i64::from(limit) {
-            return Err(EndpointError::TooMany(limit));
-        }
-        let types: Vec<String> = endpoint
-            .event_types
-            .iter()
-            .map(|t| t.as_str().to_string())
-            .collect();
-        sqlx::query!(
-            r#"insert into webhook_endpoints (application_id, id, url, event_types, secret_key_id,
-                   secret_sealed, created_at)
-               values ($1, $2, $3, $4, $5, $6, $7)"#,
-            endpoint.application.as_uuid(),
-            endpoint.id.as_uuid(),
-            endpoint.url.as_str(),
-            &types,
-            secret.key_id,
-            secret.sealed,
-            endpoint.created_at
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn list_endpoints(
-        &self,
-        application: ApplicationId,
-    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let rows = sqlx::query!(
-            r#"select application_id, id, url, event_types, created_at
-               from webhook_endpoints where application_id = $1
-               order by created_at, id"#,
-            application.as_uuid()
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(store_error)?;
-        rows.iter()
-            .map(|r| endpoint_from(r.application_id, r.id, &r.url, &r.event_types, r.created_at))
-            .collect()
-    }
-
-    async fn delete_endpoint(
-        &self,
-        application: ApplicationId,
-        id: WebhookEndpointId,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query!(
-            r#"with gone as (
-                   delete from webhook_endpoints where application_id = $1 and id = $2
-                   returning id
-               ), failed as (
-                   update webhook_deliveries d set status = 'FAILED', next_attempt_at = null,
-                       lease_owner = null, lease_until = null,
-                       last_error = 'the endpoint was deleted'
-                   from gone
-                   where d.endpoint_id = gone.id and d.application_id = $1
-                     and d.status = 'PENDING'
-                   returning 1
-               )
-               select exists(select 1 from gone) as "deleted!",
-                      (select count(*) from failed) as "failed!""#,
-            application.as_uuid(),
-            id.as_uuid()
-        )
-        .fetch_one(self.pool())
-        .await
-        .map_err(store_error)?;
-        Ok(row.deleted)
-    }
-
-    async fn rotate_secret(
-        &self,
-        application: ApplicationId,
-        id: WebhookEndpointId,
-        secret: EncryptedSecret,
-        now: DateTime<Utc>,
-        previous_until: DateTime<Utc>,
-    ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        // A previous secret still in its overlap is the one the partner may hold: keep it.
-        let row = sqlx::query!(
-            r#"update webhook_endpoints
-               set previous_secret_key_id = case when previous_secret_until > $6
-                       then previous_secret_key_id else secret_key_id end,
-                   previous_secret_sealed = case when previous_secret_until > $6
-                       then previous_secret_sealed else secret_sealed end,
-                   previous_secret_until = $5,
-                   secret_key_id = $3, secret_sealed = $4
-               where application_id = $1 and id = $2
-               returning application_id, id, url, event_types, created_at"#,
-            application.as_uuid(),
-            id.as_uuid(),
-            secret.key_id,
-            secret.sealed,
-            previous_until,
-            now
-        )
-        .fetch_optional(self.pool())
-        .await
-        .map_err(store_error)?;
-        row.map(|r| endpoint_from(r.application_id, r.id, &r.url, &r.event_types, r.created_at))
-            .transpose()
-    }
-
-    async fn session_events(
-        &self,
-        application: ApplicationId,
-        session: SessionId,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = sqlx::query!(
-            r#"select e.id, e.type as kind, e.created_at, e.session::text as "session!",
-                      d.endpoint_id as "endpoint_id?", d.status as "status?",
-                      d.attempts as "attempts?", d.last_status_code, d.last_attempt_at,
-                      d.next_attempt_at
-               from session_events e
-               left join webhook_deliveries d
-                 on d.application_id = e.application_id and d.event_id = e.id
-               where e.session_id = $2 and e.application_id = $1
-               order by e.id, d.endpoint_id"#,
-            application.as_uuid(),
-            session.as_uuid()
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(store_error)?;
-        let mut records: Vec<EventRecord> = Vec::new();
-        for r in rows {
-            if records
-                .last()
-                .is_none_or(|last| last.event.id.as_uuid() != r.id)
-            {
-                records.push(EventRecord {
-                    event: event_from(r.id, &r.kind, r.created_at, &r.session)?,
-                    deliveries: Vec::new(),
-                });
-            }
-            if let (Some(endpoint), Some(status), Some(attempts), Some(record)) =
-                (r.endpoint_id, r.status, r.attempts, records.last_mut())
-            {
-                record.deliveries.push(Delivery {
-                    endpoint: WebhookEndpointId::from_uuid(endpoint),
-                    status: DeliveryStatus::parse(&status)
-                        .ok_or_else(|| corrupt("delivery status"))?,
-                    attempts: u32::try_from(attempts).unwrap_or(0),
-                    last_status_code: status_code(r.last_status_code),
-                    last_attempt_at: r.last_attempt_at,
-                    next_attempt_at: r.next_attempt_at,
-                });
-            }
-        }
-        Ok(records)
-    }
-
+impl DeliveryQueue for PgStore {
     #[instrument(skip_all, fields(limit = q.limit))]
-    async fn claim_deliveries(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
+    async fn claim(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
         // Due and free deliveries, oldest due first, at most `per_endpoint` per endpoint,
         // locked with SKIP LOCKED so that concurrent claims split them; then leased.
         let skip: Vec<Uuid> = q
@@ -381,11 +151,7 @@ impl WebhookStore for PgSessionStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_deliveries(
-        &self,
-        owner: Uuid,
-        keys: &[DeliveryKey],
-    ) -> Result<(), StoreError> {
+    async fn release(&self, owner: Uuid, keys: &[DeliveryKey]) -> Result<(), StoreError> {
         let apps: Vec<Uuid> = keys.iter().map(|k| k.application.as_uuid()).collect();
         let events: Vec<Uuid> = keys.iter().map(|k| k.event.as_uuid()).collect();
         let endpoints: Vec<Uuid> = keys.iter().map(|k| k.endpoint.as_uuid()).collect();
@@ -435,7 +201,7 @@ impl WebhookStore for PgSessionStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn due_count(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let n = sqlx::query_scalar!(
             r#"select count(*) as "n!" from webhook_deliveries
                where status = 'PENDING' and next_attempt_at <= $1"#,
@@ -447,7 +213,7 @@ impl WebhookStore for PgSessionStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn wait_for_deliveries(&self, timeout: Duration) {
+    async fn wait(&self, timeout: Duration) {
         let mut guard = self.listener().lock().await;
         if guard.is_none() {
             match PgListener::connect_with(self.pool()).await {

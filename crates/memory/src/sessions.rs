@@ -1,0 +1,236 @@
+//! [`SessionStore`] in memory: the claim protocol and the session lifecycle, each operation
+//! one critical section over [`State`](crate::state::State), with its event.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApplicationId, EventId, EventType, ReuseDecision, ReuseKeyDigest, SessionId};
+use ports::{
+    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
+    SessionStore, StoreCancel, StoreError, StoredSession,
+};
+
+use crate::state::{MemoryStore, Slot};
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn reuse_or_claim(&self, q: &ReuseQuery) -> Result<ReuseOutcome, StoreError> {
+        let mut guard = self.state();
+        let inner = &mut *guard;
+        if let Some(nonce) = &q.nonce
+            && !inner.remember(nonce)
+        {
+            return Ok(ReuseOutcome::Replayed);
+        }
+        let slot = inner.slots.entry((q.application, q.key)).or_default();
+        if let Some((_, lease_until)) = slot.claim
+            && lease_until > q.now
+        {
+            return Ok(ReuseOutcome::Pending { lease_until });
+        }
+        if slot.claim.is_none()
+            && let Some(id) = slot.session
+            && let Some(row) = inner.rows.get_mut(&(q.application, id))
+            && let ReuseDecision::Reuse { upgrade_flag } =
+                q.policy
+                    .decide(Some(&row.session), q.force_verify_ownership, q.now)
+        {
+            if upgrade_flag {
+                row.session.request_force_verify_ownership(true);
+            }
+            return Ok(ReuseOutcome::Reused(Box::new(row.clone())));
+        }
+        // Vacant, bound to a session that is not reusable, or pending under a lapsed lease:
+        // the slot is the caller's (it keeps its binding until fulfilled).
+        slot.claim = Some((q.claim, q.lease_until));
+        Ok(ReuseOutcome::Claimed)
+    }
+
+    async fn fulfil(
+        &self,
+        application: ApplicationId,
+        claim: ClaimToken,
+        new: NewSession,
+    ) -> Result<StoredSession, FulfilError> {
+        let mut inner = self.state();
+        let slot_key = (application, new.key);
+        let ours = inner
+            .slots
+            .get(&slot_key)
+            .and_then(|s| s.claim)
+            .is_some_and(|(c, _)| c == claim);
+        if !ours {
+            return Err(FulfilError::ClaimLost);
+        }
+        let id = new.session.id();
+        if new.session.application_id() != application {
+            return Err(FulfilError::Store(StoreError::unexpected(
+                "session belongs to another application",
+            )));
+        }
+        if inner.rows.contains_key(&(application, id)) {
+            return Err(FulfilError::Store(StoreError::conflict(format!(
+                "session {id} already exists"
+            ))));
+        }
+        let created_at = new.session.created_at();
+        let stored = StoredSession {
+            session: new.session,
+            widget_url: new.widget_url,
+            order: None,
+        };
+        let notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
+        inner.rows.insert((application, id), stored.clone());
+        inner.slots.insert(
+            slot_key,
+            Slot {
+                session: Some(id),
+                claim: None,
+            },
+        );
+        drop(inner);
+        if notify {
+            self.wake_workers();
+        }
+        Ok(stored)
+    }
+
+    async fn release(
+        &self,
+        application: ApplicationId,
+        key: &ReuseKeyDigest,
+        claim: ClaimToken,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.state();
+        let slot_key = (application, *key);
+        if let Some(slot) = inner.slots.get_mut(&slot_key)
+            && slot.claim.is_some_and(|(c, _)| c == claim)
+        {
+            slot.claim = None;
+            if slot.session.is_none() {
+                inner.slots.remove(&slot_key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<Option<StoredSession>, StoreError> {
+        Ok(self.state().rows.get(&(application, id)).cloned())
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let inner = self.state();
+        let mut items: Vec<StoredSession> = inner
+            .rows
+            .iter()
+            .filter(|((app, id), s)| {
+                *app == q.application
+                    && q.before.is_none_or(|b| *id < b)
+                    && q.subject
+                        .is_none_or(|sub| s.session.scope().subject() == sub)
+                    && q.status.is_none_or(|f| s.session.status_at(q.now) == f.0)
+            })
+            .map(|(_, s)| s.clone())
+            .collect();
+        items.sort_by_key(|s| std::cmp::Reverse(s.session.id()));
+        let limit = q.limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|s| s.session.id())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn cancel(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        event: EventId,
+    ) -> Result<StoreCancel, StoreError> {
+        let mut guard = self.state();
+        let inner = &mut *guard;
+        let Some(row) = inner.rows.get_mut(&(application, id)) else {
+            return Ok(StoreCancel::NotFound);
+        };
+        let outcome = match row.session.cancel(now) {
+            Ok(domain::CancelOutcome::Cancelled) => StoreCancel::Cancelled(row.clone()),
+            Ok(domain::CancelOutcome::AlreadyCancelled) => {
+                StoreCancel::AlreadyCancelled(row.clone())
+            }
+            Err(_) => StoreCancel::NotActive(row.clone()),
+        };
+        if let StoreCancel::Cancelled(session) = &outcome
+            && inner.emit(event, EventType::SessionCancelled, now, session)
+        {
+            drop(guard);
+            self.wake_workers();
+        }
+        Ok(outcome)
+    }
+
+    async fn launch(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        consume: bool,
+        event: EventId,
+    ) -> Result<LaunchResult, StoreError> {
+        let mut guard = self.state();
+        let inner = &mut *guard;
+        let Some(row) = inner.rows.get_mut(&(application, id)) else {
+            return Ok(LaunchResult::Unknown);
+        };
+        if !consume {
+            return Ok(
+                if row.session.status_at(now) == domain::SessionStatus::Active {
+                    LaunchResult::Opened(row.clone())
+                } else {
+                    LaunchResult::Ended(row.clone())
+                },
+            );
+        }
+        if row.session.consume(now).is_err() {
+            return Ok(LaunchResult::Ended(row.clone()));
+        }
+        let opened = row.clone();
+        if inner.emit(event, EventType::SessionConsumed, now, &opened) {
+            drop(guard);
+            self.wake_workers();
+        }
+        Ok(LaunchResult::Opened(opened))
+    }
+
+    async fn sweep_expired(
+        &self,
+        now: DateTime<Utc>,
+        events: &[EventId],
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.state();
+        let inner = &mut *guard;
+        let mut swept = Vec::new();
+        for row in inner.rows.values_mut() {
+            if swept.len() == events.len() {
+                break;
+            }
+            if row.session.record_expiry(now) {
+                swept.push(row.clone());
+            }
+        }
+        let mut notify = false;
+        for (session, event) in swept.iter().zip(events) {
+            notify |= inner.emit(*event, EventType::SessionExpired, now, session);
+        }
+        drop(guard);
+        if notify {
+            self.wake_workers();
+        }
+        Ok(swept.len() as u64)
+    }
+}

@@ -1,0 +1,89 @@
+//! Partners' webhook endpoints.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{ApplicationId, EventType, WebhookEndpointId, WebhookUrl};
+
+use crate::application_store::EncryptedSecret;
+use crate::store_error::StoreError;
+
+/// A partner's webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// `we_…`.
+    pub id: WebhookEndpointId,
+    /// The owning application.
+    pub application: ApplicationId,
+    /// Where events are POSTed.
+    pub url: WebhookUrl,
+    /// The event types it receives; empty: all.
+    pub event_types: Vec<EventType>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+impl WebhookEndpoint {
+    /// Whether it receives events of type `kind`.
+    pub fn receives(&self, kind: EventType) -> bool {
+        self.event_types.is_empty() || self.event_types.contains(&kind)
+    }
+}
+
+/// Why an endpoint could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The application already has the most endpoints allowed.
+    #[error("the application already has {0} webhook endpoints, the most allowed")]
+    TooMany(u32),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The application's webhook endpoints and their signing secrets.
+///
+/// # Errors
+///
+/// [`StoreError::Unavailable`] when the store cannot be reached; [`StoreError::Unexpected`]
+/// for anything else.
+#[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    /// Registers `endpoint` with its sealed `secret`, unless the application already has
+    /// `limit` endpoints ([`EndpointError::TooMany`]).
+    ///
+    /// # Concurrency
+    ///
+    /// Concurrent registrations never take an application past `limit`.
+    async fn create(
+        &self,
+        endpoint: &WebhookEndpoint,
+        secret: EncryptedSecret,
+        limit: u32,
+    ) -> Result<(), EndpointError>;
+
+    /// The application's endpoints, oldest first.
+    async fn list(&self, application: ApplicationId) -> Result<Vec<WebhookEndpoint>, StoreError>;
+
+    /// Deletes an endpoint; its pending deliveries become [`DeliveryStatus::Failed`].
+    /// `false` when the application has no such endpoint.
+    async fn delete(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces an endpoint's secret with `secret`; the current one keeps signing
+    /// deliveries (alongside) until `previous_until`. If an earlier rotation's previous
+    /// secret still signs at `now`, that one is kept instead: a rotation repeated (say, after
+    /// its answer was lost) never drops the secret the partner actually has. `None` when
+    /// there is no such endpoint.
+    async fn rotate_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        secret: EncryptedSecret,
+        now: DateTime<Utc>,
+        previous_until: DateTime<Utc>,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+}

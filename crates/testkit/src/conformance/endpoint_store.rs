@@ -1,0 +1,126 @@
+//! [`ports::EndpointStore`]: webhook endpoints and their secrets.
+#![allow(unused_imports)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::{
+    ApplicationId, EventType, SessionStatus, Subject, ValidRequest, WebhookEndpointId, WebhookUrl,
+};
+use ports::*;
+use uuid::Uuid;
+
+use crate::fixtures::*;
+
+use super::support::*;
+
+/// Deleting an endpoint fails its pending deliveries and hides it; another application
+/// cannot delete it; the limit holds under concurrent registrations.
+pub async fn endpoints_are_scoped_limited_and_deletable(stores: Stores) {
+    ensure_applications(&stores).await;
+    let s = stores.sessions.clone();
+    let w = stores.clone();
+    let e = endpoint(APP_A, 1, &[]);
+    register(&w, &e).await;
+    mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+    assert!(!w.endpoints.delete(APP_B, e.id).await.unwrap());
+    assert_eq!(w.endpoints.list(APP_A).await.unwrap(), vec![e.clone()]);
+    assert!(w.endpoints.list(APP_B).await.unwrap().is_empty());
+    assert!(w.endpoints.delete(APP_A, e.id).await.unwrap());
+    assert!(!w.endpoints.delete(APP_A, e.id).await.unwrap());
+    assert!(w.endpoints.list(APP_A).await.unwrap().is_empty());
+    let view = &w.events.session_events(APP_A, sid(1)).await.unwrap()[0].deliveries[0];
+    assert_eq!(view.status, DeliveryStatus::Failed);
+    assert!(
+        w.deliveries
+            .claim(&claim_query(at(1), 1, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let attempts: Vec<_> = (0..16u128)
+        .map(|n| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.endpoints
+                    .create(&endpoint(APP_B, 100 + n, &[]), sealed(2), 10)
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(EndpointError::TooMany(10)) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 10);
+    assert_eq!(w.endpoints.list(APP_B).await.unwrap().len(), 10);
+}
+
+/// After a rotation, claims carry the previous secret until its time, then only the new.
+pub async fn rotation_keeps_the_previous_secret_for_a_while(stores: Stores) {
+    ensure_applications(&stores).await;
+    let s = stores.sessions.clone();
+    let w = stores.clone();
+    let e = endpoint(APP_A, 1, &[]);
+    register(&w, &e).await;
+    let rotated = w
+        .endpoints
+        .rotate_secret(APP_A, e.id, sealed(2), t0(), at(100))
+        .await
+        .unwrap();
+    assert_eq!(rotated, Some(e.clone()));
+    assert_eq!(
+        w.endpoints
+            .rotate_secret(APP_B, e.id, sealed(3), t0(), at(100))
+            .await
+            .unwrap(),
+        None
+    );
+    mint(&s, APP_A, sid(1), &request(1, false), t0()).await;
+    let d = w
+        .deliveries
+        .claim(&claim_query(at(1), 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(d[0].secret, sealed(2));
+    assert_eq!(d[0].previous_secret, Some(sealed(1)));
+    let d = w
+        .deliveries
+        .claim(&claim_query(at(101), 2, 10))
+        .await
+        .unwrap();
+    assert_eq!(d[0].previous_secret, None);
+
+    // Rotated twice within the overlap (the first answer lost): the secret the partner
+    // had before keeps signing, not the one it never saw.
+    let e2 = endpoint(APP_A, 2, &[]);
+    register(&w, &e2).await;
+    w.endpoints
+        .rotate_secret(APP_A, e2.id, sealed(5), t0(), at(100))
+        .await
+        .unwrap();
+    w.endpoints
+        .rotate_secret(APP_A, e2.id, sealed(6), at(10), at(110))
+        .await
+        .unwrap();
+    mint(&s, APP_A, sid(3), &request(3, false), at(40)).await;
+    let d = w
+        .deliveries
+        .claim(&claim_query(at(50), 4, 10))
+        .await
+        .unwrap();
+    let mine = d.iter().find(|d| d.key.endpoint == e2.id).unwrap();
+    assert_eq!(mine.secret, sealed(6));
+    assert_eq!(
+        mine.previous_secret,
+        Some(sealed(1)),
+        "the original secret, kept"
+    );
+}
