@@ -32,6 +32,8 @@ macro_rules! store_conformance {
             release_of_a_vacant_claim_makes_the_key_vacant_again,
             reuse_needs_enough_life_left,
             reuse_or_claim_applies_the_domains_rule,
+            status_and_launch_apply_the_domains_rule,
+            a_recorded_expiry_ends_the_session_for_a_clock_behind,
             ended_sessions_are_not_reused_and_the_slot_is_rebound,
             flag_upgrades_are_upgrade_only,
             concurrent_flag_upgrades_never_lose_true,
@@ -48,6 +50,7 @@ macro_rules! store_conformance {
         );
         $crate::__conformance!($factory; order_log;
             order_events_are_recorded_once,
+            order_precedence_applies_the_domains_rule,
         );
         $crate::__conformance!($factory; housekeeping;
             purge_deletes_ended_sessions_in_batches,

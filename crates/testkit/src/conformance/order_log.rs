@@ -124,3 +124,69 @@ pub async fn order_events_are_recorded_once(stores: Stores) {
     // Two deliveries, both of the order events: none to the other application.
     assert_eq!(w.deliveries.due_count(at(100)).await.unwrap(), 2);
 }
+
+/// The store's order-status precedence is the domain's (`domain::order_update_applies`):
+/// for random sequences of statuses (final, not final, unknown to this service) reported for
+/// one order of an opened session, each event updates the session exactly when the domain
+/// says it applies to the order as it then is (a refused one is `Stale`), and the session
+/// ends with the status the domain arrives at.
+pub async fn order_precedence_applies_the_domains_rule(stores: Stores) {
+    use proptest::prelude::*;
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    ensure_applications(&stores).await;
+    let s = stores.sessions.clone();
+    let statuses = [
+        "AWAITING_PAYMENT_FROM_USER",
+        "PROCESSING",
+        "PENDING_DELIVERY_FROM_TRANSAK",
+        "COMPLETED",
+        "FAILED",
+        "REFUNDED",
+        "EXPIRED",
+        "CANCELLED",
+        "A_STATUS_TRANSAK_ADDS_LATER",
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(0..statuses.len(), 1..7);
+    for n in 0..48u32 {
+        let sequence = strategy.new_tree(&mut runner).unwrap().current();
+        let id = sid(30_000 + u128::from(n));
+        mint(&s, APP_A, id, &request(30_000 + u128::from(n), false), t0()).await;
+        s.launch(APP_A, id, at(1), true, evt()).await.unwrap();
+        let order = format!("ord-precedence-{n}");
+        let mut current: Option<domain::OrderStatus> = None;
+        for (k, i) in sequence.iter().enumerate() {
+            let status = domain::OrderStatus::parse(statuses[*i]);
+            let update = order_update(
+                &order,
+                &format!("EVENT_{k}"),
+                statuses[*i],
+                Some(id),
+                at(2 + i64::try_from(k).unwrap()),
+            );
+            let applies = domain::order_update_applies(current.as_ref(), &status);
+            let outcome = stores.orders.record(&update).await.unwrap();
+            let case = format!("{sequence:?}, event {k}: from {current:?} to {status:?}");
+            match outcome {
+                OrderOutcome::Updated(updated) => {
+                    assert!(applies, "{case}: the store applied it, the domain does not");
+                    assert_eq!(
+                        updated.order.map(|o| o.status),
+                        Some(status.clone()),
+                        "{case}"
+                    );
+                    current = Some(status);
+                }
+                OrderOutcome::Stale => assert!(!applies, "{case}: the domain applies it"),
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        let stored = s.get(APP_A, id).await.unwrap().unwrap();
+        assert_eq!(stored.order.map(|o| o.status), current, "{sequence:?}");
+    }
+}

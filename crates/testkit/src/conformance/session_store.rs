@@ -41,12 +41,54 @@ async fn ask(
     store.reuse_or_claim(&q).await.unwrap()
 }
 
-/// How a generated session ended before the reuse question, if it did.
+/// How a generated session ended before the question, if it did: by an action at that
+/// many seconds after its creation, or by a recorded expiry (its `session.expired` emitted by
+/// a sweep at that many seconds, at or after its expiry).
 #[derive(Debug, Clone, Copy)]
 enum End {
     Active,
     Consumed(i64),
     Cancelled(i64),
+    ExpiryRecorded(i64),
+}
+
+fn ends() -> impl proptest::strategy::Strategy<Value = End> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(End::Active),
+        (0..300i64).prop_map(End::Consumed),
+        (0..300i64).prop_map(End::Cancelled),
+        (300..400i64).prop_map(End::ExpiryRecorded),
+    ]
+}
+
+/// Brings session `id` of `APP_A` (created at `t0()`) to `end`.
+async fn apply(store: &Store, id: domain::SessionId, end: End) {
+    match end {
+        End::Active => {}
+        End::Consumed(s) => {
+            let r = store.launch(APP_A, id, at(s), true, evt()).await.unwrap();
+            assert!(matches!(r, LaunchResult::Opened(_)), "{end:?}");
+        }
+        End::Cancelled(s) => {
+            let r = store.cancel(APP_A, id, at(s), evt()).await.unwrap();
+            assert!(matches!(r, StoreCancel::Cancelled(_)), "{end:?}");
+        }
+        End::ExpiryRecorded(s) => {
+            // Sweeps record every due session of the store: sweep until this one is.
+            for _ in 0..100 {
+                store
+                    .sweep_expired(at(s), &[evt(), evt(), evt()])
+                    .await
+                    .unwrap();
+                let now = store.get(APP_A, id).await.unwrap().unwrap().session;
+                if matches!(now.end(), Some(domain::SessionEnd::Expired { .. })) {
+                    return;
+                }
+            }
+            panic!("the expiry of {id} was never recorded");
+        }
+    }
 }
 
 /// One generated case of [`reuse_or_claim_applies_the_domains_rule`].
@@ -126,17 +168,7 @@ pub async fn reuse_or_claim_applies_the_domains_rule(stores: Stores) {
         let asked = request(user, case.requested_flag);
         let candidate = if case.bound {
             mint(&store, APP_A, id, &stored_request, t0()).await;
-            match case.end {
-                End::Active => {}
-                End::Consumed(s) => {
-                    let r = store.launch(APP_A, id, at(s), true, evt()).await.unwrap();
-                    assert!(matches!(r, LaunchResult::Opened(_)), "{case:?}");
-                }
-                End::Cancelled(s) => {
-                    let r = store.cancel(APP_A, id, at(s), evt()).await.unwrap();
-                    assert!(matches!(r, StoreCancel::Cancelled(_)), "{case:?}");
-                }
-            }
+            apply(&store, id, case.end).await;
             Some(store.get(APP_A, id).await.unwrap().unwrap().session)
         } else {
             None
@@ -155,15 +187,12 @@ pub async fn reuse_or_claim_applies_the_domains_rule(stores: Stores) {
                     other => panic!("{case:?}: the domain reuses, the store said {other:?}"),
                 };
                 assert_eq!(s.id(), id, "{case:?}");
-                assert_eq!(
-                    s.force_verify_ownership(),
-                    case.stored_flag || case.requested_flag,
-                    "{case:?}"
-                );
+                let upgraded = domain::upgrade_flag(case.stored_flag, case.requested_flag);
+                assert_eq!(s.force_verify_ownership(), upgraded, "{case:?}");
                 let kept = store.get(APP_A, id).await.unwrap().unwrap().session;
                 assert_eq!(
                     kept.force_verify_ownership(),
-                    case.stored_flag || case.requested_flag,
+                    upgraded,
                     "{case:?}: the flag is stored, not only answered"
                 );
             }
@@ -174,6 +203,122 @@ pub async fn reuse_or_claim_applies_the_domains_rule(stores: Stores) {
             ),
         }
     }
+}
+
+/// The store's status of a session is the domain's (`Session::status_at`): for random
+/// sessions — active, consumed, cancelled, or whose expiry was recorded — asked at random
+/// instants (before creation, around expiry, and with a clock that runs behind the one that
+/// recorded the expiry), the session reads back with the same status, a list filtered by
+/// each status holds it exactly when that is its status then, a launch that does not
+/// consume opens it exactly when it is ACTIVE, and so does one that consumes.
+pub async fn status_and_launch_apply_the_domains_rule(stores: Stores) {
+    use proptest::prelude::*;
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    let store = stores.sessions.clone();
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
+    });
+    let strategy = (
+        ends(),
+        prop_oneof![
+            (-5_000_000i64..=405_000_000),
+            (299_999_998i64..=300_000_002)
+        ],
+    );
+    let statuses = [
+        SessionStatus::Active,
+        SessionStatus::Consumed,
+        SessionStatus::Cancelled,
+        SessionStatus::Expired,
+    ];
+    for n in 0..64u32 {
+        let (end, now_micros) = strategy.new_tree(&mut runner).unwrap().current();
+        let user = 20_000 + u128::from(n);
+        let id = sid(20_000 + u128::from(n));
+        mint(&store, APP_A, id, &request(user, false), t0()).await;
+        apply(&store, id, end).await;
+        let now = t0() + TimeDelta::microseconds(now_micros);
+        let session = store.get(APP_A, id).await.unwrap().unwrap().session;
+        let expected = session.status_at(now);
+        let case = format!("{end:?} at {now_micros} µs: the domain says {expected:?}");
+        if let End::ExpiryRecorded(_) = end {
+            assert_eq!(
+                session.status_at(t0()),
+                SessionStatus::Expired,
+                "{case}: a recorded expiry holds for a clock behind"
+            );
+        }
+        let subject = Some(request(user, false).scope().subject());
+        for status in statuses {
+            let page = store
+                .list(&ListQuery {
+                    application: APP_A,
+                    subject,
+                    status: Some(StatusFilter(status)),
+                    now,
+                    limit: 10,
+                    before: None,
+                })
+                .await
+                .unwrap();
+            let listed = page.items.iter().any(|s| s.session.id() == id);
+            assert_eq!(listed, status == expected, "{case}: listed as {status:?}");
+        }
+        let peek = store.launch(APP_A, id, now, false, evt()).await.unwrap();
+        assert_eq!(
+            matches!(peek, LaunchResult::Opened(_)),
+            expected == SessionStatus::Active,
+            "{case}: {peek:?}"
+        );
+        let open = store.launch(APP_A, id, now, true, evt()).await.unwrap();
+        assert_eq!(
+            matches!(open, LaunchResult::Opened(_)),
+            expected == SessionStatus::Active,
+            "{case}: {open:?}"
+        );
+    }
+}
+
+/// Once a session's expiry was recorded (its `session.expired` emitted), it stays ended for
+/// every caller, also one whose clock runs behind the sweeper's and still sees time left:
+/// its link neither opens (`HEAD`) nor consumes (`GET`), it cannot be cancelled, it reads as
+/// EXPIRED, and its key is claimed for a new session instead of reused.
+pub async fn a_recorded_expiry_ends_the_session_for_a_clock_behind(stores: Stores) {
+    let store = stores.sessions.clone();
+    let r = request(1, false);
+    mint(&store, APP_A, sid(1), &r, t0()).await;
+    assert_eq!(store.sweep_expired(at(301), &[evt()]).await.unwrap(), 1);
+    let behind = at(100);
+    let peek = store
+        .launch(APP_A, sid(1), behind, false, evt())
+        .await
+        .unwrap();
+    assert!(matches!(peek, LaunchResult::Ended(_)), "{peek:?}");
+    let open = store
+        .launch(APP_A, sid(1), behind, true, evt())
+        .await
+        .unwrap();
+    let LaunchResult::Ended(ended) = open else {
+        panic!("a recorded expiry opened: {open:?}");
+    };
+    assert_eq!(ended.session.status_at(behind), SessionStatus::Expired);
+    let cancel = store.cancel(APP_A, sid(1), behind, evt()).await.unwrap();
+    assert!(matches!(cancel, StoreCancel::NotActive(_)), "{cancel:?}");
+    let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap().session;
+    assert_eq!(stored.status_at(behind), SessionStatus::Expired);
+    assert_eq!(
+        stored.end(),
+        Some(domain::SessionEnd::Expired { at: at(301) })
+    );
+    let mut q = reuse_query(APP_A, &r, behind, 2);
+    q.nonce = Some(nonce(APP_A));
+    assert_eq!(
+        store.reuse_or_claim(&q).await.unwrap(),
+        ReuseOutcome::Claimed
+    );
 }
 
 /// A vacant key is claimed; while the lease holds, others are told to wait; the same key
