@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, header};
 use domain::ApplicationId;
 use ports::RequestNonce;
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ProblemCode};
 use crate::state::AppState;
 
 /// The largest request body accepted, in bytes.
@@ -80,7 +80,7 @@ impl FromRequest<AppState> for Authenticated {
         let (parts, body) = request.into_parts();
         let missing = || {
             ApiError::unauthorized(
-                "missing_credentials",
+                ProblemCode::MissingCredentials,
                 "send the api-key and Authorization headers",
             )
         };

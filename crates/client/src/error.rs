@@ -67,6 +67,8 @@ problem_codes! {
     NotFound = "not_found",
     /// `405`: wrong method for the endpoint.
     MethodNotAllowed = "method_not_allowed",
+    /// `408`: the body did not arrive in time; `503`: the answer took too long (retryable).
+    RequestTimeout = "request_timeout",
     /// `409`: the session is not ACTIVE (cancel of a consumed or expired session).
     SessionNotActive = "session_not_active",
     /// `409`: the application has as many webhook endpoints as allowed.
@@ -87,8 +89,6 @@ problem_codes! {
     SessionBusy = "session_busy",
     /// `503`: the service's database is unavailable.
     DatabaseUnavailable = "database_unavailable",
-    /// `503`: the service is shutting down or overloaded.
-    ServiceUnavailable = "service_unavailable",
     /// `500`: a bug on the service's side.
     Internal = "internal",
 }

@@ -20,16 +20,6 @@ pub enum WebhookUrlError {
     NotPublic(String),
 }
 
-impl WebhookUrlError {
-    /// The API's problem code: `invalid_webhook_url` or `webhook_url_not_public`.
-    pub const fn code(&self) -> &'static str {
-        match self {
-            WebhookUrlError::Invalid(_) => "invalid_webhook_url",
-            WebhookUrlError::NotPublic(_) => "webhook_url_not_public",
-        }
-    }
-}
-
 /// A webhook endpoint's URL that passed the rules a URL can be checked against without
 /// resolving its host: `https` (or `http` where private networks are allowed), a host, no
 /// credentials, and — for an IP address or `localhost` — a public address unless private
@@ -338,24 +328,28 @@ mod tests {
             format!("{ok:?}"),
             "WebhookUrl(https://hooks.example.com:8443/…)"
         );
-        for (s, code) in [
-            ("ftp://hooks.example.com/", "invalid_webhook_url"),
-            ("http://hooks.example.com/", "invalid_webhook_url"),
-            ("https://user:pw@hooks.example.com/", "invalid_webhook_url"),
-            ("https://hooks.example.com/#x", "invalid_webhook_url"),
-            ("not a url", "invalid_webhook_url"),
-            ("https://127.0.0.1/", "webhook_url_not_public"),
-            ("https://[::1]/", "webhook_url_not_public"),
-            ("https://[::ffff:127.0.0.1]/", "webhook_url_not_public"),
-            ("https://[fd12::1]/", "webhook_url_not_public"),
-            ("https://10.0.0.1/", "webhook_url_not_public"),
-            ("https://localhost/", "webhook_url_not_public"),
-            ("https://api.localhost./", "webhook_url_not_public"),
-            ("https://2130706433/", "webhook_url_not_public"), // 127.0.0.1 as a number
-            ("https://0x7f.1/", "webhook_url_not_public"),
+        for (s, not_public) in [
+            ("ftp://hooks.example.com/", false),
+            ("http://hooks.example.com/", false),
+            ("https://user:pw@hooks.example.com/", false),
+            ("https://hooks.example.com/#x", false),
+            ("not a url", false),
+            ("https://127.0.0.1/", true),
+            ("https://[::1]/", true),
+            ("https://[::ffff:127.0.0.1]/", true),
+            ("https://[fd12::1]/", true),
+            ("https://10.0.0.1/", true),
+            ("https://localhost/", true),
+            ("https://api.localhost./", true),
+            ("https://2130706433/", true), // 127.0.0.1 as a number
+            ("https://0x7f.1/", true),
         ] {
             let e = WebhookUrl::parse(s, false).unwrap_err();
-            assert_eq!(e.code(), code, "{s}: {e}");
+            assert_eq!(
+                matches!(e, WebhookUrlError::NotPublic(_)),
+                not_public,
+                "{s}: {e}"
+            );
         }
         assert!(WebhookUrl::parse("http://localhost:9000/", true).is_ok());
         assert!(WebhookUrl::parse("ftp://localhost/", true).is_err());

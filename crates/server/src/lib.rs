@@ -18,3 +18,20 @@ pub mod http_server;
 pub mod listen;
 pub mod request;
 pub mod telemetry;
+
+#[cfg(test)]
+mod tests {
+    /// The partners' client crate knows every problem code the API can answer a partner's
+    /// call with, and no other.
+    #[test]
+    fn the_client_knows_every_problem_code_partners_can_get() {
+        use std::collections::BTreeSet;
+        let sent: BTreeSet<&str> = api::http::error::ProblemCode::ALL
+            .iter()
+            .filter(|c| c.for_partners())
+            .map(|c| c.as_str())
+            .collect();
+        let known: BTreeSet<&str> = client::ProblemCode::KNOWN.iter().copied().collect();
+        assert_eq!(sent, known);
+    }
+}

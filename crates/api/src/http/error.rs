@@ -12,6 +12,103 @@ use utoipa::ToSchema;
 /// The most field problems one problem document lists.
 pub const MAX_FIELD_PROBLEMS: usize = 20;
 
+macro_rules! problem_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, )*) => {
+        /// Every problem `code` the API sends, each spelled once here (docs/api.md lists them
+        /// with their statuses; a test checks that list, and the partners' client crate, know
+        /// every one).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ProblemCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ProblemCode {
+            /// Every code.
+            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant),*];
+
+            /// The code as sent.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( ProblemCode::$variant => $code, )*
+                }
+            }
+        }
+    };
+}
+
+problem_codes! {
+    /// `400`: the body or query breaks rules; `errors` lists every problem.
+    ValidationFailed = "validation_failed",
+    /// `400`: a webhook URL that is not `https`, is malformed or carries credentials.
+    InvalidWebhookUrl = "invalid_webhook_url",
+    /// `400`: a webhook URL whose host is, or resolves to, a non-public address.
+    WebhookUrlNotPublic = "webhook_url_not_public",
+    /// `400`: Transak's order webhook is signed but is not an order event.
+    MalformedOrderEvent = "malformed_order_event",
+    /// `401`: no `api-key` or no `Authorization`.
+    MissingCredentials = "missing_credentials",
+    /// `401`: `Authorization` is not `HMAC <ms>:<64 hex>`.
+    MalformedAuthorization = "malformed_authorization",
+    /// `401`: the signed time is too old or too far ahead.
+    StaleTimestamp = "stale_timestamp",
+    /// `401`: this exact signature was already accepted.
+    ReplayedRequest = "replayed_request",
+    /// `401`: unknown API key, or wrong signature.
+    InvalidCredentials = "invalid_credentials",
+    /// `401`: Transak's order webhook is not signed with the service's access token.
+    InvalidOrderSignature = "invalid_order_signature",
+    /// `403`: the application is disabled.
+    ApplicationDisabled = "application_disabled",
+    /// `404`: no such session for this application.
+    SessionNotFound = "session_not_found",
+    /// `404`: no such webhook endpoint for this application.
+    WebhookEndpointNotFound = "webhook_endpoint_not_found",
+    /// `404`: no such endpoint.
+    NotFound = "not_found",
+    /// `405`: wrong method for the endpoint.
+    MethodNotAllowed = "method_not_allowed",
+    /// `408`: the body did not arrive in time; `503`: the answer took too long.
+    RequestTimeout = "request_timeout",
+    /// `409`: the session is not ACTIVE.
+    SessionNotActive = "session_not_active",
+    /// `409`: the application has as many webhook endpoints as allowed.
+    TooManyWebhookEndpoints = "too_many_webhook_endpoints",
+    /// `413`: the body is too large.
+    PayloadTooLarge = "payload_too_large",
+    /// `415`: the body is not `application/json`.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// `429`: over a rate limit.
+    RateLimited = "rate_limited",
+    /// `502`: Transak refused the request.
+    UpstreamRejected = "upstream_rejected",
+    /// `502`: Transak answered something it should not.
+    UpstreamInvalidResponse = "upstream_invalid_response",
+    /// `503`: Transak is unavailable; nothing was stored.
+    UpstreamUnavailable = "upstream_unavailable",
+    /// `503`: another request is still creating this very session.
+    SessionBusy = "session_busy",
+    /// `503`: the database is unavailable.
+    DatabaseUnavailable = "database_unavailable",
+    /// `500`: a bug on the service's side.
+    Internal = "internal",
+}
+
+impl ProblemCode {
+    /// Whether partners' calls can receive it (the rest answer Transak's order webhooks).
+    pub const fn for_partners(self) -> bool {
+        !matches!(
+            self,
+            ProblemCode::MalformedOrderEvent | ProblemCode::InvalidOrderSignature
+        )
+    }
+}
+
+impl std::fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A problem document (RFC 9457) as this API sends it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -62,7 +159,7 @@ pub enum ApiError {
     #[error("{detail}")]
     BadRequest {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human detail.
         detail: String,
         /// Field problems, if any.
@@ -72,7 +169,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Unauthorized {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human detail.
         detail: String,
     },
@@ -83,7 +180,7 @@ pub enum ApiError {
     #[error("{detail}")]
     NotFound {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human detail.
         detail: String,
     },
@@ -95,7 +192,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Conflict {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human detail.
         detail: String,
     },
@@ -129,7 +226,7 @@ pub enum ApiError {
     #[error("{detail}")]
     Unavailable {
         /// Stable code.
-        code: &'static str,
+        code: ProblemCode,
         /// Human detail.
         detail: String,
         /// When to retry.
@@ -144,7 +241,7 @@ impl ApiError {
     /// A `404 session_not_found`.
     pub fn session_not_found() -> Self {
         ApiError::NotFound {
-            code: "session_not_found",
+            code: ProblemCode::SessionNotFound,
             detail: "no such session for this application".into(),
         }
     }
@@ -152,82 +249,82 @@ impl ApiError {
     /// `401 replayed_request`: this signature was accepted before.
     pub fn replayed() -> Self {
         ApiError::unauthorized(
-            "replayed_request",
+            ProblemCode::ReplayedRequest,
             "this signed request was already accepted; sign every request with a fresh timestamp",
         )
     }
 
     /// A `401` with this code and detail.
-    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unauthorized(code: ProblemCode, detail: impl Into<String>) -> Self {
         ApiError::Unauthorized {
             code,
             detail: detail.into(),
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    fn parts(&self) -> (StatusCode, ProblemCode, &'static str) {
         match self {
             ApiError::Validation(_) => (
                 StatusCode::BAD_REQUEST,
-                "validation_failed",
+                ProblemCode::ValidationFailed,
                 "The request is invalid",
             ),
             ApiError::BadRequest { code, .. } => {
-                (StatusCode::BAD_REQUEST, code, "The request is invalid")
+                (StatusCode::BAD_REQUEST, *code, "The request is invalid")
             }
             ApiError::Unauthorized { code, .. } => {
-                (StatusCode::UNAUTHORIZED, code, "Not authenticated")
+                (StatusCode::UNAUTHORIZED, *code, "Not authenticated")
             }
             ApiError::Disabled => (
                 StatusCode::FORBIDDEN,
-                "application_disabled",
+                ProblemCode::ApplicationDisabled,
                 "Application disabled",
             ),
-            ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code, "Not found"),
+            ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, *code, "Not found"),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ProblemCode::MethodNotAllowed,
                 "Method not allowed",
             ),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, "Conflict"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, "Conflict"),
             ApiError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ProblemCode::RequestTimeout,
                 "Request timeout",
             ),
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ProblemCode::PayloadTooLarge,
                 "Payload too large",
             ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ProblemCode::UnsupportedMediaType,
                 "Unsupported media type",
             ),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ProblemCode::RateLimited,
                 "Too many requests",
             ),
             ApiError::UpstreamRejected { .. } => (
                 StatusCode::BAD_GATEWAY,
-                "upstream_rejected",
+                ProblemCode::UpstreamRejected,
                 "Transak rejected the request",
             ),
             ApiError::UpstreamInvalid => (
                 StatusCode::BAD_GATEWAY,
-                "upstream_invalid_response",
+                ProblemCode::UpstreamInvalidResponse,
                 "Transak answered unexpectedly",
             ),
             ApiError::Unavailable { code, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                code,
+                *code,
                 "Temporarily unavailable",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ProblemCode::Internal,
                 "Internal error",
             ),
         }
@@ -276,7 +373,7 @@ impl ApiError {
             title: title.to_string(),
             status: status.as_u16(),
             detail,
-            code: code.to_string(),
+            code: code.as_str().to_string(),
             errors,
         }
     }
@@ -287,11 +384,13 @@ impl IntoResponse for ApiError {
         let (status, code, _) = self.parts();
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
-            ApiError::Unavailable { detail, .. } => tracing::warn!(code, %detail, "unavailable"),
-            ApiError::UpstreamRejected { .. } | ApiError::UpstreamInvalid => {
-                tracing::warn!(code, error = %self, "upstream problem")
+            ApiError::Unavailable { detail, .. } => {
+                tracing::warn!(code = code.as_str(), %detail, "unavailable")
             }
-            _ => tracing::debug!(code, "request refused"),
+            ApiError::UpstreamRejected { .. } | ApiError::UpstreamInvalid => {
+                tracing::warn!(code = code.as_str(), error = %self, "upstream problem")
+            }
+            _ => tracing::debug!(code = code.as_str(), "request refused"),
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, body).into_response();
@@ -329,7 +428,7 @@ impl From<ports::StoreError> for ApiError {
             ports::StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "store unavailable");
                 ApiError::Unavailable {
-                    code: "database_unavailable",
+                    code: ProblemCode::DatabaseUnavailable,
                     detail: "the database is unavailable; try again shortly".into(),
                     retry_after: Duration::from_secs(2),
                 }
@@ -343,14 +442,15 @@ impl From<app::AuthError> for ApiError {
     fn from(e: app::AuthError) -> Self {
         use app::AuthError;
         match e {
-            AuthError::Malformed(m) => {
-                ApiError::unauthorized("malformed_authorization", format!("Authorization: {m}"))
-            }
+            AuthError::Malformed(m) => ApiError::unauthorized(
+                ProblemCode::MalformedAuthorization,
+                format!("Authorization: {m}"),
+            ),
             e @ AuthError::StaleTimestamp { .. } => {
-                ApiError::unauthorized("stale_timestamp", e.to_string())
+                ApiError::unauthorized(ProblemCode::StaleTimestamp, e.to_string())
             }
             e @ AuthError::InvalidCredentials => {
-                ApiError::unauthorized("invalid_credentials", e.to_string())
+                ApiError::unauthorized(ProblemCode::InvalidCredentials, e.to_string())
             }
             AuthError::Disabled => ApiError::Disabled,
             e @ AuthError::Sealing { .. } => ApiError::Internal(e.to_string()),
@@ -373,12 +473,12 @@ impl From<ports::CreateError> for ApiError {
                 retry_after,
                 reason,
             } => ApiError::Unavailable {
-                code: "upstream_unavailable",
+                code: ProblemCode::UpstreamUnavailable,
                 detail: format!("Transak is unavailable ({reason}); nothing was stored, try again"),
                 retry_after,
             },
             ports::CreateError::Busy { retry_after } => ApiError::Unavailable {
-                code: "session_busy",
+                code: ProblemCode::SessionBusy,
                 detail: "another request is still creating this session; try again".into(),
                 retry_after,
             },
@@ -407,5 +507,16 @@ mod tests {
         let p = ApiError::Internal("secret cause".into()).problem();
         assert_eq!(p.code, "internal");
         assert!(!p.detail.contains("secret cause"));
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../../../../docs/api.md");
+        for code in ProblemCode::ALL {
+            assert!(
+                doc.contains(&format!("`{code}` |")),
+                "docs/api.md does not list `{code}`"
+            );
+        }
     }
 }

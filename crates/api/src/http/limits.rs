@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ProblemCode};
 use crate::http::launch;
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ pub async fn timed_out_as_problem(response: Response) -> Response {
             .contains_key(axum::http::header::CONTENT_TYPE)
     {
         return ApiError::Unavailable {
-            code: "request_timeout",
+            code: ProblemCode::RequestTimeout,
             detail: "the request took too long to answer; try again".into(),
             retry_after: std::time::Duration::from_secs(1),
         }

@@ -18,7 +18,7 @@ use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::auth;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ProblemCode};
 use crate::observability;
 use crate::state::AppState;
 
@@ -102,7 +102,7 @@ pub fn metrics_router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound {
-        code: "not_found",
+        code: ProblemCode::NotFound,
         detail: "no such endpoint; see /api/v1/openapi.json".into(),
     }
 }

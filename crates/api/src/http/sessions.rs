@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Signed};
-use crate::http::error::{ApiError, Problem};
+use crate::http::error::{ApiError, Problem, ProblemCode};
 use crate::http::request::{self, CreateSessionBody};
 use crate::observability;
 use crate::state::AppState;
@@ -488,7 +488,7 @@ pub async fn list(
     });
     if !errors.is_empty() {
         return Err(ApiError::BadRequest {
-            code: "validation_failed",
+            code: ProblemCode::ValidationFailed,
             detail: "the query parameters are invalid".into(),
             errors,
         });
@@ -500,7 +500,7 @@ pub async fn list(
         .await
         .map_err(|e| match e {
             ListError::InvalidLimit => ApiError::BadRequest {
-                code: "validation_failed",
+                code: ProblemCode::ValidationFailed,
                 detail: "limit must be from 1 to 100".into(),
                 errors: vec![],
             },
@@ -548,7 +548,7 @@ pub async fn cancel(
         Err(CancelError::NotFound) => return Err(ApiError::session_not_found()),
         Err(CancelError::NotActive(v)) => {
             return Err(ApiError::Conflict {
-                code: "session_not_active",
+                code: ProblemCode::SessionNotActive,
                 detail: format!(
                     "the session is {}; only an ACTIVE session can be cancelled",
                     v.status

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Signed;
-use crate::http::error::{ApiError, Problem};
+use crate::http::error::{ApiError, Problem, ProblemCode};
 use crate::http::sessions::{BASE, SessionBody};
 use crate::state::AppState;
 
@@ -195,12 +195,15 @@ impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
             WebhookError::Url(u) => ApiError::BadRequest {
-                code: u.code(),
+                code: match u {
+                    domain::WebhookUrlError::Invalid(_) => ProblemCode::InvalidWebhookUrl,
+                    domain::WebhookUrlError::NotPublic(_) => ProblemCode::WebhookUrlNotPublic,
+                },
                 detail: u.to_string(),
                 errors: Vec::new(),
             },
             WebhookError::TooMany(n) => ApiError::Conflict {
-                code: "too_many_webhook_endpoints",
+                code: ProblemCode::TooManyWebhookEndpoints,
                 detail: format!(
                     "the application already has {n} webhook endpoints, the most allowed; delete one first"
                 ),
@@ -212,7 +215,7 @@ impl From<WebhookError> for ApiError {
 
 fn endpoint_not_found() -> ApiError {
     ApiError::NotFound {
-        code: "webhook_endpoint_not_found",
+        code: ProblemCode::WebhookEndpointNotFound,
         detail: "no such webhook endpoint for this application".into(),
     }
 }
@@ -493,18 +496,18 @@ pub async fn transak_order(
         )
             .into_response()),
         Err(app::OrderError::Unauthenticated) => Err(ApiError::unauthorized(
-            "invalid_order_signature",
+            ProblemCode::InvalidOrderSignature,
             "the order event is not signed with this service's Transak access token",
         )),
         Err(app::OrderError::Malformed(why)) => Err(ApiError::BadRequest {
-            code: "malformed_order_event",
+            code: ProblemCode::MalformedOrderEvent,
             detail: format!("the order event is malformed: {why}"),
             errors: Vec::new(),
         }),
         Err(app::OrderError::Unavailable(why)) => {
             tracing::warn!(reason = %why, "order webhook not recorded: the store is unavailable");
             Err(ApiError::Unavailable {
-                code: "database_unavailable",
+                code: ProblemCode::DatabaseUnavailable,
                 detail: "the service cannot record the event right now; retry later".into(),
                 retry_after: std::time::Duration::from_secs(5),
             })
