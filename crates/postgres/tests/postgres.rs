@@ -595,3 +595,37 @@ async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush(
 fn sealer() -> Arc<dyn ports::SecretSealer> {
     Arc::new(keyring::Keyring::generate())
 }
+
+/// The event types are spelled once in SQL (the `session_events` check constraint, the one
+/// mapping; statements pass the type as a parameter) and that list is exactly the domain's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_event_types_are_the_domains() {
+    let db = fresh_database().await;
+    let definition: String = sqlx::query_scalar(
+        "select pg_get_constraintdef(oid) from pg_constraint
+         where conrelid = 'session_events'::regclass and contype = 'c'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let stored: std::collections::BTreeSet<String> = definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let domain: std::collections::BTreeSet<String> = domain::EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_string())
+        .collect();
+    assert_eq!(stored, domain, "{definition}");
+    let adapter: Vec<String> = adapter_queries()
+        .into_iter()
+        .map(|(q, _)| q)
+        .filter(|q| q.contains("'session."))
+        .collect();
+    assert!(
+        adapter.is_empty(),
+        "statements spell event types out: {adapter:?}"
+    );
+}
