@@ -2385,6 +2385,72 @@ async fn hostile_inputs_get_plain_answers(store: Store) {
     );
 }
 
+// ----------------------------------------------------------------------------------------
+// The zero-configuration run (contract §7)
+// ----------------------------------------------------------------------------------------
+
+/// With nothing configured, the service runs on the in-memory store with a Transak emulator
+/// in its own process and a demo application: a session made with the demo credentials opens
+/// the emulated widget, and an order completed there comes back as the session's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zero_configuration_run_works_end_to_end() {
+    use server::application::{Application, Stop};
+    server::telemetry::init_test_tracing();
+    let vars = std::collections::HashMap::from([(
+        "WIDGET_SESSIONS_LISTEN".to_string(),
+        "127.0.0.1:0".to_string(),
+    )]);
+    let config = server::config::Config::from_vars(&vars).unwrap();
+    let app = Application::build(config, server::compose::Overrides::default())
+        .await
+        .unwrap();
+    let demo = app.demo().expect("a demo application");
+    let demo = Creds {
+        name: "demo",
+        key: demo.api_key.clone(),
+        secret: secrecy::ExposeSecret::expose_secret(&demo.api_secret).to_string(),
+    };
+    let emulator_base = app.emulator().expect("the in-process emulator").base_url();
+    let http = Http::new(app.public_base().to_string());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+        Stop::Interrupt
+    }));
+
+    let s = http.create_ok(&demo, &btc_address(&user()), 201).await;
+    let widget = open(&http, s["widgetUrl"].as_str().unwrap()).await;
+    assert!(widget.starts_with(&emulator_base), "{widget}");
+    let session_id = url::Url::parse(&widget)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "sessionId")
+        .unwrap()
+        .1
+        .into_owned();
+    // The emulated widget completes the order and reports it to this instance.
+    let placed = http
+        .client
+        .post(format!("{emulator_base}/_emulator/orders"))
+        .json(&json!({"sessionId": session_id, "eventID": "ORDER_COMPLETED"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        placed.status().is_success(),
+        "{}",
+        placed.text().await.unwrap()
+    );
+    let got = http
+        .get_session(&demo, s["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(got["order"]["status"], "COMPLETED", "{got}");
+
+    stop.send(()).unwrap();
+    assert!(server.await.unwrap(), "in-flight requests finished");
+}
+
 /// `both: [...]` run once per store (`memory::name`, `postgres::name`); `once: [...]` are
 /// about the HTTP edge, not about storage, and run on the in-memory store only.
 macro_rules! e2e {
