@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use api::http::request::parse_json;
+use api::http::create_body::parse_json;
 use domain::{BitcoinNetwork, Counterparty, Rules};
 use libfuzzer_sys::fuzz_target;
 

@@ -19,7 +19,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use api::http::request::parse_json;
+use api::http::create_body::parse_json;
 use criterion::{Criterion, Throughput, criterion_group};
 use domain::{BitcoinNetwork, Invoice, Rules};
 use lightning_invoice::Bolt11Invoice;

@@ -46,7 +46,7 @@ fn the_document_is_openapi_3_1_and_describes_every_route() {
             .keys()
             .cloned()
             .collect();
-    let mut accepted: Vec<String> = api::http::request::CreateSessionBody::MEMBERS
+    let mut accepted: Vec<String> = api::http::create_body::CreateSessionBody::MEMBERS
         .iter()
         .map(|m| m.to_string())
         .collect();

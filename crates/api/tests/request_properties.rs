@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
 
-use api::http::request::parse_json;
+use api::http::create_body::parse_json;
 use domain::chrono::{DateTime, TimeDelta, Utc};
 use domain::*;
 use proptest::prelude::*;

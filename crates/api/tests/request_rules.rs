@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use api::http::request::{fields, parse_json};
+use api::http::create_body::{fields, parse_json};
 use bitcoin::hashes::{Hash, sha256};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use domain::chrono::{DateTime, Utc};
@@ -636,8 +636,8 @@ fn consume_once_and_never_after_end() {
 #[test]
 fn cancel_is_idempotent_and_only_from_active() {
     let mut s = session(false, at(1000), &ReusePolicy::default());
-    assert_eq!(s.cancel(at(1001)), Ok(CancelOutcome::Cancelled));
-    assert_eq!(s.cancel(at(1002)), Ok(CancelOutcome::AlreadyCancelled));
+    assert_eq!(s.cancel(at(1001)), Ok(CancelEffect::Cancelled));
+    assert_eq!(s.cancel(at(1002)), Ok(CancelEffect::AlreadyCancelled));
     assert_eq!(s.end(), Some(SessionEnd::Cancelled { at: at(1001) }));
     let mut consumed = session(false, at(1000), &ReusePolicy::default());
     consumed.consume(at(1001)).unwrap();

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use domain::ApplicationId;
 use ports::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, Clock, IdGenerator, NewApplication, RequestNonce, SealContext, SealError,
+    ApplicationStore, Clock, NewApplication, Randomness, RequestNonce, SealContext, SealError,
     SecretSealer, StoreError,
 };
 use secrecy::{ExposeSecret as _, SecretString};
@@ -51,7 +51,7 @@ pub struct SignedRequest<'a> {
 /// Who a request was authenticated as, and the signature that proved it (for the replay
 /// check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Authenticated {
+pub struct VerifiedRequest {
     /// The application.
     pub application: ApplicationId,
     /// The request's signature, remembered until `unix_ms + MAX_REQUEST_AGE_MS` so it is
@@ -61,7 +61,7 @@ pub struct Authenticated {
     pub unix_ms: i64,
 }
 
-impl Authenticated {
+impl VerifiedRequest {
     /// The request's signature as a replay-protection nonce: remembered until the request's
     /// timestamp leaves the accepted window (5 minutes after it).
     pub fn nonce(&self) -> RequestNonce {
@@ -221,7 +221,7 @@ pub struct Applications {
     store: Arc<dyn ApplicationStore>,
     sealer: Arc<dyn SecretSealer>,
     clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
+    ids: Arc<dyn Randomness>,
     cache: Arc<CredentialCache>,
 }
 
@@ -231,7 +231,7 @@ impl Applications {
         store: Arc<dyn ApplicationStore>,
         sealer: Arc<dyn SecretSealer>,
         clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
+        ids: Arc<dyn Randomness>,
     ) -> Self {
         Self {
             store,
@@ -246,7 +246,7 @@ impl Applications {
     /// 30 seconds ahead, the key is known, the signature is right (compared in constant time)
     /// and the application is enabled. An unknown key costs the same HMAC as a known one.
     ///
-    /// This does not check for replays: the caller records [`Authenticated::signature`]
+    /// This does not check for replays: the caller records [`VerifiedRequest::signature`]
     /// with its store, atomically with the request's own work where it can.
     ///
     /// # Errors
@@ -256,7 +256,7 @@ impl Applications {
     pub async fn authenticate(
         &self,
         request: SignedRequest<'_>,
-    ) -> Result<Authenticated, AuthError> {
+    ) -> Result<VerifiedRequest, AuthError> {
         let parsed = signing::parse_authorization(request.authorization)?;
         let now_ms = self.clock.now().timestamp_millis();
         if !timestamp_acceptable(parsed.unix_ms, now_ms) {
@@ -279,7 +279,7 @@ impl Applications {
         if credentials.status == ApplicationStatus::Disabled {
             return Err(AuthError::Disabled);
         }
-        Ok(Authenticated {
+        Ok(VerifiedRequest {
             application: credentials.application,
             signature: parsed.signature,
             unix_ms: parsed.unix_ms,

@@ -2,7 +2,7 @@
 //!
 //! [`Sessions`] implements [`ports::SessionService`] — create-or-reuse, get, list, cancel and
 //! launch — using nothing but the ports: a [`SessionStore`], a [`WidgetGateway`], a
-//! [`Clock`] and an [`IdGenerator`]. The rules come from the `domain` crate; the concurrency
+//! [`Clock`] and an [`Randomness`]. The rules come from the `domain` crate; the concurrency
 //! guarantee (one upstream mint per key, however many requests race on however many
 //! instances) comes from the store's claim protocol, driven here:
 //!
@@ -22,9 +22,9 @@ mod retention;
 mod webhooks;
 
 pub use applications::{
-    API_KEY_PREFIX, API_SECRET_PREFIX, AdminError, Applications, AuthError, Authenticated,
-    BootstrapEntry, IssuedCredentials, KeyReport, MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS,
-    MIN_CREDENTIAL_LEN, SignedRequest, timestamp_acceptable,
+    API_KEY_PREFIX, API_SECRET_PREFIX, AdminError, Applications, AuthError, BootstrapEntry,
+    IssuedCredentials, KeyReport, MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS, MIN_CREDENTIAL_LEN,
+    SignedRequest, VerifiedRequest, timestamp_acceptable,
 };
 pub use credential_cache::{CredentialCache, Credentials};
 pub use orders::{ORDER_EVENTS, OrderAccepted, OrderError, Orders};
@@ -48,10 +48,10 @@ use domain::{
     ValidRequest,
 };
 use ports::{
-    CancelError, CancelOutcome, ClaimToken, Clock, CreateError, CreateOutcome, FulfilError,
-    GatewayError, IdGenerator, LaunchError, LaunchLinks, LaunchOutcome, LaunchResult, ListError,
-    ListQuery, NewSession, RequestLog, RequestNonce, ReuseOutcome, ReuseQuery, SessionPage,
-    SessionService, SessionStore, SessionView, StatusFilter, StoreCancel, StoreError,
+    CancelError, CancelOutcome, CancelResult, ClaimToken, Clock, CreateError, CreateOutcome,
+    FulfilError, GatewayError, LaunchError, LaunchLinks, LaunchOutcome, LaunchResult, ListError,
+    ListQuery, NewSession, Randomness, RequestLog, RequestNonce, ReuseOutcome, ReuseQuery,
+    SessionPage, SessionService, SessionStore, SessionView, StatusFilter, StoreError,
     StoredSession, WidgetGateway, WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
@@ -91,7 +91,7 @@ pub struct Dependencies {
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Randomness.
-    pub ids: Arc<dyn IdGenerator>,
+    pub random: Arc<dyn Randomness>,
     /// Launch tokens.
     pub links: Arc<dyn LaunchLinks>,
 }
@@ -166,7 +166,7 @@ impl Sessions {
         request: &ValidRequest,
         claim: ClaimToken,
     ) -> Result<Option<StoredSession>, CreateError> {
-        let session_id = self.deps.ids.session_id();
+        let session_id = self.deps.random.session_id();
         // Taken before the upstream call, so the session never outlives the upstream link.
         let now = self.deps.clock.now();
         let scope = request.scope();
@@ -200,7 +200,7 @@ impl Sessions {
             session,
             key,
             widget_url: widget_url.clone(),
-            event: self.deps.ids.event_id(),
+            event: self.deps.random.event_id(),
         };
         match self.deps.store.fulfil(application, claim, new).await {
             Ok(stored) => {
@@ -260,7 +260,7 @@ impl SessionService for Sessions {
         let mut nonce = Some(nonce);
         loop {
             let now = self.deps.clock.now();
-            let claim = self.deps.ids.claim_token();
+            let claim = self.deps.random.claim_token();
             let query = ReuseQuery {
                 application,
                 key,
@@ -358,19 +358,19 @@ impl SessionService for Sessions {
         id: SessionId,
     ) -> Result<CancelOutcome, CancelError> {
         let now = self.deps.clock.now();
-        let event = self.deps.ids.event_id();
+        let event = self.deps.random.event_id();
         match self.deps.store.cancel(application, id, now, event).await? {
-            StoreCancel::Cancelled(s) => {
+            CancelResult::Cancelled(s) => {
                 info!("cancelled");
                 Ok(CancelOutcome::Cancelled(self.view_stored(s, now)))
             }
-            StoreCancel::AlreadyCancelled(s) => {
+            CancelResult::AlreadyCancelled(s) => {
                 Ok(CancelOutcome::AlreadyCancelled(self.view_stored(s, now)))
             }
-            StoreCancel::NotActive(s) => {
+            CancelResult::NotActive(s) => {
                 Err(CancelError::NotActive(Box::new(self.view_stored(s, now))))
             }
-            StoreCancel::NotFound => Err(CancelError::NotFound),
+            CancelResult::NotFound => Err(CancelError::NotFound),
         }
     }
 
@@ -384,7 +384,7 @@ impl SessionService for Sessions {
         match self
             .deps
             .store
-            .launch(application, id, now, consume, self.deps.ids.event_id())
+            .launch(application, id, now, consume, self.deps.random.event_id())
             .await?
         {
             LaunchResult::Opened(s) => {

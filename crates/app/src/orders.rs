@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use domain::SessionId;
 use ports::{
-    Clock, IdGenerator, OrderEventError, OrderLog, OrderOutcome, OrderUpdate, StoreError,
+    Clock, OrderEventError, OrderLog, OrderOutcome, OrderUpdate, Randomness, StoreError,
     UnmatchedOrder, WidgetGateway,
 };
 use tracing::{debug, info, warn};
@@ -64,7 +64,7 @@ pub struct Orders {
     gateway: Arc<dyn WidgetGateway>,
     orders: Arc<dyn OrderLog>,
     clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
+    ids: Arc<dyn Randomness>,
 }
 
 impl Orders {
@@ -73,7 +73,7 @@ impl Orders {
         gateway: Arc<dyn WidgetGateway>,
         orders: Arc<dyn OrderLog>,
         clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
+        ids: Arc<dyn Randomness>,
     ) -> Self {
         Self {
             gateway,

@@ -14,9 +14,8 @@ use domain::{
 };
 use ports::{
     Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DeliveryQueue, DueDelivery,
-    EndpointError, EndpointStore, EventEncoder, EventLog, EventRecord, IdGenerator,
-    OutboundWebhook, SealContext, SecretSealer, SendError, SessionStore, StoreError,
-    WebhookEndpoint, WebhookSender,
+    EndpointError, EndpointStore, EventEncoder, EventLog, EventRecord, OutboundWebhook, Randomness,
+    SealContext, SecretSealer, SendError, SessionStore, StoreError, WebhookEndpoint, WebhookSender,
 };
 use secrecy::SecretString;
 use tokio::sync::watch;
@@ -150,7 +149,7 @@ pub struct WebhookDependencies {
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// Randomness.
-    pub ids: Arc<dyn IdGenerator>,
+    pub random: Arc<dyn Randomness>,
 }
 
 fn seal_context(application: ApplicationId, endpoint: WebhookEndpointId) -> SealContext {
@@ -181,7 +180,7 @@ impl Webhooks {
     fn new_secret(&self) -> SecretString {
         SecretString::from(format!(
             "{WEBHOOK_SECRET_PREFIX}{}",
-            base64::engine::general_purpose::STANDARD.encode(self.deps.ids.secret_bytes())
+            base64::engine::general_purpose::STANDARD.encode(self.deps.random.secret_bytes())
         ))
     }
 
@@ -203,7 +202,7 @@ impl Webhooks {
         event_types.sort();
         event_types.dedup();
         let endpoint = WebhookEndpoint {
-            id: self.deps.ids.endpoint_id(),
+            id: self.deps.random.endpoint_id(),
             application,
             url,
             event_types,
@@ -362,7 +361,7 @@ impl DeliveryWorker {
     /// A worker (with an owner id of its own) over these ports.
     pub fn new(deps: WebhookDependencies, settings: WebhookSettings) -> Self {
         let owner = Uuid::from_bytes(
-            deps.ids.secret_bytes()[..16]
+            deps.random.secret_bytes()[..16]
                 .try_into()
                 .unwrap_or([0u8; 16]),
         );
@@ -581,7 +580,7 @@ impl DeliveryWorker {
                 d.event.created_at,
                 attempt,
                 now,
-                self.deps.ids.jitter(),
+                self.deps.random.jitter(),
             ) {
                 Some(at) => AttemptOutcome::RetryAt(at),
                 None => {
@@ -657,7 +656,9 @@ impl ExpirySweeper {
         let mut total = 0;
         loop {
             let now: DateTime<Utc> = self.deps.clock.now();
-            let ids: Vec<EventId> = (0..self.batch).map(|_| self.deps.ids.event_id()).collect();
+            let ids: Vec<EventId> = (0..self.batch)
+                .map(|_| self.deps.random.event_id())
+                .collect();
             let n = self.deps.sessions.sweep_expired(now, &ids).await?;
             total += n;
             if n < self.batch as u64 {

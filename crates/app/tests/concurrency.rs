@@ -29,7 +29,7 @@ fn service(
             requests: Arc::new(MemoryStore::new()),
             gateway,
             clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
+            random: Arc::new(SystemRandomness),
             links: LINKS.clone(),
         },
         ReusePolicy::default(),

@@ -59,7 +59,7 @@ struct Mocks {
     requests: MockRequestLog,
     gateway: MockWidgetGateway,
     clock: MockClock,
-    ids: MockIdGenerator,
+    ids: MockRandomness,
     links: MockLaunchLinks,
 }
 
@@ -67,7 +67,7 @@ impl Mocks {
     fn new() -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(t0());
-        let mut ids = MockIdGenerator::new();
+        let mut ids = MockRandomness::new();
         ids.expect_session_id().return_const(sid(1));
         ids.expect_claim_token().return_const(CLAIM);
         ids.expect_event_id()
@@ -102,7 +102,7 @@ impl Mocks {
                 requests: Arc::new(self.requests),
                 gateway: Arc::new(self.gateway),
                 clock: Arc::new(self.clock),
-                ids: Arc::new(self.ids),
+                random: Arc::new(self.ids),
                 links: Arc::new(self.links),
             },
             policy,
@@ -618,9 +618,9 @@ async fn cancel_twice_is_cancelled_then_already_cancelled() {
                 x
             };
             Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                StoreCancel::Cancelled(s)
+                CancelResult::Cancelled(s)
             } else {
-                StoreCancel::AlreadyCancelled(s)
+                CancelResult::AlreadyCancelled(s)
             })
         });
     let s = m.build();
@@ -644,9 +644,9 @@ async fn cancel_of_an_ended_or_unknown_session_fails() {
         .times(2)
         .returning(move |_, _, _, _| {
             Ok(if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                StoreCancel::NotActive(stored(sid(4), false, t0() - TimeDelta::seconds(600)))
+                CancelResult::NotActive(stored(sid(4), false, t0() - TimeDelta::seconds(600)))
             } else {
-                StoreCancel::NotFound
+                CancelResult::NotFound
             })
         });
     let s = m.build();

@@ -5,7 +5,7 @@ use std::fmt;
 
 use sha3::{Digest, Keccak256};
 
-use crate::error::{ErrorCode, Problem};
+use crate::error::{ErrorCode, RuleViolation};
 use crate::ledger::{BitcoinNetwork, Network, NetworkFamily};
 
 /// A valid on-chain address for one network, in normal form.
@@ -72,7 +72,7 @@ pub enum AddressError {
     },
 }
 
-impl Problem for AddressError {
+impl RuleViolation for AddressError {
     fn code(&self) -> ErrorCode {
         match self {
             AddressError::Malformed { .. } | AddressError::ForeignPrefix { .. } => {

@@ -248,7 +248,7 @@ impl IntoIterator for ValidationErrors {
 
 /// Implemented by the typed errors of each value constructor, so the request parser can turn
 /// any of them into a [`FieldError`] for the member it came from.
-pub trait Problem: std::error::Error {
+pub trait RuleViolation: std::error::Error {
     /// The stable code for this error.
     fn code(&self) -> ErrorCode;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{ErrorCode, Problem};
+use crate::error::{ErrorCode, RuleViolation};
 
 /// A blockchain network the service can validate addresses and transaction hashes for.
 ///
@@ -90,7 +90,7 @@ impl fmt::Display for Network {
 #[error("network {0:?} is not supported; use one of BTC, ETH, POLYGON, SOL, BSC, TRON")]
 pub struct UnsupportedNetwork(String);
 
-impl Problem for UnsupportedNetwork {
+impl RuleViolation for UnsupportedNetwork {
     fn code(&self) -> ErrorCode {
         ErrorCode::UnsupportedNetwork
     }
@@ -125,7 +125,7 @@ pub struct Currency(String);
 #[error("currency {0:?} is not a currency code (1 to 16 letters or digits)")]
 pub struct MalformedCurrency(String);
 
-impl Problem for MalformedCurrency {
+impl RuleViolation for MalformedCurrency {
     fn code(&self) -> ErrorCode {
         ErrorCode::UnsupportedCurrency
     }
@@ -322,7 +322,7 @@ pub enum AssetError {
     },
 }
 
-impl Problem for AssetError {
+impl RuleViolation for AssetError {
     fn code(&self) -> ErrorCode {
         match self {
             AssetError::MalformedCurrency(_) | AssetError::UnsupportedCurrency(_) => {

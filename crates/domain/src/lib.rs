@@ -7,7 +7,7 @@
 //! - **Values that carry their rules**: [`Asset`] (currency on its ledger network),
 //!   [`CounterpartyAddress`] (per-network address checks with checksums), [`TxHash`],
 //!   [`PaymentHash`], [`Invoice`] (bolt11, signature-checked), [`Subject`]. Each parser
-//!   returns a typed error with a stable [`ErrorCode`] and a sentence; [`Problem::at`] names
+//!   returns a typed error with a stable [`ErrorCode`] and a sentence; [`RuleViolation::at`] names
 //!   the field it came from.
 //! - **What a session is scoped to** ([`SessionScope::new`]: the rules between the parts —
 //!   the address's network is the asset's, Lightning only for BTC on BTC, no txHash with
@@ -44,14 +44,14 @@ mod ids;
 mod ledger;
 mod lightning;
 mod orders;
-mod request;
 mod reuse_key;
+mod scope;
 mod session;
 mod txhash;
 mod webhook;
 
 pub use address::{AddressError, CounterpartyAddress};
-pub use error::{ErrorCode, FieldError, Problem, ValidationErrors};
+pub use error::{ErrorCode, FieldError, RuleViolation, ValidationErrors};
 pub use events::{EventId, EventType, MalformedId, WebhookEndpointId};
 pub use ids::{ApplicationId, SessionId, Subject};
 pub use ledger::{
@@ -61,10 +61,10 @@ pub use ledger::{
 };
 pub use lightning::{InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, PaymentHash};
 pub use orders::{OrderStatus, order_update_applies};
-pub use request::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use reuse_key::{ReuseKey, ReuseKeyDigest};
+pub use scope::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use session::{
-    CancelOutcome, MintReason, NotActive, PolicyError, ReuseDecision, ReusePolicy, Session,
+    CancelEffect, MintReason, NotActive, PolicyError, ReuseDecision, ReusePolicy, Session,
     SessionEnd, SessionParts, SessionStatus, upgrade_flag,
 };
 pub use txhash::{InvalidTxHash, TxHash};

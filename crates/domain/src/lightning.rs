@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use lightning_invoice::{Bolt11Invoice, Bolt11SemanticError, Currency, ParseOrSemanticError};
 
-use crate::error::{ErrorCode, Problem};
+use crate::error::{ErrorCode, RuleViolation};
 use crate::ledger::BitcoinNetwork;
 
 /// A Lightning payment hash: 32 bytes, written as 64 lowercase hex digits.
@@ -30,7 +30,7 @@ pub struct PaymentHash([u8; 32]);
 #[error("a payment hash is exactly 64 hexadecimal characters")]
 pub struct InvalidPaymentHash;
 
-impl Problem for InvalidPaymentHash {
+impl RuleViolation for InvalidPaymentHash {
     fn code(&self) -> ErrorCode {
         ErrorCode::InvalidPaymentHash
     }
@@ -142,7 +142,7 @@ pub enum InvoiceError {
     },
 }
 
-impl Problem for InvoiceError {
+impl RuleViolation for InvoiceError {
     fn code(&self) -> ErrorCode {
         match self {
             InvoiceError::Malformed(_) => ErrorCode::InvalidInvoice,

@@ -25,7 +25,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::request::{Counterparty, SessionScope};
+use crate::scope::{Counterparty, SessionScope};
 
 /// The canonical encoding of a [`SessionScope`]: equal for equivalent requests (an invoice
 /// and its payment hash, EVM or bech32 addresses in any case, hex hashes in any case) and

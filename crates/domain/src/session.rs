@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::ids::{ApplicationId, SessionId};
-use crate::request::{SessionScope, ValidRequest};
+use crate::scope::{SessionScope, ValidRequest};
 
 /// Where a session stands at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +90,7 @@ pub struct NotActive(pub SessionStatus);
 
 /// What a cancel did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelOutcome {
+pub enum CancelEffect {
     /// The session was ACTIVE and is now CANCELLED.
     Cancelled,
     /// It was already CANCELLED; nothing changed (cancel is idempotent).
@@ -273,13 +273,13 @@ impl Session {
 
     /// Cancels an ACTIVE session; cancelling a cancelled one changes nothing. A consumed or
     /// expired session cannot be cancelled.
-    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<CancelOutcome, NotActive> {
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<CancelEffect, NotActive> {
         match self.status_at(now) {
             SessionStatus::Active => {
                 self.parts.end = Some(SessionEnd::Cancelled { at: now });
-                Ok(CancelOutcome::Cancelled)
+                Ok(CancelEffect::Cancelled)
             }
-            SessionStatus::Cancelled => Ok(CancelOutcome::AlreadyCancelled),
+            SessionStatus::Cancelled => Ok(CancelEffect::AlreadyCancelled),
             other => Err(NotActive(other)),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{ErrorCode, Problem};
+use crate::error::{ErrorCode, RuleViolation};
 use crate::ledger::{Network, NetworkFamily};
 
 /// The hash of an on-chain transaction on one network, in normal form: lowercase hex for
@@ -29,7 +29,7 @@ pub struct InvalidTxHash {
     expected: &'static str,
 }
 
-impl Problem for InvalidTxHash {
+impl RuleViolation for InvalidTxHash {
     fn code(&self) -> ErrorCode {
         ErrorCode::InvalidTxHash
     }

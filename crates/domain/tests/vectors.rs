@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; that is how they fail
 
-use domain::{BitcoinNetwork, CounterpartyAddress, ErrorCode, Invoice, Network, Problem};
+use domain::{BitcoinNetwork, CounterpartyAddress, ErrorCode, Invoice, Network, RuleViolation};
 use serde_json::Value;
 
 fn vectors(name: &str) -> Value {

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventId, EventType, ReuseDecision, ReuseKeyDigest, SessionId};
 use ports::{
-    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
-    SessionStore, StoreCancel, StoreError, StoredSession,
+    CancelResult, ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome,
+    ReuseQuery, SessionStore, StoreError, StoredSession,
 };
 
 use crate::state::{MemoryStore, Slot};
@@ -152,20 +152,20 @@ impl SessionStore for MemoryStore {
         id: SessionId,
         now: DateTime<Utc>,
         event: EventId,
-    ) -> Result<StoreCancel, StoreError> {
+    ) -> Result<CancelResult, StoreError> {
         let mut guard = self.state();
         let inner = &mut *guard;
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
-            return Ok(StoreCancel::NotFound);
+            return Ok(CancelResult::NotFound);
         };
         let outcome = match row.session.cancel(now) {
-            Ok(domain::CancelOutcome::Cancelled) => StoreCancel::Cancelled(row.clone()),
-            Ok(domain::CancelOutcome::AlreadyCancelled) => {
-                StoreCancel::AlreadyCancelled(row.clone())
+            Ok(domain::CancelEffect::Cancelled) => CancelResult::Cancelled(row.clone()),
+            Ok(domain::CancelEffect::AlreadyCancelled) => {
+                CancelResult::AlreadyCancelled(row.clone())
             }
-            Err(_) => StoreCancel::NotActive(row.clone()),
+            Err(_) => CancelResult::NotActive(row.clone()),
         };
-        if let StoreCancel::Cancelled(session) = &outcome
+        if let CancelResult::Cancelled(session) = &outcome
             && inner.emit(event, EventType::SessionCancelled, now, session)
         {
             drop(guard);

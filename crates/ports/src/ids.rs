@@ -10,9 +10,10 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-/// Randomness, injected.
+/// Everything random the use cases need — new ids, secret bytes, retry jitter — injected so
+/// that tests choose it.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
-pub trait IdGenerator: Send + Sync {
+pub trait Randomness: Send + Sync {
     /// A new session id: a UUID v7, so ids sort by creation time.
     fn session_id(&self) -> SessionId;
     /// A new claim token (identifies one attempt to mint a session for a reuse key).
@@ -129,9 +130,9 @@ pub struct ClaimToken(pub Uuid);
 
 /// Ids from the operating system's random source and UUID v7.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RandomIds;
+pub struct SystemRandomness;
 
-impl IdGenerator for RandomIds {
+impl Randomness for SystemRandomness {
     fn session_id(&self) -> SessionId {
         SessionId::from_uuid(Uuid::now_v7())
     }
@@ -170,7 +171,7 @@ mod tests {
     #[test]
     fn tokens_round_trip() {
         let app = ApplicationId::from_uuid(Uuid::now_v7());
-        let session = RandomIds.session_id();
+        let session = SystemRandomness.session_id();
         let token = LaunchToken::from_parts(app, session, [0xab; 16]);
         assert_eq!(token.expose().len(), LaunchToken::TEXT_LEN);
         assert_eq!((token.application(), token.session()), (app, session));
@@ -182,8 +183,8 @@ mod tests {
 
     #[test]
     fn session_ids_are_v7_and_increase() {
-        let a = RandomIds.session_id();
-        let b = RandomIds.session_id();
+        let a = SystemRandomness.session_id();
+        let b = SystemRandomness.session_id();
         assert_eq!(a.as_uuid().get_version_num(), 7);
         assert!(b > a);
     }

@@ -17,7 +17,7 @@
 //!   receive;
 //! - [`WidgetGateway`]: Transak's *Create Widget URL*;
 //! - [`SecretSealer`]: secrets at rest, sealed with the configured keys;
-//! - [`Clock`] and [`IdGenerator`]: time and randomness, injected so tests control them;
+//! - [`Clock`] and [`Randomness`]: time, and new ids, secrets and jitter, injected so tests control them;
 //! - [`SessionService`]: the use cases, as the HTTP layer sees them.
 //!
 //! [`Stores`] bundles the store ports of one backend.
@@ -30,7 +30,7 @@
 //!
 //! Two tiny adapters that only wrap the standard library live here too, because every
 //! composition needs them and they have nothing to configure: [`SystemClock`] and
-//! [`RandomIds`].
+//! [`SystemRandomness`].
 
 mod application_store;
 mod clock;
@@ -64,7 +64,7 @@ pub use gateway::{
     WidgetUrl,
 };
 pub use housekeeping::Housekeeping;
-pub use ids::{ClaimToken, IdGenerator, LaunchLinks, LaunchToken, RandomIds};
+pub use ids::{ClaimToken, LaunchLinks, LaunchToken, Randomness, SystemRandomness};
 pub use order_log::{OrderLog, OrderOutcome, OrderUpdate, UnmatchedOrder};
 pub use request_log::{RequestLog, RequestNonce};
 pub use sealer::{SealContext, SealError, SecretSealer};
@@ -73,8 +73,8 @@ pub use service::{
     SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
-    FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery, SessionOrder,
-    SessionStore, StatusFilter, StoreCancel, StoredSession,
+    CancelResult, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
+    SessionOrder, SessionStore, StatusFilter, StoredSession,
 };
 pub use store_error::{StoreCause, StoreError};
 pub use stores::Stores;
@@ -94,9 +94,9 @@ pub use gateway::MockWidgetGateway;
 #[cfg(any(test, feature = "test-util"))]
 pub use housekeeping::MockHousekeeping;
 #[cfg(any(test, feature = "test-util"))]
-pub use ids::MockIdGenerator;
-#[cfg(any(test, feature = "test-util"))]
 pub use ids::MockLaunchLinks;
+#[cfg(any(test, feature = "test-util"))]
+pub use ids::MockRandomness;
 #[cfg(any(test, feature = "test-util"))]
 pub use order_log::MockOrderLog;
 #[cfg(any(test, feature = "test-util"))]

@@ -163,7 +163,7 @@ pub struct Page {
 
 /// The result of [`SessionStore::cancel`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreCancel {
+pub enum CancelResult {
     /// It was ACTIVE and is now CANCELLED.
     Cancelled(StoredSession),
     /// It was already CANCELLED.
@@ -281,7 +281,7 @@ pub trait SessionStore: Send + Sync {
         id: SessionId,
         now: DateTime<Utc>,
         event: EventId,
-    ) -> Result<StoreCancel, StoreError>;
+    ) -> Result<CancelResult, StoreError>;
 
     /// Opens a session's launch link: if `consume`, marks the ACTIVE session CONSUMED at
     /// `now` and writes its `session.consumed` event `event` (and deliveries). One atomic

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventId, EventType, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
-    ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
-    SessionStore, StoreCancel, StoreError, StoredSession,
+    CancelResult, ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome,
+    ReuseQuery, SessionStore, StoreError, StoredSession,
 };
 use tracing::instrument;
 
@@ -201,7 +201,7 @@ impl SessionStore for PgStore {
         id: SessionId,
         now: DateTime<Utc>,
         event: EventId,
-    ) -> Result<StoreCancel, StoreError> {
+    ) -> Result<CancelResult, StoreError> {
         // One statement: cancel if ACTIVE (a recorded expiry counts: see `session_active`) and
         // write the `session.cancelled` event with it, else read the row as it is. The read
         // locks it (FOR SHARE) so that a cancel that lost a race sees the winner's committed
@@ -236,15 +236,15 @@ impl SessionStore for PgStore {
         .await
         .map_err(store_error)?;
         let Some(row) = row else {
-            return Ok(StoreCancel::NotFound);
+            return Ok(CancelResult::NotFound);
         };
         let stored = row.session.into_stored()?;
         Ok(if row.cancelled {
-            StoreCancel::Cancelled(stored)
+            CancelResult::Cancelled(stored)
         } else if stored.session.status_at(now) == SessionStatus::Cancelled {
-            StoreCancel::AlreadyCancelled(stored)
+            CancelResult::AlreadyCancelled(stored)
         } else {
-            StoreCancel::NotActive(stored)
+            CancelResult::NotActive(stored)
         })
     }
 

@@ -38,7 +38,7 @@ fn instance(pool: PgPool, gateway: Arc<FakeGateway>, lease: Duration) -> Session
             requests: Arc::new(PgStore::new(pool)),
             gateway,
             clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
+            random: Arc::new(SystemRandomness),
             links: links(),
         },
         ReusePolicy::default(),

@@ -12,8 +12,8 @@ use app::{
 };
 use keyring::Keyring;
 use ports::{
-    Clock, IdGenerator, LaunchLinks, RandomIds, SecretSealer, Stores, SystemClock, WebhookSender,
-    WidgetGateway,
+    Clock, LaunchLinks, Randomness, SecretSealer, Stores, SystemClock, SystemRandomness,
+    WebhookSender, WidgetGateway,
 };
 use postgres::PoolSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -130,7 +130,7 @@ impl UseCases {
         let clock = overrides
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>);
-        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+        let random: Arc<dyn Randomness> = Arc::new(SystemRandomness);
         let keys = Arc::new(keyring(config)?);
         let sealer: Arc<dyn SecretSealer> = keys.clone();
         let Backend { stores, pool } = backend(config, sealer.clone()).await?;
@@ -149,7 +149,7 @@ impl UseCases {
             stores.applications.clone(),
             sealer.clone(),
             clock.clone(),
-            ids.clone(),
+            random.clone(),
         );
         let sender: Arc<dyn WebhookSender> = Arc::new(
             HttpWebhookSender::new(
@@ -170,7 +170,7 @@ impl UseCases {
             encoder: Arc::new(api::http::webhooks::JsonEvents),
             sealer,
             clock: clock.clone(),
-            ids: ids.clone(),
+            random: random.clone(),
         };
         let webhooks = Webhooks::new(webhook_deps.clone(), config.webhooks.clone());
         let sessions = Sessions::new(
@@ -179,7 +179,7 @@ impl UseCases {
                 requests: stores.requests.clone(),
                 gateway: gateway.clone(),
                 clock: clock.clone(),
-                ids: ids.clone(),
+                random: random.clone(),
                 links,
             },
             config.policy,
@@ -192,7 +192,12 @@ impl UseCases {
             config.retention,
             1000,
         );
-        let orders = Orders::new(gateway.clone(), stores.orders.clone(), clock.clone(), ids);
+        let orders = Orders::new(
+            gateway.clone(),
+            stores.orders.clone(),
+            clock.clone(),
+            random,
+        );
         let store_text = if pool.is_some() {
             "Postgres"
         } else {

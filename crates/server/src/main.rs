@@ -11,7 +11,7 @@ use server::admin::{self, Action};
 use server::application::{self, Application};
 use server::compose::{self, Overrides};
 use server::config::{self, Config};
-use server::request;
+use server::request_command as request;
 use server::telemetry::{LogFormat, init_tracing};
 
 #[derive(Parser)]

@@ -490,8 +490,14 @@ async fn malformed_bodies_are_problems(store: Store) {
         r#"{"currency": "BTC", "currency": "BTC"}"#,
         "",
     ] {
-        let req =
-            server::request::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
+        let req = server::request_command::sign(
+            &app.base,
+            "POST",
+            SESSIONS,
+            body,
+            &app.a.key,
+            &app.a.secret,
+        );
         let r = app
             .send(
                 app.client
@@ -528,7 +534,7 @@ async fn malformed_bodies_are_problems(store: Store) {
     // Wrong content type: 415.
     let body = btc_address(&user()).to_string();
     let sign = || {
-        server::request::sign(
+        server::request_command::sign(
             &app.base,
             "POST",
             SESSIONS,
@@ -593,7 +599,8 @@ async fn malformed_bodies_are_problems(store: Store) {
 /// Content-Length for an in-memory body); returns what the server answered, as text.
 async fn chunked_post(app: &TestApp, body: &str) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let req = server::request::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
+    let req =
+        server::request_command::sign(&app.base, "POST", SESSIONS, body, &app.a.key, &app.a.secret);
     let host = app.base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let mut request = format!(
@@ -2221,7 +2228,7 @@ async fn slow_and_greedy_clients_are_bounded(store: Store) {
 
     // A signed create whose body stops half-way: 408 after the body timeout.
     let body = btc_address(&user()).to_string();
-    let req = server::request::sign(
+    let req = server::request_command::sign(
         &app.base,
         "POST",
         SESSIONS,

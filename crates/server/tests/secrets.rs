@@ -141,7 +141,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     seen.record(&failed);
     deployment.emulator.clear_faults();
     // A refused signature (the secret must not be echoed while explaining why).
-    let forged = server::request::sign(
+    let forged = server::request_command::sign(
         &api.base,
         "GET",
         SESSIONS,

@@ -1,12 +1,13 @@
 //! The axum router: routes, layers, and the problem+json fallbacks.
 
+pub mod create_body;
 pub mod error;
 pub mod health;
 pub mod launch;
 pub mod limits;
 pub mod openapi;
-pub mod request;
 pub mod sessions;
+pub mod transak_orders;
 pub mod webhooks;
 
 use axum::Router;
@@ -53,7 +54,7 @@ pub fn router_with(state: AppState, with_metrics: bool) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/w/{token}", get(launch::launch))
-        .route("/webhooks/transak", post(webhooks::transak_order))
+        .route("/webhooks/transak", post(transak_orders::transak_order))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             limits::limit_clients,

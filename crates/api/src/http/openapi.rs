@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::http::create_body::CreateSessionBody;
 use crate::http::error::{FieldProblem, Problem};
 use crate::http::health::{Checks, Health, Readiness};
-use crate::http::request::CreateSessionBody;
 use crate::http::sessions::{
     CounterpartyBody, InvoiceInfo, OrderBody, SessionBody, SessionList, Status,
 };
@@ -35,7 +35,7 @@ Errors are application/problem+json documents with a stable `code`.",
         crate::http::webhooks::list_endpoints,
         crate::http::webhooks::delete_endpoint,
         crate::http::webhooks::rotate_secret,
-        crate::http::webhooks::transak_order,
+        crate::http::transak_orders::transak_order,
         crate::http::launch::launch,
         crate::http::health::healthz,
         crate::http::health::readyz,
@@ -81,7 +81,7 @@ impl Modify for Security {
 }
 
 /// Request bodies refuse members they do not name (`additionalProperties: false`); the
-/// reader in [`crate::http::request`] reports them as `unknown_field`.
+/// reader in [`crate::http::create_body`] reports them as `unknown_field`.
 struct ClosedBodies;
 
 /// The request bodies that refuse unknown members.

@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Authenticated, Signed};
+use crate::http::create_body::{self, CreateSessionBody};
 use crate::http::error::{ApiError, Problem, ProblemCode};
-use crate::http::request::{self, CreateSessionBody};
 use crate::observability;
 use crate::state::AppState;
 
@@ -264,7 +264,7 @@ pub async fn create(
     if !is_json(&headers) {
         return Err(refuse(ApiError::UnsupportedMediaType).await);
     }
-    let request = match request::parse_json(&body, &state.0.rules) {
+    let request = match create_body::parse_json(&body, &state.0.rules) {
         Ok(r) => r,
         Err(errors) => return Err(refuse(ApiError::Validation(errors)).await),
     };
@@ -437,7 +437,7 @@ pub async fn list(
     let subject = match (p.user_id.as_deref(), p.business_id.as_deref()) {
         (Some(_), Some(_)) => {
             errors.push(FieldError::new(
-                request::fields::SUBJECT,
+                create_body::fields::SUBJECT,
                 ErrorCode::ExactlyOneSubject,
                 "filter by userId or businessId, not both",
             ));

@@ -33,7 +33,7 @@ pub async fn each_change_writes_one_event_with_a_delivery_per_subscribed_endpoin
     assert!(matches!(launched, LaunchResult::Opened(_)));
     mint(&s, APP_A, sid(2), &request(2, false), t0()).await;
     let cancelled = s.cancel(APP_A, sid(2), at(6), evt()).await.unwrap();
-    assert!(matches!(cancelled, StoreCancel::Cancelled(_)));
+    assert!(matches!(cancelled, CancelResult::Cancelled(_)));
 
     assert_eq!(
         events_of(&w, APP_A, sid(1)).await,
@@ -105,7 +105,7 @@ pub async fn a_change_that_did_not_happen_writes_no_event(stores: Stores) {
     let again = s.launch(APP_A, sid(2), at(3), true, evt()).await.unwrap();
     assert!(matches!(again, LaunchResult::Ended(_)));
     let not_active = s.cancel(APP_A, sid(2), at(4), evt()).await.unwrap();
-    assert!(matches!(not_active, StoreCancel::NotActive(_)));
+    assert!(matches!(not_active, CancelResult::NotActive(_)));
     assert_eq!(
         events_of(&w, APP_A, sid(2))
             .await
@@ -118,11 +118,11 @@ pub async fn a_change_that_did_not_happen_writes_no_event(stores: Stores) {
     mint(&s, APP_A, sid(3), &request(3, false), t0()).await;
     s.cancel(APP_A, sid(3), at(1), evt()).await.unwrap();
     let twice = s.cancel(APP_A, sid(3), at(2), evt()).await.unwrap();
-    assert!(matches!(twice, StoreCancel::AlreadyCancelled(_)));
+    assert!(matches!(twice, CancelResult::AlreadyCancelled(_)));
     assert_eq!(events_of(&w, APP_A, sid(3)).await.len(), 2);
     assert!(matches!(
         s.cancel(APP_A, sid(99), at(1), evt()).await.unwrap(),
-        StoreCancel::NotFound
+        CancelResult::NotFound
     ));
     assert!(
         w.events
@@ -188,6 +188,6 @@ pub async fn expiry_is_emitted_once_however_many_sweepers(stores: Stores) {
         .unwrap();
     assert!(matches!(late, LaunchResult::Ended(_)), "{late:?}");
     let late = s.cancel(APP_A, sid(103), at(299), evt()).await.unwrap();
-    assert!(matches!(late, StoreCancel::NotActive(_)), "{late:?}");
+    assert!(matches!(late, CancelResult::NotActive(_)), "{late:?}");
     assert_eq!(events_of(&w, APP_A, sid(102)).await.len(), 2);
 }

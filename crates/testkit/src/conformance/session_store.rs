@@ -72,7 +72,7 @@ async fn apply(store: &Store, id: domain::SessionId, end: End) {
         }
         End::Cancelled(s) => {
             let r = store.cancel(APP_A, id, at(s), evt()).await.unwrap();
-            assert!(matches!(r, StoreCancel::Cancelled(_)), "{end:?}");
+            assert!(matches!(r, CancelResult::Cancelled(_)), "{end:?}");
         }
         End::ExpiryRecorded(s) => {
             // Sweeps record every due session of the store: sweep until this one is.
@@ -306,7 +306,7 @@ pub async fn a_recorded_expiry_ends_the_session_for_a_clock_behind(stores: Store
     };
     assert_eq!(ended.session.status_at(behind), SessionStatus::Expired);
     let cancel = store.cancel(APP_A, sid(1), behind, evt()).await.unwrap();
-    assert!(matches!(cancel, StoreCancel::NotActive(_)), "{cancel:?}");
+    assert!(matches!(cancel, CancelResult::NotActive(_)), "{cancel:?}");
     let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap().session;
     assert_eq!(stored.status_at(behind), SessionStatus::Expired);
     assert_eq!(
@@ -695,14 +695,14 @@ pub async fn cancel_lifecycle(stores: Stores) {
     let store = stores.sessions.clone();
     mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
     match store.cancel(APP_A, sid(1), at(5), evt()).await.unwrap() {
-        StoreCancel::Cancelled(s) => {
+        CancelResult::Cancelled(s) => {
             assert_eq!(s.session.status_at(at(5)), SessionStatus::Cancelled)
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         store.cancel(APP_A, sid(1), at(6), evt()).await.unwrap(),
-        StoreCancel::AlreadyCancelled(_)
+        CancelResult::AlreadyCancelled(_)
     ));
     let launch = store
         .launch(APP_A, sid(1), at(7), true, evt())
@@ -711,7 +711,7 @@ pub async fn cancel_lifecycle(stores: Stores) {
     assert!(matches!(launch, LaunchResult::Ended(_)));
     assert_eq!(
         store.cancel(APP_B, sid(1), at(6), evt()).await.unwrap(),
-        StoreCancel::NotFound
+        CancelResult::NotFound
     );
 
     mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
@@ -721,12 +721,12 @@ pub async fn cancel_lifecycle(stores: Stores) {
         .unwrap();
     assert!(matches!(
         store.cancel(APP_A, sid(2), at(2), evt()).await.unwrap(),
-        StoreCancel::NotActive(_)
+        CancelResult::NotActive(_)
     ));
     mint(&store, APP_A, sid(3), &request(3, false), t0()).await;
     assert!(matches!(
         store.cancel(APP_A, sid(3), at(300), evt()).await.unwrap(),
-        StoreCancel::NotActive(_)
+        CancelResult::NotActive(_)
     ));
     let s3 = store.get(APP_A, sid(3)).await.unwrap().unwrap();
     assert_eq!(s3.session.status_at(at(300)), SessionStatus::Expired);

@@ -5,8 +5,8 @@
 
 use domain::{
     AddressError, Asset, Counterparty, CounterpartyAddress, Currency, ErrorCode, FieldError,
-    Invoice, LightningPayment, Network, PaymentHash, Problem as _, Rules, ScopeError, SessionScope,
-    Subject, TxHash, ValidRequest, ValidationErrors, quote_for_message,
+    Invoice, LightningPayment, Network, PaymentHash, RuleViolation as _, Rules, ScopeError,
+    SessionScope, Subject, TxHash, ValidRequest, ValidationErrors, quote_for_message,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -103,7 +103,7 @@ impl CreateSessionBody {
     /// with every rule problem.
     ///
     /// ```
-    /// use api::http::request::CreateSessionBody;
+    /// use api::http::create_body::CreateSessionBody;
     /// use domain::ErrorCode;
     /// let e = CreateSessionBody::from_json(br#"{"forceVerifyOwnership": "true", "walletAddress": "x"}"#).unwrap_err();
     /// assert!(e.has("forceVerifyOwnership", ErrorCode::InvalidType));
@@ -218,7 +218,7 @@ impl CreateSessionBody {
 /// [`CreateSessionBody::validate`].
 ///
 /// ```
-/// use api::http::request::parse_json;
+/// use api::http::create_body::parse_json;
 /// use domain::{ErrorCode, Rules};
 /// let errors = parse_json(br#"{"currency": "BTC", "network": "ETH"}"#, &Rules::default()).unwrap_err();
 /// assert_eq!(errors.codes(), vec![
