@@ -2,7 +2,7 @@
 """Prints a pgbench script that runs the statement a reuse runs, copied verbatim from the
 committed sqlx offline data (crates/postgres/.sqlx/query-*.json), so it cannot drift from the
 code: the reuse statement of its own (records the nonce, reads the reusable session; the one
-containing "left join sessions s" and "request_nonces") when the checkout has one, otherwise
+containing "request_nonces" and the column "fresh!") when the checkout has one, otherwise
 the full `reuse_or_claim` statement (the one containing "left join slot on true left join
 cand on true") that earlier versions ran for every create.
 
@@ -40,7 +40,7 @@ import re
 import sys
 
 MARKER = "left join slot on true left join cand on true"
-REUSE_MARKERS = ("left join sessions s", "request_nonces")
+REUSE_MARKERS = ('"fresh!"', "request_nonces")
 
 
 def main() -> int:

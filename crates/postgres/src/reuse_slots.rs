@@ -19,7 +19,8 @@ macro_rules! recording_the_request {
         sqlx::query!(
             "with nonce as (
                  insert into request_nonces (application_id, signature, expires_at)
-                 select $1, $5, $6 where $5::bytea is not null
+                 select $1, n.signature, $6 from (select $5::bytea as signature) n
+                 where n.signature is not null
                  on conflict do nothing
                  returning 1
              )" + $rest,
