@@ -244,7 +244,7 @@ impl Invoice {
 /// use domain::NodeId;
 /// let id = NodeId::parse("03E7156AE33B0A208D0744199163177E909E80176E55D97A2F221EDE0F934DD9AD").unwrap();
 /// assert_eq!(id.to_string(), "03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad");
-/// assert!(NodeId::parse(&"02".repeat(33)).is_err()); // not a point on the curve
+/// assert!(NodeId::parse(&format!("04{}", "00".repeat(32))).is_err()); // not a compressed key
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId([u8; 33]);

@@ -22,9 +22,9 @@ pub const MAX_APP_LABEL: usize = 32;
 /// ```
 /// use domain::ChallengeNonce;
 /// let n = ChallengeNonce::from_bytes([0xff, 0, 0x10, 0x20, 0x30, 0x40, 0x50]);
-/// assert_eq!(n.as_str(), "74aballaib");
-/// assert_eq!(ChallengeNonce::parse("74aballaib"), Some(n));
-/// assert_eq!(ChallengeNonce::parse("74aballai1"), None);
+/// assert_eq!(n.as_str(), "74abaibqib");
+/// assert_eq!(ChallengeNonce::parse("74abaibqib"), Some(n));
+/// assert_eq!(ChallengeNonce::parse("74abaibqi1"), None);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChallengeNonce([u8; 10]);
