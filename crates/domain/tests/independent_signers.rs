@@ -179,6 +179,9 @@ struct Case {
     other_key: Vec<(String, String)>,
 }
 
+/// The cases of one signer run, and the kinds whose address has no proof target (with why).
+type Signed = (Vec<Case>, Vec<(String, String)>);
+
 fn challenge(target: &ProofTarget, session: u128, nonce: u8) -> String {
     Challenge::new(
         "Acme Pay ✓",
@@ -218,7 +221,7 @@ fn named(v: &Value) -> Vec<(String, String)> {
 }
 
 /// Asks a signer for keys, renders our challenges for them and has it sign.
-fn sign_all(signer: fn(&str, &Value) -> Value) -> (Vec<Case>, Vec<(String, String)>) {
+fn sign_all(signer: fn(&str, &Value) -> Value) -> Signed {
     let keys = signer("keys", &Value::Null);
     let mut jobs = Vec::new();
     let mut pending = Vec::new();
@@ -362,13 +365,13 @@ fn check(case: &Case) -> usize {
 }
 
 /// Both signer runs, made once and shared by the tests of this file.
-fn bitcoin_cases() -> &'static (Vec<Case>, Vec<(String, String)>) {
-    static CASES: OnceLock<(Vec<Case>, Vec<(String, String)>)> = OnceLock::new();
+fn bitcoin_cases() -> &'static Signed {
+    static CASES: OnceLock<Signed> = OnceLock::new();
     CASES.get_or_init(|| sign_all(node))
 }
 
-fn other_cases() -> &'static (Vec<Case>, Vec<(String, String)>) {
-    static CASES: OnceLock<(Vec<Case>, Vec<(String, String)>)> = OnceLock::new();
+fn other_cases() -> &'static Signed {
+    static CASES: OnceLock<Signed> = OnceLock::new();
     CASES.get_or_init(|| sign_all(py))
 }
 
