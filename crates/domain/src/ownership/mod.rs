@@ -312,3 +312,101 @@ fn best(
         (Err(e), _) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{BitcoinNetwork, Network};
+    use crate::lightning::PaymentHash;
+    use crate::request::LightningPayment;
+
+    #[test]
+    fn method_names_round_trip() {
+        for m in ProofMethod::ALL {
+            assert_eq!(ProofMethod::parse(m.as_str()), Some(m));
+            assert_eq!(m.to_string(), m.as_str());
+        }
+        assert_eq!(ProofMethod::parse("ed25519"), None);
+    }
+
+    #[test]
+    fn no_message_longer_than_a_challenge_is_verified() {
+        let a = CounterpartyAddress::parse(
+            Network::Btc,
+            "bc1q9vza2e8x573nczrlzms0wvx3gsqjx7vavgkx0l",
+            BitcoinNetwork::Mainnet,
+        )
+        .unwrap();
+        let t = ProofTarget::for_address(&a).unwrap();
+        let long = "x".repeat(MAX_MESSAGE_LEN + 1);
+        assert_eq!(verify(&t, &long, "AAAA"), Err(ProofError::Mismatch));
+        assert_eq!(
+            verify(&t, "m", &"A".repeat(MAX_SIGNATURE_LEN + 1)),
+            Err(ProofError::Malformed("it is far longer than any signature"))
+        );
+        assert_eq!(
+            verify(&t, "m", " \n"),
+            Err(ProofError::Malformed("it is empty"))
+        );
+    }
+
+    #[test]
+    fn counterparties_give_their_targets() {
+        let node =
+            NodeId::parse("03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad")
+                .unwrap();
+        let payment = Counterparty::Lightning(LightningPayment {
+            payment_hash: PaymentHash::from_bytes([7; 32]),
+            invoice: None,
+        });
+        let t = ProofTarget::for_counterparty(&payment, Some(node)).unwrap();
+        assert_eq!(t.methods(), [ProofMethod::LightningSignmessage]);
+        assert_eq!(t.address_text(), node.to_string());
+        let e = ProofTarget::for_counterparty(&payment, None).unwrap_err();
+        assert_eq!(e, ProofUnavailable::PaymentHashOnly);
+        assert_eq!(e.code(), ErrorCode::OwnershipProofUnavailable);
+        for (network, address, methods) in [
+            (
+                Network::Eth,
+                "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359",
+                &[ProofMethod::Eip191][..],
+            ),
+            (
+                Network::Tron,
+                "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+                &[ProofMethod::TronSignMessageV2],
+            ),
+            (
+                Network::Sol,
+                "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+                &[ProofMethod::Ed25519, ProofMethod::SolanaOffchainMessage],
+            ),
+            (
+                Network::Btc,
+                "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+                &[ProofMethod::Bip137],
+            ),
+            (
+                Network::Btc,
+                "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+                &[ProofMethod::Bip322, ProofMethod::Bip137],
+            ),
+        ] {
+            let a = CounterpartyAddress::parse(network, address, BitcoinNetwork::Mainnet).unwrap();
+            let t = ProofTarget::for_counterparty(&Counterparty::Address(a), None).unwrap();
+            assert_eq!(t.methods(), methods, "{address}");
+            assert_eq!(
+                t.address_text(),
+                CounterpartyAddress::parse(network, address, BitcoinNetwork::Mainnet)
+                    .unwrap()
+                    .as_str()
+            );
+        }
+        // Taproot, and a future segwit version (a script, as far as anyone can tell).
+        let v2 =
+            bech32::segwit::encode(bech32::Hrp::parse("bc").unwrap(), bech32::Fe32::Z, &[1; 32])
+                .unwrap();
+        let v2 = CounterpartyAddress::parse(Network::Btc, &v2, BitcoinNetwork::Mainnet).unwrap();
+        assert_eq!(ProofTarget::for_address(&v2), Err(ProofUnavailable::Script));
+    }
+}
