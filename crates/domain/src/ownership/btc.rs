@@ -235,7 +235,8 @@ fn decode_transaction(bytes: &[u8]) -> Option<Transaction> {
 ///
 /// `bitcoin`'s decoder trusts a length prefix up to its 4 MB limit when it reserves memory, so
 /// a 1 KiB signature could make it reserve megabytes; this walk over the same layout (no
-/// crate offers it) refuses such input first, so decoding never reserves more than the input.
+/// crate offers it) refuses such input first, so decoding reserves no more than a small
+/// multiple of the input.
 fn transaction_fits(bytes: &[u8]) -> bool {
     let mut r = Reader(bytes);
     walk_transaction(&mut r).is_some() && r.0.is_empty()
