@@ -20,6 +20,7 @@ fmt:
 # Benchmarks (release build); figures go into docs/benchmarks.md.
 bench:
     cargo bench -p widget-sessions-api --bench parse
+    cargo bench -p widget-sessions-domain --bench ownership
 
 # API docs for the domain crate, opened in a browser.
 doc:
@@ -40,7 +41,7 @@ db-dev:
 sqlx-prepare:
     bash scripts/sqlx-prepare.sh
 
-# Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers, Transak order webhooks) with cargo-fuzz:
+# Fuzz the hostile-input parsers (request bodies, bolt11 invoices, HMAC headers, Transak order webhooks, ownership proofs) with cargo-fuzz:
 # FUZZ_SECONDS (default 60) per target, FUZZ_TARGETS="parse_request …" to pick. See scripts/fuzz.sh.
 fuzz:
     bash scripts/fuzz.sh

@@ -35,7 +35,7 @@ cd "$ROOT"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
 TMIN_RUNS="${FUZZ_TMIN_RUNS:-10000}"
-ALL_TARGETS=(parse_request decode_invoice hmac_header order_webhook)
+ALL_TARGETS=(parse_request decode_invoice hmac_header order_webhook ownership_proof)
 if (($#)); then
     TARGETS=("$@")
 elif [[ -n "${FUZZ_TARGETS:-}" ]]; then

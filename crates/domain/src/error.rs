@@ -14,7 +14,7 @@ use std::fmt;
 /// ```
 /// use domain::ErrorCode;
 /// assert_eq!(ErrorCode::CurrencyNetworkMismatch.as_str(), "currency_network_mismatch");
-/// assert_eq!(ErrorCode::ALL.len(), 21);
+/// assert_eq!(ErrorCode::ALL.len(), 34);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -61,11 +61,38 @@ pub enum ErrorCode {
     TxHashWithLightning,
     /// A webhook endpoint was asked for an event type that does not exist.
     UnknownEventType,
+    /// The counterparty cannot prove ownership by signing a message (a bare payment hash, a P2WSH
+    /// or other script address, a Solana address that is no public key).
+    OwnershipProofUnavailable,
+    /// An ownership proof is not decodable as any signature form the counterparty can make.
+    SignatureMalformed,
+    /// An ownership proof is well formed but was not made by the counterparty over the challenge.
+    SignatureMismatch,
+    /// A declaration's custody is not `SELF_HOSTED` or `VASP`.
+    InvalidCustody,
+    /// A declaration's owner is not `CUSTOMER` or `THIRD_PARTY`.
+    InvalidOwner,
+    /// A declaration with custody `VASP` names no VASP.
+    VaspRequired,
+    /// A declaration names a VASP although its custody is `SELF_HOSTED`.
+    VaspNotAllowed,
+    /// A declaration with owner `THIRD_PARTY` names no third party.
+    ThirdPartyRequired,
+    /// A declaration names a third party although its owner is `CUSTOMER`.
+    ThirdPartyNotAllowed,
+    /// A third party is not exactly one of a natural person or a legal person.
+    ExactlyOneThirdPartyKind,
+    /// A name is empty, longer than 140 characters, or contains control or format characters.
+    InvalidName,
+    /// A country is not an officially assigned upper-case ISO 3166-1 alpha-2 code (or `XK`).
+    InvalidCountry,
+    /// An LEI is not 20 characters `[0-9A-Z]` with valid ISO 17442 check digits.
+    InvalidLei,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for documentation and exhaustive tests).
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownField,
         ErrorCode::InvalidType,
@@ -87,6 +114,19 @@ impl ErrorCode {
         ErrorCode::InvalidTxHash,
         ErrorCode::TxHashWithLightning,
         ErrorCode::UnknownEventType,
+        ErrorCode::OwnershipProofUnavailable,
+        ErrorCode::SignatureMalformed,
+        ErrorCode::SignatureMismatch,
+        ErrorCode::InvalidCustody,
+        ErrorCode::InvalidOwner,
+        ErrorCode::VaspRequired,
+        ErrorCode::VaspNotAllowed,
+        ErrorCode::ThirdPartyRequired,
+        ErrorCode::ThirdPartyNotAllowed,
+        ErrorCode::ExactlyOneThirdPartyKind,
+        ErrorCode::InvalidName,
+        ErrorCode::InvalidCountry,
+        ErrorCode::InvalidLei,
     ];
 
     /// The stable `snake_case` spelling of the code.
@@ -113,6 +153,19 @@ impl ErrorCode {
             ErrorCode::InvalidTxHash => "invalid_tx_hash",
             ErrorCode::TxHashWithLightning => "tx_hash_with_lightning",
             ErrorCode::UnknownEventType => "unknown_event_type",
+            ErrorCode::OwnershipProofUnavailable => "ownership_proof_unavailable",
+            ErrorCode::SignatureMalformed => "signature_malformed",
+            ErrorCode::SignatureMismatch => "signature_mismatch",
+            ErrorCode::InvalidCustody => "invalid_custody",
+            ErrorCode::InvalidOwner => "invalid_owner",
+            ErrorCode::VaspRequired => "vasp_required",
+            ErrorCode::VaspNotAllowed => "vasp_not_allowed",
+            ErrorCode::ThirdPartyRequired => "third_party_required",
+            ErrorCode::ThirdPartyNotAllowed => "third_party_not_allowed",
+            ErrorCode::ExactlyOneThirdPartyKind => "exactly_one_third_party_kind",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidCountry => "invalid_country",
+            ErrorCode::InvalidLei => "invalid_lei",
         }
     }
 }

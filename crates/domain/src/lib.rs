@@ -15,6 +15,10 @@
 //! - **The reuse key** ([`ReuseKey`]): a canonical, versioned encoding of a session's scope.
 //! - **The session lifecycle** ([`Session`], [`SessionStatus`]) and **the reuse rule**
 //!   ([`ReusePolicy::decide`]), which the service's stores run.
+//! - **Travel-rule records**: the customer's [`Declaration`] about the counterparty (with
+//!   [`PersonName`], [`Country`], [`Lei`]), the derived [`status`] and [`proof_required`], the
+//!   [`Challenge`] a counterparty signs and the verification of wallet ownership proofs
+//!   ([`ProofTarget`], [`verify`]) for every network.
 //!
 //! The HTTP request format (JSON member names, "exactly one of" rules over members, every
 //! problem of a body at once) is the service's edge, not part of this crate.
@@ -44,9 +48,11 @@ mod ids;
 mod ledger;
 mod lightning;
 mod orders;
+mod ownership;
 mod reuse_key;
 mod scope;
 mod session;
+mod travel_rule;
 mod txhash;
 mod webhook;
 
@@ -59,13 +65,24 @@ pub use ledger::{
     Network, NetworkFamily, Rules, UnknownBitcoinNetwork, UnsupportedNetwork, lightning_serves,
     quote_for_message,
 };
-pub use lightning::{InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, PaymentHash};
+pub use lightning::{
+    InvalidNodeId, InvalidPaymentHash, Invoice, InvoiceDetails, InvoiceError, NodeId, PaymentHash,
+};
 pub use orders::{OrderStatus, order_update_applies};
+pub use ownership::{
+    Challenge, ChallengeError, ChallengeNonce, MAX_MESSAGE_LEN, MAX_SIGNATURE_LEN, ProofError,
+    ProofMethod, ProofTarget, ProofUnavailable, verify,
+};
 pub use reuse_key::{ReuseKey, ReuseKeyDigest};
 pub use scope::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use session::{
     CancelEffect, MintReason, NotActive, PolicyError, ReuseDecision, ReusePolicy, Session,
     SessionEnd, SessionParts, SessionStatus, upgrade_flag,
+};
+pub use travel_rule::{
+    Country, Custody, Declaration, DeclarationError, InvalidCountry, InvalidCustody, InvalidLei,
+    InvalidName, InvalidOwner, InvalidProofPolicy, InvalidTravelRuleStatus, Lei, Owner, PersonName,
+    ProofPolicy, ThirdParty, TravelRuleStatus, Vasp, proof_required, status,
 };
 pub use txhash::{InvalidTxHash, TxHash};
 pub use webhook::{

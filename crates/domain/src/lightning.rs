@@ -121,6 +121,7 @@ impl InvoiceDetails {
 pub struct Invoice {
     payment_hash: PaymentHash,
     details: InvoiceDetails,
+    payee: NodeId,
 }
 
 /// Why a string is not an acceptable bolt11 invoice.
@@ -198,9 +199,13 @@ impl Invoice {
             amount_msat: invoice.amount_milli_satoshis(),
         };
         let hash: &[u8; 32] = invoice.payment_hash().as_ref();
+        // The explicit payee field when the invoice has one (its signature was checked against
+        // it), else the key recovered from the signature (BOLT 11: the payee's node key).
+        let payee = NodeId(invoice.get_payee_pub_key().serialize());
         Ok(Self {
             payment_hash: PaymentHash(*hash),
             details,
+            payee,
         })
     }
 
@@ -212,6 +217,83 @@ impl Invoice {
     /// Timestamp, expiry and amount.
     pub fn details(&self) -> InvoiceDetails {
         self.details
+    }
+
+    /// The payee's node id: the invoice's explicit payee field if it has one, otherwise the
+    /// key recovered from its signature. Its `signmessage` proves control of the invoice.
+    ///
+    /// ```
+    /// use domain::{BitcoinNetwork, Invoice};
+    /// // BOLT 11's "Please make a donation of any amount" example, signed by the spec's node.
+    /// let s = "lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vjjsrvywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql";
+    /// let invoice = Invoice::decode(s, BitcoinNetwork::Mainnet).unwrap();
+    /// assert_eq!(
+    ///     invoice.payee_node_id().to_string(),
+    ///     "03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad"
+    /// );
+    /// ```
+    pub fn payee_node_id(&self) -> NodeId {
+        self.payee
+    }
+}
+
+/// A Lightning node id: a compressed secp256k1 public key (33 bytes), written as 66
+/// lowercase hex digits.
+///
+/// ```
+/// use domain::NodeId;
+/// let id = NodeId::parse("03E7156AE33B0A208D0744199163177E909E80176E55D97A2F221EDE0F934DD9AD").unwrap();
+/// assert_eq!(id.to_string(), "03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad");
+/// assert!(NodeId::parse(&format!("04{}", "00".repeat(32))).is_err()); // not a compressed key
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId([u8; 33]);
+
+/// A string that is not 66 hex digits encoding a compressed secp256k1 public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a node id is 66 hexadecimal characters encoding a compressed secp256k1 public key")]
+pub struct InvalidNodeId;
+
+impl NodeId {
+    /// Parses 66 hex digits in any case that encode a valid compressed public key (e.g. one
+    /// stored earlier from [`Invoice::payee_node_id`]).
+    pub fn parse(s: &str) -> Result<Self, InvalidNodeId> {
+        let mut bytes = [0u8; 33];
+        if s.len() != 66 {
+            return Err(InvalidNodeId);
+        }
+        hex::decode_to_slice(s, &mut bytes).map_err(|_| InvalidNodeId)?;
+        Self::from_bytes(bytes)
+    }
+
+    /// From the 33-byte compressed encoding, checked to be a point on the curve.
+    pub fn from_bytes(bytes: [u8; 33]) -> Result<Self, InvalidNodeId> {
+        bitcoin::secp256k1::PublicKey::from_slice(&bytes).map_err(|_| InvalidNodeId)?;
+        Ok(Self(bytes))
+    }
+
+    /// The 33-byte compressed encoding.
+    pub const fn as_bytes(&self) -> &[u8; 33] {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = InvalidNodeId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 
