@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use domain::ApplicationId;
-use ports::RequestNonce;
+use ports::{Caller, RequestNonce};
 
 use crate::http::error::{ApiError, ProblemCode};
 use crate::state::AppState;
@@ -24,8 +24,8 @@ const DRAIN_LIMIT: usize = 1024 * 1024;
 /// the request's nonce (to record) and the body the signature covered.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    /// The calling application.
-    pub application: ApplicationId,
+    /// The calling application, its name and settings.
+    pub caller: Caller,
     /// The request's signature, to be recorded once (replay protection).
     pub nonce: RequestNonce,
     /// The body, as signed.
@@ -67,7 +67,7 @@ impl FromRequest<AppState> for Signed {
             return Err(ApiError::replayed());
         }
         Ok(Signed {
-            application: a.application,
+            application: a.caller.application,
             body: a.body,
         })
     }
@@ -99,7 +99,7 @@ impl FromRequest<AppState> for Authenticated {
                 body: &body,
             })
             .await?;
-        let application = proof.application;
+        let application = proof.caller.application;
         if let Some(limiter) = &state.0.limiter
             && let Err(wait) = limiter.check(application)
         {
@@ -107,8 +107,8 @@ impl FromRequest<AppState> for Authenticated {
         }
         tracing::Span::current().record("application", tracing::field::display(application));
         Ok(Authenticated {
-            application,
             nonce: proof.nonce(),
+            caller: proof.caller,
             body,
         })
     }

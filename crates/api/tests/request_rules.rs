@@ -703,7 +703,10 @@ fn force_verify_ownership_is_upgrade_only() {
         p.decide(Some(&s), true, at(1001)),
         ReuseDecision::Reuse { upgrade_flag: true }
     );
-    assert!(s.request_force_verify_ownership(true));
+    assert_eq!(
+        s.request_force_verify_ownership(true),
+        domain::FlagChange::Raised { reopened: false }
+    );
     assert!(s.force_verify_ownership());
     assert_eq!(
         p.decide(Some(&s), false, at(1002)),
@@ -711,7 +714,10 @@ fn force_verify_ownership_is_upgrade_only() {
             upgrade_flag: false
         }
     );
-    assert!(!s.request_force_verify_ownership(false));
+    assert_eq!(
+        s.request_force_verify_ownership(false),
+        domain::FlagChange::Unchanged
+    );
     assert!(s.force_verify_ownership());
     let stored_true = session(true, at(1000), &p);
     assert!(stored_true.force_verify_ownership());

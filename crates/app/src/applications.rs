@@ -13,9 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use domain::ApplicationId;
 use ports::{
-    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, Clock, NewApplication, Randomness, RequestNonce, SealContext, SealError,
-    SecretSealer, StoreError,
+    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationSettings,
+    ApplicationStatus, ApplicationStore, Caller, Clock, NewApplication, Randomness, RequestNonce,
+    SealContext, SealError, SecretSealer, StoreError,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tracing::{info, instrument};
@@ -50,10 +50,10 @@ pub struct SignedRequest<'a> {
 
 /// Who a request was authenticated as, and the signature that proved it (for the replay
 /// check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedRequest {
-    /// The application.
-    pub application: ApplicationId,
+    /// The application, its name and settings.
+    pub caller: Caller,
     /// The request's signature, remembered until `unix_ms + MAX_REQUEST_AGE_MS` so it is
     /// accepted once.
     pub signature: [u8; 32],
@@ -67,7 +67,7 @@ impl VerifiedRequest {
     pub fn nonce(&self) -> RequestNonce {
         let until = self.unix_ms.saturating_add(MAX_REQUEST_AGE_MS);
         RequestNonce {
-            application: self.application,
+            application: self.caller.application,
             signature: self.signature,
             expires_at: DateTime::<Utc>::from_timestamp_millis(until)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
@@ -128,6 +128,8 @@ pub struct BootstrapEntry {
     pub api_key: String,
     /// Its API secret.
     pub api_secret: SecretString,
+    /// Its settings.
+    pub settings: ApplicationSettings,
 }
 
 /// Why an administrative operation failed.
@@ -280,7 +282,11 @@ impl Applications {
             return Err(AuthError::Disabled);
         }
         Ok(VerifiedRequest {
-            application: credentials.application,
+            caller: Caller {
+                application: credentials.application,
+                name: credentials.name,
+                settings: credentials.settings,
+            },
             signature: parsed.signature,
             unix_ms: parsed.unix_ms,
         })
@@ -306,6 +312,8 @@ impl Applications {
                     })?;
                 Some(crate::credential_cache::Credentials {
                     application: id,
+                    name: record.application.name.clone(),
+                    settings: record.application.settings,
                     status: record.application.status,
                     secret,
                 })
@@ -316,13 +324,20 @@ impl Applications {
     }
 
     /// The one constructor of a stored application.
-    fn new_application(&self, name: &str, api_key: &str, secret: &SecretString) -> NewApplication {
+    fn new_application(
+        &self,
+        name: &str,
+        api_key: &str,
+        secret: &SecretString,
+        settings: ApplicationSettings,
+    ) -> NewApplication {
         let id = self.ids.application_id();
         NewApplication {
             id,
             name: name.to_string(),
             api_key: ApiKeyDigest::of(api_key),
             secret: self.sealer.seal(secret, SealContext::Application(id)),
+            settings,
             now: self.clock.now(),
         }
     }
@@ -347,6 +362,7 @@ impl Applications {
         name: &str,
         api_key: Option<String>,
         api_secret: Option<SecretString>,
+        settings: ApplicationSettings,
     ) -> Result<IssuedCredentials, AdminError> {
         check_name(name)?;
         let api_key = api_key.unwrap_or_else(|| self.credential(API_KEY_PREFIX));
@@ -355,7 +371,7 @@ impl Applications {
         check_credentials(name, &api_key, &api_secret)?;
         let application = self
             .store
-            .create(self.new_application(name, &api_key, &api_secret))
+            .create(self.new_application(name, &api_key, &api_secret, settings))
             .await?;
         info!(application = %application.id, "application created");
         Ok(IssuedCredentials {
@@ -419,6 +435,26 @@ impl Applications {
         })
     }
 
+    /// Replaces an application's settings (sessions created before keep theirs).
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::NotFound`], or the store's.
+    #[instrument(skip_all, fields(name = %name))]
+    pub async fn update(
+        &self,
+        name: &str,
+        settings: ApplicationSettings,
+    ) -> Result<Application, AdminError> {
+        let record = self.find(name).await?;
+        let application = self
+            .store
+            .set_settings(record.application.id, settings)
+            .await?;
+        info!(application = %application.id, "application settings updated");
+        Ok(application)
+    }
+
     /// Enables or disables an application.
     ///
     /// # Errors
@@ -448,6 +484,11 @@ impl Applications {
             check_credentials(&entry.name, &entry.api_key, &entry.api_secret)?;
             match self.store.find_by_name(&entry.name).await? {
                 Some(record) => {
+                    if record.application.settings != entry.settings {
+                        self.store
+                            .set_settings(record.application.id, entry.settings)
+                            .await?;
+                    }
                     if self.matches(&record, &entry).await? {
                         continue;
                     }
@@ -463,7 +504,12 @@ impl Applications {
                         .await?;
                 }
                 None => {
-                    let new = self.new_application(&entry.name, &entry.api_key, &entry.api_secret);
+                    let new = self.new_application(
+                        &entry.name,
+                        &entry.api_key,
+                        &entry.api_secret,
+                        entry.settings,
+                    );
                     match self.store.create(new).await {
                         Ok(_) => {}
                         // Another instance starting at the same moment created it first, with

@@ -20,6 +20,10 @@ use tokio::time::Instant;
 pub struct Credentials {
     /// The application.
     pub application: ApplicationId,
+    /// Its name.
+    pub name: String,
+    /// Its settings.
+    pub settings: ports::ApplicationSettings,
     /// Whether it may call.
     pub status: ApplicationStatus,
     /// Its HMAC secret, opened.
@@ -99,6 +103,8 @@ mod tests {
     fn creds(n: u128) -> Credentials {
         Credentials {
             application: ApplicationId::from_uuid(uuid::Uuid::from_u128(n)),
+            name: format!("app-{n}"),
+            settings: ports::ApplicationSettings::default(),
             status: ApplicationStatus::Active,
             secret: SecretString::from("s"),
         }

@@ -19,6 +19,7 @@ mod applications;
 mod credential_cache;
 mod orders;
 mod retention;
+mod travel_rule;
 mod webhooks;
 
 pub use applications::{
@@ -29,6 +30,7 @@ pub use applications::{
 pub use credential_cache::{CredentialCache, Credentials};
 pub use orders::{ORDER_EVENTS, OrderAccepted, OrderError, Orders};
 pub use retention::Retention;
+pub use travel_rule::{ChallengeView, TravelRule, TravelRuleError, TravelRuleSettings};
 pub use webhooks::{
     DeliveryWorker, EndpointWithSecret, ExpirySweeper, WEBHOOK_SECRET_PREFIX, WebhookDependencies,
     WebhookError, WebhookSettings, Webhooks,
@@ -44,15 +46,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
-    ApplicationId, ReuseKeyDigest, ReusePolicy, Session, SessionId, SessionStatus, Subject,
-    ValidRequest,
+    ApplicationId, Challenge, ChallengeNonce, ProofTarget, ReuseKeyDigest, ReusePolicy, Session,
+    SessionId, SessionStatus, Subject, TravelRuleRecord, ValidRequest,
 };
 use ports::{
-    CancelError, CancelOutcome, CancelResult, ClaimToken, Clock, CreateError, CreateOutcome,
-    FulfilError, GatewayError, LaunchError, LaunchLinks, LaunchOutcome, LaunchResult, ListError,
-    ListQuery, NewSession, Randomness, RequestLog, RequestNonce, ReuseOutcome, ReuseQuery,
-    SessionPage, SessionService, SessionStore, SessionView, StatusFilter, StoreError,
-    StoredSession, WidgetGateway, WidgetRequest,
+    Caller, CancelError, CancelOutcome, CancelResult, ClaimToken, Clock, CreateError,
+    CreateOutcome, FulfilError, GatewayError, LaunchError, LaunchLinks, LaunchOutcome,
+    LaunchResult, ListError, ListQuery, NewSession, Randomness, RequestLog, RequestNonce,
+    ReuseOutcome, ReuseQuery, SessionPage, SessionService, SessionStore, SessionView, StatusFilter,
+    StoreError, StoredSession, WidgetGateway, WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
 
@@ -102,6 +104,7 @@ pub struct Sessions {
     deps: Dependencies,
     policy: ReusePolicy,
     claims: ClaimSettings,
+    travel_rule: TravelRuleSettings,
 }
 
 /// What to do after an attempt that did not finish the request.
@@ -117,7 +120,15 @@ impl Sessions {
             deps,
             policy,
             claims,
+            travel_rule: TravelRuleSettings::default(),
         }
+    }
+
+    /// The use cases with these travel-rule settings (the window sets when a new session's
+    /// challenge is valid until, and what it carries over from the key's previous session).
+    pub fn with_travel_rule(mut self, settings: TravelRuleSettings) -> Self {
+        self.travel_rule = settings;
+        self
     }
 
     /// The reuse policy in force.
@@ -161,11 +172,12 @@ impl Sessions {
     /// lost meanwhile (the minted link was abandoned) and the caller should look again.
     async fn mint(
         &self,
-        application: ApplicationId,
+        caller: &Caller,
         key: ReuseKeyDigest,
         request: &ValidRequest,
         claim: ClaimToken,
     ) -> Result<Option<StoredSession>, CreateError> {
+        let application = caller.application;
         let session_id = self.deps.random.session_id();
         // Taken before the upstream call, so the session never outlives the upstream link.
         let now = self.deps.clock.now();
@@ -196,11 +208,18 @@ impl Sessions {
             }
         };
         let session = Session::new(session_id, application, request.clone(), now, &self.policy);
+        let challenge = self.challenge(caller, &session);
+        let session = session.with_travel_rule(
+            TravelRuleRecord::new(caller.settings.proof_policy),
+            challenge,
+        );
         let new = NewSession {
             session,
             key,
             widget_url: widget_url.clone(),
             event: self.deps.random.event_id(),
+            travel_rule_window: self.travel_rule.window,
+            completed_event: self.deps.random.event_id(),
         };
         match self.deps.store.fulfil(application, claim, new).await {
             Ok(stored) => {
@@ -228,6 +247,31 @@ impl Sessions {
         }
     }
 
+    /// The ownership challenge of a new session, rendered once: `None` when its counterparty
+    /// cannot sign (a bare payment hash, a script address).
+    fn challenge(&self, caller: &Caller, session: &Session) -> Option<Challenge> {
+        let target = ProofTarget::for_counterparty(session.scope().counterparty()).ok()?;
+        let random = self.deps.random.secret_bytes();
+        let mut nonce = [0u8; 7];
+        nonce.copy_from_slice(&random[..7]);
+        let until = session.travel_rule_window_ends(self.travel_rule.window);
+        match Challenge::new(
+            &caller.name,
+            &target,
+            session.id(),
+            ChallengeNonce::from_bytes(nonce),
+            until,
+        ) {
+            Ok(challenge) => Some(challenge),
+            Err(e) => {
+                // Cannot happen for a challenge of at most 240 bytes until year 9999; the
+                // session is still served, and a proof for it answers that none can be made.
+                error!(session_id = %session.id(), error = %e, "no ownership challenge could be rendered");
+                None
+            }
+        }
+    }
+
     async fn release_quietly(
         &self,
         application: ApplicationId,
@@ -247,13 +291,14 @@ fn to_delta(d: Duration) -> TimeDelta {
 
 #[async_trait]
 impl SessionService for Sessions {
-    #[instrument(skip_all, fields(application = %application))]
+    #[instrument(skip_all, fields(application = %caller.application))]
     async fn create_or_reuse(
         &self,
-        application: ApplicationId,
+        caller: Caller,
         request: ValidRequest,
         nonce: RequestNonce,
     ) -> Result<CreateOutcome, CreateError> {
+        let application = caller.application;
         let key = request.reuse_key().digest();
         let started = tokio::time::Instant::now();
         // The nonce is recorded by the first look only: later looks are the same request.
@@ -268,6 +313,7 @@ impl SessionService for Sessions {
                 policy: self.policy,
                 force_verify_ownership: request.force_verify_ownership(),
                 nonce: nonce.take(),
+                reopened_event: self.deps.random.event_id(),
                 claim,
                 lease_until: now + to_delta(self.claims.lease),
             };
@@ -280,15 +326,13 @@ impl SessionService for Sessions {
                 ReuseOutcome::Replayed => return Err(CreateError::Replayed),
                 ReuseOutcome::Pending { .. } => Next::Wait,
                 ReuseOutcome::Changed => Next::LookAgain,
-                ReuseOutcome::Claimed => {
-                    match self.mint(application, key, &request, claim).await? {
-                        Some(stored) => {
-                            let now = self.deps.clock.now();
-                            return Ok(self.outcome(application, stored.session, false, now));
-                        }
-                        None => Next::LookAgain,
+                ReuseOutcome::Claimed => match self.mint(&caller, key, &request, claim).await? {
+                    Some(stored) => {
+                        let now = self.deps.clock.now();
+                        return Ok(self.outcome(application, stored.session, false, now));
                     }
-                }
+                    None => Next::LookAgain,
+                },
             };
             if started.elapsed() >= self.claims.wait {
                 return Err(CreateError::Busy {

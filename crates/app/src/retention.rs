@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use ports::{Clock, Housekeeping, RequestLog, StoreError};
 use tracing::{debug, info, warn};
 
@@ -16,6 +16,7 @@ pub struct Retention {
     requests: Arc<dyn RequestLog>,
     clock: Arc<dyn Clock>,
     retention: Duration,
+    travel_rule_retention: Duration,
     batch: u32,
 }
 
@@ -33,8 +34,16 @@ impl Retention {
             requests,
             clock,
             retention,
+            travel_rule_retention: crate::TravelRuleSettings::DEFAULT_RETENTION,
             batch: batch.max(1),
         }
+    }
+
+    /// The retention with this retention of travel-rule compliance records (sessions that
+    /// have them are kept as long).
+    pub fn with_travel_rule_retention(mut self, retention: Duration) -> Self {
+        self.travel_rule_retention = retention;
+        self
     }
 
     /// Purges until a batch comes back short; returns how many sessions were deleted.
@@ -52,9 +61,17 @@ impl Retention {
             );
         }
         let cutoff = now - TimeDelta::from_std(self.retention).unwrap_or(TimeDelta::MAX);
+        let travel_rule_cutoff = now
+            .checked_sub_signed(
+                TimeDelta::from_std(self.travel_rule_retention).unwrap_or(TimeDelta::MAX),
+            )
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut total = 0;
         loop {
-            let n = self.housekeeping.purge(cutoff, self.batch).await?;
+            let n = self
+                .housekeeping
+                .purge(cutoff, travel_rule_cutoff, self.batch)
+                .await?;
             total += n;
             if n < u64::from(self.batch) {
                 break;

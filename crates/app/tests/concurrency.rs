@@ -53,9 +53,13 @@ async fn sixty_four_identical_requests_on_two_instances_mint_once() {
     for n in 0..64 {
         let s = instances[n % 2].clone();
         tasks.push(tokio::spawn(async move {
-            s.create_or_reuse(APP_A, request(1, n % 3 == 0), nonce(APP_A))
-                .await
-                .unwrap()
+            s.create_or_reuse(
+                testkit::fixtures::caller(APP_A),
+                request(1, n % 3 == 0),
+                nonce(APP_A),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut ids = HashSet::new();
@@ -94,12 +98,16 @@ async fn distinct_keys_mint_separately() {
     let mut ids = HashSet::new();
     for user in 0..20 {
         ids.insert(
-            s.create_or_reuse(APP_A, request(user, false), nonce(APP_A))
-                .await
-                .unwrap()
-                .session
-                .session
-                .id(),
+            s.create_or_reuse(
+                testkit::fixtures::caller(APP_A),
+                request(user, false),
+                nonce(APP_A),
+            )
+            .await
+            .unwrap()
+            .session
+            .session
+            .id(),
         );
     }
     assert_eq!((ids.len(), gateway.mints.load(Ordering::SeqCst)), (20, 20));
@@ -114,7 +122,11 @@ async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
     });
     let s = service(store.clone(), gateway.clone(), Duration::from_secs(30));
     let err = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -123,7 +135,11 @@ async fn an_upstream_failure_stores_nothing_and_the_next_request_mints() {
     );
     assert!(store.is_empty());
     let ok = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     assert!(!ok.reused);
@@ -142,15 +158,23 @@ async fn a_minter_that_died_blocks_its_key_only_until_its_lease_expires() {
     let doomed = {
         let s = s.clone();
         tokio::spawn(async move {
-            s.create_or_reuse(APP_A, request(1, false), nonce(APP_A))
-                .await
+            s.create_or_reuse(
+                testkit::fixtures::caller(APP_A),
+                request(1, false),
+                nonce(APP_A),
+            )
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     doomed.abort();
     let started = std::time::Instant::now();
     let out = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     let waited = started.elapsed();
@@ -172,11 +196,19 @@ async fn launch_consumes_once_across_links_and_cancel_stops_links() {
         Duration::from_secs(30),
     );
     let first = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     let second = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     assert!(second.reused);
@@ -197,7 +229,11 @@ async fn launch_consumes_once_across_links_and_cancel_stops_links() {
     );
     // A consumed session is not reused: the next request mints a new one.
     let third = s
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     assert!(!third.reused);

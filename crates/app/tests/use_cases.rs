@@ -168,7 +168,11 @@ async fn reuse_returns_the_bound_session_in_one_store_call() {
     m.gateway.expect_create_widget_url().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert!(out.reused);
@@ -191,7 +195,11 @@ async fn reuse_asks_the_store_to_upgrade_the_flag() {
         .returning(|_| Ok(ReuseOutcome::Reused(Box::new(stored(sid(9), true, t0())))));
     let out = m
         .build()
-        .create_or_reuse(APP, request(true), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(true),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert!(out.reused);
@@ -209,7 +217,11 @@ async fn the_configured_policy_is_the_one_the_store_applies() {
     let policy = ReusePolicy::new(Duration::from_secs(120), Duration::from_secs(30)).unwrap();
     assert!(
         m.build_with(policy)
-            .create_or_reuse(APP, request(false), request_nonce())
+            .create_or_reuse(
+                testkit::fixtures::caller(APP),
+                request(false),
+                request_nonce()
+            )
             .await
             .unwrap()
             .reused
@@ -256,7 +268,11 @@ async fn a_claimed_key_is_minted_and_fulfilled() {
     m.store.expect_release().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert!(!out.reused);
@@ -283,7 +299,11 @@ async fn a_slot_that_changed_under_the_store_is_asked_again_at_once() {
     m.store.expect_fulfil().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(77)));
@@ -310,7 +330,11 @@ async fn a_pending_claim_is_waited_for_and_its_session_returned() {
     let started = tokio::time::Instant::now();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(88)));
@@ -330,7 +354,11 @@ async fn waiting_is_bounded() {
     let started = tokio::time::Instant::now();
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, CreateError::Busy { .. }), "{err:?}");
@@ -359,7 +387,11 @@ async fn a_waiter_whose_claimer_died_takes_over_once_the_store_grants_the_claim(
     m.fulfil_ok();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert!(!out.reused);
@@ -395,7 +427,11 @@ async fn an_upstream_rejection_releases_the_claim_and_stores_nothing() {
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -427,7 +463,11 @@ async fn an_unavailable_upstream_releases_the_claim_and_stores_nothing() {
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -453,7 +493,11 @@ async fn a_release_failure_after_an_upstream_failure_still_reports_the_upstream_
         .returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -480,7 +524,11 @@ async fn a_store_failure_after_a_mint_abandons_the_link_and_reports_the_failure(
         .returning(|_, _, _| Ok(()));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -512,7 +560,11 @@ async fn a_claim_lost_during_the_mint_looks_again_and_returns_the_new_owners_ses
     m.store.expect_release().never();
     let out = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap();
     assert_eq!((out.reused, out.session.session.id()), (true, sid(99)));
@@ -527,7 +579,11 @@ async fn a_store_failure_on_the_hot_path_is_reported() {
         .returning(|_| Err(StoreError::Unavailable("down".into())));
     let err = m
         .build()
-        .create_or_reuse(APP, request(false), request_nonce())
+        .create_or_reuse(
+            testkit::fixtures::caller(APP),
+            request(false),
+            request_nonce(),
+        )
         .await
         .unwrap_err();
     assert_eq!(

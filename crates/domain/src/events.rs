@@ -2,7 +2,9 @@
 //!
 //! Every state change of a session is an [`EventType`]: a mint (`session.created`), the
 //! first open of its link (`session.consumed`), a cancel, the passing of its expiry while
-//! ACTIVE (`session.expired`), and an upstream order update (`session.order_updated`).
+//! ACTIVE (`session.expired`), an upstream order update (`session.order_updated`), and the
+//! changes of its travel-rule record (a declaration, a verified proof, the record becoming
+//! complete, a raised flag reopening it).
 //! Events are delivered to webhook endpoints ([`WebhookEndpointId`]) under an
 //! [`EventId`] that stays the same on every retry.
 
@@ -24,16 +26,28 @@ pub enum EventType {
     SessionExpired,
     /// Transak reported an order made in its widget.
     SessionOrderUpdated,
+    /// A declaration about the counterparty was recorded (each version).
+    SessionDeclarationRecorded,
+    /// The customer's control of the counterparty wallet was proven.
+    SessionOwnershipVerified,
+    /// The travel-rule record became complete (each time it does).
+    SessionTravelRuleCompleted,
+    /// A raised `forceVerifyOwnership` moved a complete record back to awaiting a proof.
+    SessionTravelRuleReopened,
 }
 
 impl EventType {
     /// Every event type, in lifecycle order.
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 9] = [
         EventType::SessionCreated,
         EventType::SessionConsumed,
         EventType::SessionCancelled,
         EventType::SessionExpired,
         EventType::SessionOrderUpdated,
+        EventType::SessionDeclarationRecorded,
+        EventType::SessionOwnershipVerified,
+        EventType::SessionTravelRuleCompleted,
+        EventType::SessionTravelRuleReopened,
     ];
 
     /// The wire name, e.g. `session.created`.
@@ -44,6 +58,10 @@ impl EventType {
             EventType::SessionCancelled => "session.cancelled",
             EventType::SessionExpired => "session.expired",
             EventType::SessionOrderUpdated => "session.order_updated",
+            EventType::SessionDeclarationRecorded => "session.declaration_recorded",
+            EventType::SessionOwnershipVerified => "session.ownership_verified",
+            EventType::SessionTravelRuleCompleted => "session.travel_rule_completed",
+            EventType::SessionTravelRuleReopened => "session.travel_rule_reopened",
         }
     }
 

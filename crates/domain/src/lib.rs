@@ -76,13 +76,15 @@ pub use ownership::{
 pub use reuse_key::{ReuseKey, ReuseKeyDigest};
 pub use scope::{Counterparty, LightningPayment, ScopeError, SessionScope, ValidRequest};
 pub use session::{
-    CancelEffect, MintReason, NotActive, PolicyError, ReuseDecision, ReusePolicy, Session,
-    SessionEnd, SessionParts, SessionStatus, upgrade_flag,
+    CancelEffect, DeclareRefused, FlagChange, MintReason, NotActive, PolicyError, ReuseDecision,
+    ReusePolicy, Session, SessionEnd, SessionParts, SessionStatus, TravelRuleClosed, upgrade_flag,
 };
 pub use travel_rule::{
-    Country, Custody, Declaration, DeclarationError, InvalidCountry, InvalidCustody, InvalidLei,
-    InvalidName, InvalidOwner, InvalidProofPolicy, InvalidTravelRuleStatus, Lei, Owner, PersonName,
-    ProofPolicy, ThirdParty, TravelRuleStatus, Vasp, proof_required, status,
+    Country, Custody, Declaration, DeclarationChange, DeclarationError, DeclarationFinal,
+    DeclarationSource, InvalidCountry, InvalidCustody, InvalidLei, InvalidName, InvalidOwner,
+    InvalidProofPolicy, InvalidTravelRuleStatus, Lei, Owner, PersonName, ProofChange, ProofPolicy,
+    RecordedDeclaration, ThirdParty, TravelRuleRecord, TravelRuleStatus, Vasp, VerifiedProof,
+    proof_required, status as travel_rule_status,
 };
 pub use txhash::{InvalidTxHash, TxHash};
 pub use webhook::{

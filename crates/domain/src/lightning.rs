@@ -87,6 +87,9 @@ pub struct InvoiceDetails {
     pub expires_at: DateTime<Utc>,
     /// The amount requested, if the invoice names one.
     pub amount_msat: Option<u64>,
+    /// The payee's node id ([`Invoice::payee_node_id`]): the key whose `signmessage` proves
+    /// control of the invoice. `None` for sessions stored before it was kept.
+    pub payee: Option<NodeId>,
 }
 
 impl InvoiceDetails {
@@ -193,15 +196,16 @@ impl Invoice {
             .and_then(to_datetime)
             .unwrap_or(InvoiceDetails::FAR_FUTURE)
             .min(InvoiceDetails::FAR_FUTURE);
-        let details = InvoiceDetails {
-            created_at,
-            expires_at,
-            amount_msat: invoice.amount_milli_satoshis(),
-        };
         let hash: &[u8; 32] = invoice.payment_hash().as_ref();
         // The explicit payee field when the invoice has one (its signature was checked against
         // it), else the key recovered from the signature (BOLT 11: the payee's node key).
         let payee = NodeId(invoice.get_payee_pub_key().serialize());
+        let details = InvoiceDetails {
+            created_at,
+            expires_at,
+            amount_msat: invoice.amount_milli_satoshis(),
+            payee: Some(payee),
+        };
         Ok(Self {
             payment_hash: PaymentHash(*hash),
             details,

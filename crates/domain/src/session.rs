@@ -18,7 +18,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::ids::{ApplicationId, SessionId};
+use crate::ownership::Challenge;
 use crate::scope::{SessionScope, ValidRequest};
+use crate::travel_rule::{
+    DeclarationChange, DeclarationFinal, ProofChange, RecordedDeclaration, TravelRuleRecord,
+    TravelRuleStatus, VerifiedProof,
+};
 
 /// Where a session stands at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +119,11 @@ pub struct SessionParts {
     pub expires_at: DateTime<Utc>,
     /// How it ended, if that was recorded.
     pub end: Option<SessionEnd>,
+    /// The travel-rule record.
+    pub travel_rule: TravelRuleRecord,
+    /// The ownership challenge, rendered when the session was created; `None` for a
+    /// counterparty that cannot sign.
+    pub challenge: Option<Challenge>,
 }
 
 /// A travel-rule widget session.
@@ -163,8 +173,22 @@ impl Session {
                 created_at: now,
                 expires_at: policy.expires_at(now),
                 end: None,
+                travel_rule: TravelRuleRecord::default(),
+                challenge: None,
             },
         }
+    }
+
+    /// The session with its travel-rule record (the application's policy, and what it
+    /// carries over from the key's previous session) and its ownership challenge.
+    pub fn with_travel_rule(
+        mut self,
+        record: TravelRuleRecord,
+        challenge: Option<Challenge>,
+    ) -> Self {
+        self.parts.travel_rule = record;
+        self.parts.challenge = challenge;
+        self
     }
 
     /// Rebuilds a stored session.
@@ -285,13 +309,149 @@ impl Session {
     }
 
     /// Applies a requested `forceVerifyOwnership`: `true` upgrades the stored flag, `false`
-    /// never downgrades it. Returns whether the stored flag changed.
-    pub fn request_force_verify_ownership(&mut self, requested: bool) -> bool {
-        let upgraded = upgrade_flag(self.parts.force_verify_ownership, requested);
-        let changed = upgraded != self.parts.force_verify_ownership;
+    /// never downgrades it. Says whether the stored flag changed, and whether that moved the
+    /// travel-rule record from `COMPLETE` back to `AWAITING_PROOF`.
+    pub fn request_force_verify_ownership(&mut self, requested: bool) -> FlagChange {
+        let before = self.parts.force_verify_ownership;
+        let upgraded = upgrade_flag(before, requested);
         self.parts.force_verify_ownership = upgraded;
-        changed
+        if upgraded == before {
+            FlagChange::Unchanged
+        } else {
+            FlagChange::Raised {
+                reopened: self.parts.travel_rule.reopened_by(before, upgraded),
+            }
+        }
     }
+
+    /// The travel-rule record.
+    pub fn travel_rule(&self) -> &TravelRuleRecord {
+        &self.parts.travel_rule
+    }
+
+    /// The record's status now (it depends on the stored flag).
+    pub fn travel_rule_status(&self) -> TravelRuleStatus {
+        self.parts
+            .travel_rule
+            .status(self.parts.force_verify_ownership)
+    }
+
+    /// Whether a proof is required: `None` before a declaration.
+    pub fn proof_required(&self) -> Option<bool> {
+        self.parts
+            .travel_rule
+            .proof_required(self.parts.force_verify_ownership)
+    }
+
+    /// The ownership challenge, if the counterparty can sign.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.parts.challenge.as_ref()
+    }
+
+    /// When the travel-rule window ends: creation plus `window`.
+    pub fn travel_rule_window_ends(&self, window: Duration) -> DateTime<Utc> {
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
+        self.parts
+            .created_at
+            .checked_add_signed(window)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Whether declarations, challenges and proofs are served at `now`: for a session that is
+    /// not cancelled (ACTIVE, CONSUMED or EXPIRED: a held transfer may be resolved after the
+    /// link was opened or left unopened), until the end of the window.
+    ///
+    /// # Errors
+    ///
+    /// [`TravelRuleClosed::SessionCancelled`], then [`TravelRuleClosed::WindowClosed`].
+    pub fn travel_rule_open(
+        &self,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<(), TravelRuleClosed> {
+        if matches!(self.parts.end, Some(SessionEnd::Cancelled { .. })) {
+            return Err(TravelRuleClosed::SessionCancelled);
+        }
+        if now >= self.travel_rule_window_ends(window) {
+            return Err(TravelRuleClosed::WindowClosed);
+        }
+        Ok(())
+    }
+
+    /// Records a declaration at `now` (see [`TravelRuleRecord::declare`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DeclareRefused::Closed`] outside the window, [`DeclareRefused::Final`] when the
+    /// record is complete and the declaration differs.
+    pub fn declare(
+        &mut self,
+        declaration: RecordedDeclaration,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<DeclarationChange, DeclareRefused> {
+        self.travel_rule_open(now, window)
+            .map_err(DeclareRefused::Closed)?;
+        self.parts
+            .travel_rule
+            .declare(declaration, self.parts.force_verify_ownership)
+            .map_err(|DeclarationFinal| DeclareRefused::Final)
+    }
+
+    /// Records a verified ownership proof at `now` (see [`TravelRuleRecord::verify`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TravelRuleClosed`] outside the window.
+    pub fn record_proof(
+        &mut self,
+        proof: VerifiedProof,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<ProofChange, TravelRuleClosed> {
+        self.travel_rule_open(now, window)?;
+        Ok(self
+            .parts
+            .travel_rule
+            .verify(proof, self.parts.force_verify_ownership))
+    }
+}
+
+/// What applying a requested `forceVerifyOwnership` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    /// The stored flag is as it was.
+    Unchanged,
+    /// The stored flag went from `false` to `true`; `reopened` when that moved the
+    /// travel-rule record from `COMPLETE` back to `AWAITING_PROOF`
+    /// (`session.travel_rule_reopened`).
+    Raised {
+        /// Whether the record reopened.
+        reopened: bool,
+    },
+}
+
+/// Why a session serves no travel-rule change now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TravelRuleClosed {
+    /// The session was cancelled (`409 session_cancelled`).
+    #[error("the session was cancelled")]
+    SessionCancelled,
+    /// The travel-rule window ended (`410 travel_rule_window_closed`).
+    #[error("the travel-rule window of this session has closed")]
+    WindowClosed,
+}
+
+/// Why a declaration was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DeclareRefused {
+    /// Cancelled, or outside the window.
+    #[error(transparent)]
+    Closed(TravelRuleClosed),
+    /// The record is complete and the declaration differs (`409
+    /// declaration_already_recorded`).
+    #[error("the travel-rule record is complete; its declaration cannot be changed")]
+    Final,
 }
 
 /// The upgrade-only merge of a stored `forceVerifyOwnership` with a requested one.

@@ -28,8 +28,8 @@ use std::sync::OnceLock;
 use chrono::DateTime;
 use domain::{
     BitcoinNetwork, Challenge, ChallengeNonce, CounterpartyAddress, ErrorCode, MAX_SIGNATURE_LEN,
-    Network, NodeId, RuleViolation, ProofError, ProofMethod, ProofTarget, ProofUnavailable, SessionId,
-    verify,
+    Network, NodeId, ProofError, ProofMethod, ProofTarget, ProofUnavailable, RuleViolation,
+    SessionId, verify,
 };
 use serde_json::{Value, json};
 
@@ -497,7 +497,7 @@ fn an_address_that_cannot_sign_has_no_proof_target() {
         invoice: None,
     });
     assert_eq!(
-        ProofTarget::for_counterparty(&hash_only, None),
+        ProofTarget::for_counterparty(&hash_only),
         Err(ProofUnavailable::PaymentHashOnly)
     );
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ApplicationId;
 use ports::{
-    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, EncryptedSecret, NewApplication, StoreError,
+    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationSettings,
+    ApplicationStatus, ApplicationStore, EncryptedSecret, NewApplication, StoreError,
 };
 
 use crate::state::lock;
@@ -62,6 +62,7 @@ impl ApplicationStore for MemoryApplicationStore {
             id: new.id,
             name: new.name,
             status: ApplicationStatus::Active,
+            settings: new.settings,
             created_at: new.now,
             rotated_at: new.now,
         };
@@ -145,6 +146,20 @@ impl ApplicationStore for MemoryApplicationStore {
             .find(|r| r.record.application.id == id)
             .ok_or(ApplicationError::NotFound)?;
         row.record.application.status = status;
+        Ok(row.record.application.clone())
+    }
+
+    async fn set_settings(
+        &self,
+        id: ApplicationId,
+        settings: ApplicationSettings,
+    ) -> Result<Application, ApplicationError> {
+        let mut rows = lock(&self.inner);
+        let row = rows
+            .iter_mut()
+            .find(|r| r.record.application.id == id)
+            .ok_or(ApplicationError::NotFound)?;
+        row.record.application.settings = settings;
         Ok(row.record.application.clone())
     }
 }

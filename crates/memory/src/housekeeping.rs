@@ -11,16 +11,26 @@ use crate::state::MemoryStore;
 
 #[async_trait]
 impl Housekeeping for MemoryStore {
-    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+    async fn purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        travel_rule_ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
         let mut inner = self.state();
         let doomed: HashSet<(ApplicationId, SessionId)> = inner
             .rows
             .iter()
-            .filter(|(_, s)| s.session.ends_at() < ended_before)
+            .filter(|(key, s)| {
+                let kept = inner.compliance.contains_key(key);
+                s.session.ends_at() < ended_before
+                    && (!kept || s.session.ends_at() < travel_rule_ended_before)
+            })
             .map(|(k, _)| *k)
             .take(limit as usize)
             .collect();
         inner.rows.retain(|key, _| !doomed.contains(key));
+        inner.compliance.retain(|key, _| !doomed.contains(key));
         let gone: HashSet<EventId> = inner
             .events
             .iter()

@@ -9,7 +9,7 @@
 //! Every operation takes its store's mutex once and never awaits while holding it, so each
 //! call is atomic — the property the Postgres adapter gets from single statements. One
 //! module per port: `sessions` (claims and lifecycle), `request_log`, `order_log`,
-//! `housekeeping`, `endpoints`, `deliveries` (events and the delivery queue), `applications`,
+//! `housekeeping`, `travel_rule`, `endpoints`, `deliveries` (events and the delivery queue), `applications`,
 //! `tokens`; `state` holds what the session-side ports share, and the outbox.
 
 mod applications;
@@ -21,6 +21,7 @@ mod request_log;
 mod sessions;
 mod state;
 mod tokens;
+mod travel_rule;
 
 use std::sync::Arc;
 

@@ -3,13 +3,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, EventId, EventType, ReuseDecision, ReuseKeyDigest, SessionId};
+use domain::{
+    ApplicationId, EventId, EventType, FlagChange, ReuseDecision, ReuseKeyDigest, SessionEnd,
+    SessionId, TravelRuleStatus,
+};
 use ports::{
-    CancelResult, ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome,
-    ReuseQuery, SessionStore, StoreError, StoredSession,
+    CancelResult, ClaimToken, DeclarationVersion, FulfilError, LaunchResult, ListQuery, NewSession,
+    Page, ReuseOutcome, ReuseQuery, SessionStore, StoreError, StoredSession,
 };
 
-use crate::state::{MemoryStore, Slot};
+use crate::state::{Compliance, MemoryStore, Slot};
 
 #[async_trait]
 impl SessionStore for MemoryStore {
@@ -34,10 +37,26 @@ impl SessionStore for MemoryStore {
                 q.policy
                     .decide(Some(&row.session), q.force_verify_ownership, q.now)
         {
+            let mut reopened = false;
             if upgrade_flag {
-                row.session.request_force_verify_ownership(true);
+                reopened = matches!(
+                    row.session.request_force_verify_ownership(true),
+                    FlagChange::Raised { reopened: true }
+                );
             }
-            return Ok(ReuseOutcome::Reused(Box::new(row.clone())));
+            let stored = row.clone();
+            if reopened
+                && inner.emit(
+                    q.reopened_event,
+                    EventType::SessionTravelRuleReopened,
+                    q.now,
+                    &stored,
+                )
+            {
+                drop(guard);
+                self.wake_workers();
+            }
+            return Ok(ReuseOutcome::Reused(Box::new(stored)));
         }
         // Vacant, bound to a session that is not reusable, or pending under a lapsed lease:
         // the slot is the caller's (it keeps its binding until fulfilled).
@@ -73,12 +92,67 @@ impl SessionStore for MemoryStore {
             ))));
         }
         let created_at = new.session.created_at();
+        // The record follows the counterparty: the key's previous session, unless cancelled.
+        let previous = inner
+            .slots
+            .get(&slot_key)
+            .and_then(|slot| slot.session)
+            .and_then(|prev| inner.rows.get(&(application, prev)))
+            .filter(|prev| !matches!(prev.session.end(), Some(SessionEnd::Cancelled { .. })))
+            .map(|prev| (prev.session.id(), prev.session.travel_rule().clone()));
+        let mut session = new.session;
+        if let Some((from, record)) = previous {
+            let carried = record.carried_over(
+                session.travel_rule().policy,
+                created_at,
+                new.travel_rule_window,
+            );
+            let challenge = session.challenge().cloned();
+            session = session.with_travel_rule(carried, challenge);
+            let copied = inner
+                .compliance
+                .get(&(application, from))
+                .map(|c| Compliance {
+                    declarations: c
+                        .declarations
+                        .last()
+                        .filter(|_| session.travel_rule().declaration.is_some())
+                        .map(|last| DeclarationVersion {
+                            version: 1,
+                            declaration: last.declaration.clone(),
+                            carried_from: last.carried_from.or(Some(from)),
+                        })
+                        .into_iter()
+                        .collect(),
+                    proof: c
+                        .proof
+                        .clone()
+                        .filter(|_| session.travel_rule().proof.is_some())
+                        .map(|(proof, origin)| (proof, origin.or(Some(from)))),
+                    rejected: Vec::new(),
+                });
+            if let Some(copied) = copied
+                && (!copied.declarations.is_empty() || copied.proof.is_some())
+            {
+                inner.compliance.insert((application, id), copied);
+            }
+        }
         let stored = StoredSession {
-            session: new.session,
+            session,
             widget_url: new.widget_url,
             order: None,
         };
-        let notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
+        let mut notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
+        if stored.session.travel_rule().declaration.is_some()
+            && stored.session.travel_rule_status() == TravelRuleStatus::Complete
+        {
+            notify |= inner.emit(
+                new.completed_event,
+                EventType::SessionTravelRuleCompleted,
+                created_at,
+                &stored,
+            );
+        }
         inner.rows.insert((application, id), stored.clone());
         inner.slots.insert(
             slot_key,

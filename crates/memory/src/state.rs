@@ -11,8 +11,8 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventId, EventType, ReuseKeyDigest, SessionId, WebhookEndpointId};
 use ports::{
-    ClaimToken, Delivery, DeliveryStatus, EncryptedSecret, RequestNonce, SessionEvent,
-    StoredSession, UnmatchedOrder, WebhookEndpoint,
+    ClaimToken, DeclarationVersion, Delivery, DeliveryStatus, EncryptedSecret, ProofRecord,
+    RejectedProof, RequestNonce, SessionEvent, StoredSession, UnmatchedOrder, WebhookEndpoint,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -76,6 +76,16 @@ pub(crate) struct State {
     pub orders: HashMap<(String, String), DateTime<Utc>>,
     /// The unmatched ones among them, in the order received.
     pub unmatched: Vec<UnmatchedOrder>,
+    /// Travel-rule compliance records, by session.
+    pub compliance: HashMap<(ApplicationId, SessionId), Compliance>,
+}
+
+/// One session's travel-rule compliance record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Compliance {
+    pub declarations: Vec<DeclarationVersion>,
+    pub proof: Option<(ProofRecord, Option<SessionId>)>,
+    pub rejected: Vec<RejectedProof>,
 }
 
 impl State {
@@ -137,6 +147,7 @@ impl State {
 
 /// The session side of the in-memory backend: one store implementing [`ports::SessionStore`],
 /// [`ports::RequestLog`], [`ports::OrderLog`], [`ports::Housekeeping`],
+/// [`ports::TravelRuleStore`],
 /// [`ports::EndpointStore`], [`ports::EventLog`] and [`ports::DeliveryQueue`] over one
 /// [`State`], each port in its own module.
 #[derive(Default)]

@@ -81,6 +81,14 @@ impl fmt::Debug for EncryptedSecret {
     }
 }
 
+/// What an application chose for its sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplicationSettings {
+    /// When its customers must prove that they control a self-hosted wallet of their own
+    /// (snapshotted on each session when it is created).
+    pub proof_policy: domain::ProofPolicy,
+}
+
 /// A partner application, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Application {
@@ -90,6 +98,8 @@ pub struct Application {
     pub name: String,
     /// Active or disabled.
     pub status: ApplicationStatus,
+    /// Its settings.
+    pub settings: ApplicationSettings,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its credentials were last set (creation or rotation).
@@ -116,6 +126,8 @@ pub struct NewApplication {
     pub api_key: ApiKeyDigest,
     /// Its sealed HMAC secret.
     pub secret: EncryptedSecret,
+    /// Its settings.
+    pub settings: ApplicationSettings,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -217,5 +229,16 @@ pub trait ApplicationStore: Send + Sync {
         &self,
         id: ApplicationId,
         status: ApplicationStatus,
+    ) -> Result<Application, ApplicationError>;
+
+    /// Replaces an application's settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ApplicationError::NotFound`], [`ApplicationError::Store`].
+    async fn set_settings(
+        &self,
+        id: ApplicationId,
+        settings: ApplicationSettings,
     ) -> Result<Application, ApplicationError>;
 }

@@ -11,14 +11,21 @@ use crate::store_error::StoreError;
 pub trait Housekeeping: Send + Sync {
     /// Deletes at most `limit` sessions (of any application) that ended — consumed,
     /// cancelled or expired ([`domain::Session::ends_at`]) — before `ended_before`, with
-    /// their events and deliveries; slots bound to them become vacant. Deletes order events
+    /// their events and deliveries; slots bound to them become vacant. A session with
+    /// travel-rule compliance records (a declaration, a proof, a refused proof) is kept, with
+    /// those records, until it ended before `travel_rule_ended_before`. Deletes order events
     /// received before `ended_before` too, a batch at a time. Returns how many sessions were
     /// deleted.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when the store cannot be reached.
-    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    async fn purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        travel_rule_ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// Whether the store answers (for readiness checks).
     ///

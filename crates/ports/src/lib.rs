@@ -7,6 +7,7 @@
 //! - [`RequestLog`]: the signatures of accepted requests (replay protection);
 //! - [`OrderLog`]: Transak's order events, matched to sessions;
 //! - [`Housekeeping`]: retention and the readiness probe;
+//! - [`TravelRuleStore`]: declarations and ownership proofs, with their compliance records;
 //! - [`LaunchLinks`]: launch tokens, issued and checked without storing anything;
 //! - [`ApplicationStore`]: the partner applications and their credentials;
 //! - [`AccessTokenStore`]: the one Transak access token all instances share;
@@ -47,11 +48,12 @@ mod session_store;
 mod store_error;
 mod stores;
 mod token_store;
+mod travel_rule_store;
 mod webhook_sender;
 
 pub use application_store::{
-    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, EncryptedSecret, NewApplication,
+    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationSettings,
+    ApplicationStatus, ApplicationStore, EncryptedSecret, NewApplication,
 };
 pub use clock::{Clock, SystemClock};
 pub use delivery_queue::{
@@ -69,8 +71,8 @@ pub use order_log::{OrderLog, OrderOutcome, OrderUpdate, UnmatchedOrder};
 pub use request_log::{RequestLog, RequestNonce};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
-    CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome, ListError,
-    SessionPage, SessionService, SessionView,
+    Caller, CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome,
+    ListError, SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
     CancelResult, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,
@@ -79,6 +81,10 @@ pub use session_store::{
 pub use store_error::{StoreCause, StoreError};
 pub use stores::Stores;
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
+pub use travel_rule_store::{
+    ComplianceRecord, DeclarationVersion, DeclareOutcome, ProofRecord, ProofRejection,
+    ProveOutcome, RejectedProof, TravelRuleEvents, TravelRuleStore,
+};
 pub use webhook_sender::{EventEncoder, OutboundWebhook, SendError, WebhookSender};
 
 #[cfg(any(test, feature = "test-util"))]
@@ -109,5 +115,7 @@ pub use service::MockSessionService;
 pub use session_store::MockSessionStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use token_store::MockAccessTokenStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use travel_rule_store::MockTravelRuleStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use webhook_sender::{MockEventEncoder, MockWebhookSender};

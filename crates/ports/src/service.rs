@@ -10,6 +10,18 @@ use crate::ids::LaunchToken;
 use crate::request_log::RequestNonce;
 use crate::store_error::StoreError;
 
+/// Who calls the use cases: the authenticated application, its name (the challenge names it)
+/// and its settings (snapshotted on each session it creates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The application.
+    pub application: ApplicationId,
+    /// Its name.
+    pub name: String,
+    /// Its settings.
+    pub settings: crate::ApplicationSettings,
+}
+
 /// A session and its status at the instant the use case ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
@@ -155,7 +167,7 @@ pub trait SessionService: Send + Sync {
     /// See [`CreateError`]; in every error case nothing was stored.
     async fn create_or_reuse(
         &self,
-        application: ApplicationId,
+        caller: Caller,
         request: ValidRequest,
         nonce: RequestNonce,
     ) -> Result<CreateOutcome, CreateError>;

@@ -63,7 +63,8 @@ pub struct SessionOrder {
 /// A freshly minted session to store with [`SessionStore::fulfil`].
 #[derive(Debug, Clone)]
 pub struct NewSession {
-    /// The entity (ACTIVE, created now).
+    /// The entity (ACTIVE, created now), with an empty travel-rule record under the
+    /// application's policy; the store carries the previous session's record over.
     pub session: Session,
     /// Its reuse key digest.
     pub key: ReuseKeyDigest,
@@ -71,6 +72,12 @@ pub struct NewSession {
     pub widget_url: WidgetUrl,
     /// The id of its `session.created` event.
     pub event: EventId,
+    /// The travel-rule window: a declaration or proof of the key's previous session made
+    /// within it is carried over ([`domain::TravelRuleRecord::carried_over`]).
+    pub travel_rule_window: std::time::Duration,
+    /// The id of its `session.travel_rule_completed` event, written if the record it carries
+    /// over is complete.
+    pub completed_event: EventId,
 }
 
 /// The hot path: reuse the key's session, or claim the key to mint one.
@@ -91,6 +98,9 @@ pub struct ReuseQuery {
     /// The request's signature: when given, it is recorded in the same step, and if it was
     /// recorded before nothing is done and [`ReuseOutcome::Replayed`] is returned.
     pub nonce: Option<RequestNonce>,
+    /// The id of the `session.travel_rule_reopened` event to write if raising the flag moves
+    /// the session's travel-rule record from `COMPLETE` back to `AWAITING_PROOF`.
+    pub reopened_event: EventId,
     /// The caller's claim, taken if nothing is reusable and the slot is free.
     pub claim: ClaimToken,
     /// Until when that claim holds; after that anyone may take the slot over.
@@ -214,9 +224,14 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn reuse_or_claim(&self, query: &ReuseQuery) -> Result<ReuseOutcome, StoreError>;
 
-    /// Stores a minted session and binds the slot to it — all or nothing, and only while `claim` is still the slot's claim (an expired lease that
-    /// nobody took over still counts) — with its `session.created` event (`session.event`)
-    /// and the event's deliveries (the outbox: see [`crate::DeliveryQueue`]).
+    /// Stores a minted session and binds the slot to it — all or nothing, and only while
+    /// `claim` is still the slot's claim (an expired lease that nobody took over still
+    /// counts) — with its `session.created` event (`session.event`) and the event's
+    /// deliveries (the outbox: see [`crate::DeliveryQueue`]). The new session starts with the
+    /// travel-rule record of the session the slot was bound to, unless that one was
+    /// cancelled, as [`domain::TravelRuleRecord::carried_over`] says (with its compliance
+    /// records); if that record is complete, `session.travel_rule_completed` follows. Returns
+    /// the session as stored.
     ///
     /// # Errors
     ///

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::{
     AccessTokenStore, ApplicationStore, DeliveryQueue, EndpointStore, EventLog, Housekeeping,
-    OrderLog, RequestLog, SessionStore,
+    OrderLog, RequestLog, SessionStore, TravelRuleStore,
 };
 
 /// The stores of one backend (Postgres, or memory). The session-side ports of a backend are
@@ -20,6 +20,8 @@ pub struct Stores {
     pub orders: Arc<dyn OrderLog>,
     /// Retention and readiness.
     pub housekeeping: Arc<dyn Housekeeping>,
+    /// Travel-rule declarations and ownership proofs.
+    pub travel_rule: Arc<dyn TravelRuleStore>,
     /// Webhook endpoints.
     pub endpoints: Arc<dyn EndpointStore>,
     /// Sessions' events with their deliveries.
@@ -44,6 +46,7 @@ impl Stores {
             + RequestLog
             + OrderLog
             + Housekeeping
+            + TravelRuleStore
             + EndpointStore
             + EventLog
             + DeliveryQueue
@@ -54,6 +57,7 @@ impl Stores {
             requests: store.clone(),
             orders: store.clone(),
             housekeeping: store.clone(),
+            travel_rule: store.clone(),
             endpoints: store.clone(),
             events: store.clone(),
             deliveries: store,

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::ApplicationId;
+use domain::{ApplicationId, ProofPolicy};
 use ports::{
-    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationStatus,
-    ApplicationStore, EncryptedSecret, NewApplication, StoreError,
+    ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationSettings,
+    ApplicationStatus, ApplicationStore, EncryptedSecret, NewApplication, StoreError,
 };
 use sqlx::PgPool;
 use tracing::instrument;
@@ -34,6 +34,7 @@ struct AppRow {
     status: String,
     created_at: DateTime<Utc>,
     rotated_at: DateTime<Utc>,
+    ownership_proof_policy: String,
 }
 
 impl AppRow {
@@ -46,6 +47,11 @@ impl AppRow {
             })?,
             created_at: self.created_at,
             rotated_at: self.rotated_at,
+            settings: ApplicationSettings {
+                proof_policy: ProofPolicy::parse(&self.ownership_proof_policy).map_err(|_| {
+                    StoreError::unexpected(format!("application {}: unknown proof policy", self.id))
+                })?,
+            },
         })
     }
 
@@ -77,7 +83,8 @@ impl ApplicationStore for PgApplicationStore {
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         sqlx::query_as!(
             AppRow,
-            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at
+            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                      ownership_proof_policy
                from applications where api_key_digest = $1"#,
             api_key.0.as_slice()
         )
@@ -92,7 +99,8 @@ impl ApplicationStore for PgApplicationStore {
     async fn find_by_name(&self, name: &str) -> Result<Option<ApplicationRecord>, StoreError> {
         sqlx::query_as!(
             AppRow,
-            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at
+            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                      ownership_proof_policy
                from applications where name = $1"#,
             name
         )
@@ -108,15 +116,17 @@ impl ApplicationStore for PgApplicationStore {
         let row = sqlx::query_as!(
             AppRow,
             r#"insert into applications (id, name, api_key_digest, secret_key_id, secret_sealed,
-                                         status, created_at, rotated_at)
-               values ($1, $2, $3, $4, $5, 'active', $6, $6)
-               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at"#,
+                                         status, created_at, rotated_at, ownership_proof_policy)
+               values ($1, $2, $3, $4, $5, 'active', $6, $6, $7)
+               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                         ownership_proof_policy"#,
             new.id.as_uuid(),
             new.name,
             new.api_key.0.as_slice(),
             new.secret.key_id,
             new.secret.sealed,
-            new.now
+            new.now,
+            new.settings.proof_policy.as_str()
         )
         .fetch_one(&self.pool)
         .await
@@ -128,7 +138,8 @@ impl ApplicationStore for PgApplicationStore {
     async fn list(&self) -> Result<Vec<Application>, StoreError> {
         sqlx::query_as!(
             AppRow,
-            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at
+            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                      ownership_proof_policy
                from applications order by name"#
         )
         .fetch_all(&self.pool)
@@ -143,7 +154,8 @@ impl ApplicationStore for PgApplicationStore {
     async fn list_records(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
         sqlx::query_as!(
             AppRow,
-            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at
+            r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                      ownership_proof_policy
                from applications order by name"#
         )
         .fetch_all(&self.pool)
@@ -190,7 +202,8 @@ impl ApplicationStore for PgApplicationStore {
             r#"update applications
                set api_key_digest = $2, secret_key_id = $3, secret_sealed = $4, rotated_at = $5
                where id = $1
-               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at"#,
+               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                         ownership_proof_policy"#,
             id.as_uuid(),
             api_key.0.as_slice(),
             secret.key_id,
@@ -213,9 +226,31 @@ impl ApplicationStore for PgApplicationStore {
         let row = sqlx::query_as!(
             AppRow,
             r#"update applications set status = $2 where id = $1
-               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at"#,
+               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                         ownership_proof_policy"#,
             id.as_uuid(),
             status.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .ok_or(ApplicationError::NotFound)?;
+        Ok(row.application()?)
+    }
+
+    #[instrument(skip_all, fields(application = %id))]
+    async fn set_settings(
+        &self,
+        id: ApplicationId,
+        settings: ApplicationSettings,
+    ) -> Result<Application, ApplicationError> {
+        let row = sqlx::query_as!(
+            AppRow,
+            r#"update applications set ownership_proof_policy = $2 where id = $1
+               returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
+                         ownership_proof_policy"#,
+            id.as_uuid(),
+            settings.proof_policy.as_str()
         )
         .fetch_optional(&self.pool)
         .await

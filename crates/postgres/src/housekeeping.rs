@@ -12,7 +12,12 @@ use crate::store::PgStore;
 #[async_trait]
 impl Housekeeping for PgStore {
     #[instrument(skip_all)]
-    async fn purge(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+    async fn purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        travel_rule_ended_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
         // A batch job, not a point lookup: its joins are left to the planner, but planned for
         // the tables as they are now, never from a generic plan cached on this pooled
         // connection while they were small (a generic plan trap the plan test guards against). Hence its own
@@ -28,6 +33,8 @@ impl Housekeeping for PgStore {
             r#"with doomed as (
                    select application_id, id, reuse_key from sessions
                    where coalesce(consumed_at, cancelled_at, expires_at) < $1
+                     and (not travel_rule_kept
+                          or coalesce(consumed_at, cancelled_at, expires_at) < $3)
                    order by coalesce(consumed_at, cancelled_at, expires_at)
                    limit $2
                    for update skip locked
@@ -45,6 +52,18 @@ impl Housekeeping for PgStore {
                ), deleted as (
                    delete from sessions s using doomed d
                    where s.application_id = d.application_id and s.id = d.id
+                   returning 1
+               ), declarations as (
+                   delete from travel_rule_declarations t using doomed d
+                   where t.application_id = d.application_id and t.session_id = d.id
+                   returning 1
+               ), proofs as (
+                   delete from ownership_proofs t using doomed d
+                   where t.application_id = d.application_id and t.session_id = d.id
+                   returning 1
+               ), attempts as (
+                   delete from ownership_proof_attempts t using doomed d
+                   where t.application_id = d.application_id and t.session_id = d.id
                    returning 1
                ), events as (
                    delete from session_events e using doomed d
@@ -67,10 +86,13 @@ impl Housekeeping for PgStore {
                )
                select count(*) as "n!",
                       (select count(*) from events) + (select count(*) from deliveries)
-                          + (select count(*) from orders) as "events!"
+                          + (select count(*) from orders) + (select count(*) from declarations)
+                          + (select count(*) from proofs) + (select count(*) from attempts)
+                          as "events!"
                from deleted"#,
             ended_before,
-            i64::from(limit)
+            i64::from(limit),
+            travel_rule_ended_before
         )
         .fetch_one(&mut *tx)
         .await

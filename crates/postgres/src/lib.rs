@@ -2,11 +2,12 @@
 //!
 //! [`PgStore`] (every session-side store port), [`PgApplicationStore`] and [`PgTokenStore`]
 //! implement the store ports with sqlx, one module per table: `sessions`, `reuse_slots`,
-//! `request_nonces`, `transak_order_events`, `webhook_endpoints`, `session_events`,
+//! `request_nonces`, `transak_order_events`, `travel_rule` (declarations, proofs and refused
+//! proofs), `webhook_endpoints`, `session_events`,
 //! `webhook_deliveries`, `applications`, `upstream_tokens`, and `housekeeping` for retention
 //! across them. Every query is checked at compile time against the committed offline data
 //! (`crates/postgres/.sqlx`), so building needs no database. A session is read as the SQL
-//! type `session_row_v1` (one definition of its columns, in the migrations), and each
+//! type `session_row_v2` (one definition of its columns, in the migrations), and each
 //! lifecycle rule the statements need is one SQL function beside it, checked against the
 //! domain's by the conformance suite.
 //!
@@ -26,6 +27,7 @@ mod session_events;
 mod sessions;
 mod store;
 mod transak_order_events;
+mod travel_rule;
 mod upstream_tokens;
 mod webhook_deliveries;
 mod webhook_endpoints;

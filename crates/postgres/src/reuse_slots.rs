@@ -1,7 +1,7 @@
 //! `reuse_slots`: the create path's claim protocol (see [`ports::SessionStore`]): the hot
 //! statements that reuse a key's session or claim the key, and the release of a claim.
 
-use domain::{ApplicationId, ReuseKeyDigest, upgrade_flag};
+use domain::{ApplicationId, EventType, ReuseKeyDigest, upgrade_flag};
 use ports::{ClaimToken, ReuseOutcome, ReuseQuery, StoreError};
 use tracing::instrument;
 
@@ -45,7 +45,7 @@ impl PgStore {
             let row = recording_the_request!(
                 r#"
                    select exists(select 1 from nonce) as "fresh!",
-                          (select session_row_v1(s) from sessions s
+                          (select session_row_v2(s) from sessions s
                            where s.application_id = $1
                              and s.id = (select session_id from reuse_slots
                                          where application_id = $1 and reuse_key = $2
@@ -121,7 +121,19 @@ impl PgStore {
                      and s.id = (select (c.s).id from cand c
                                  where upgrade_flag((c.s).force_verify_ownership, $7)
                                        <> (c.s).force_verify_ownership)
-                   returning s.id
+                     -- Checked again on the row as it is after a concurrent upgrade: only
+                     -- the call that raises the flag writes (and announces a reopening).
+                     and upgrade_flag(s.force_verify_ownership, $7) <> s.force_verify_ownership
+                   returning s
+               ), reopened as (
+                   -- The raised flag moved a complete travel-rule record back to awaiting a
+                   -- proof (`TravelRuleRecord::reopened_by`).
+                   select emit_session_event($1, $10, $11, $3, to_jsonb(u.s)) as n
+                   from upgraded u
+                   where travel_rule_status((u.s).declaration, (u.s).proof_verified_at is not null,
+                                            false, (u.s).proof_policy) = 'COMPLETE'
+                     and travel_rule_status((u.s).declaration, (u.s).proof_verified_at is not null,
+                                            true, (u.s).proof_policy) = 'AWAITING_PROOF'
                ), claimed as (
                    insert into reuse_slots as r (application_id, reuse_key, session_id, claim, claim_expires_at)
                    select $1, $2, null, $8, $9
@@ -140,9 +152,10 @@ impl PgStore {
                select not (select ok from fresh) as "replayed!",
                       exists(select 1 from claimed) as "claimed!",
                       (select count(*) from no_flush) as "no_flush!",
-                      (select count(*) from upgraded) as "upgraded!",
+                      (select count(*) from upgraded) + (select count(*) from reopened)
+                          as "upgraded!",
                       slot.claim_expires_at as "claim_expires_at?",
-                      (select session_row_v1(c.s) from cand c) as "session?: SessionRow"
+                      (select session_row_v2(c.s) from cand c) as "session?: SessionRow"
                from (values (1)) as one (n)
                     left join slot on true left join cand on true"#,
             q.application.as_uuid(),
@@ -153,7 +166,9 @@ impl PgStore {
             nonce.map(|n| n.expires_at),
             q.force_verify_ownership,
             q.claim.0,
-            q.lease_until
+            q.lease_until,
+            q.reopened_event.as_uuid(),
+            EventType::SessionTravelRuleReopened.as_str()
         )
         .fetch_one(self.pool())
         .await

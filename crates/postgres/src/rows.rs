@@ -2,15 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use domain::{
-    ApplicationId, Asset, Counterparty, CounterpartyAddress, Currency, InvoiceDetails,
-    LightningPayment, Network, OrderStatus, PaymentHash, SessionEnd, SessionId, SessionParts,
-    SessionScope, Subject, TxHash,
+    ApplicationId, Asset, Challenge, Counterparty, CounterpartyAddress, Country, Currency, Custody,
+    Declaration, DeclarationSource, InvoiceDetails, Lei, LightningPayment, Network, NodeId,
+    OrderStatus, Owner, PaymentHash, PersonName, ProofMethod, ProofPolicy, RecordedDeclaration,
+    SessionEnd, SessionId, SessionParts, SessionScope, Subject, ThirdParty, TravelRuleRecord,
+    TxHash, Vasp, VerifiedProof,
 };
 use ports::{SessionOrder, StoreError, StoredSession, WidgetUrl};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-/// A session as the adapter reads it: the SQL type `session_row_v1`, built from a
-/// `sessions` row by the SQL function of the same name (`select session_row_v1(s) as
+/// A session as the adapter reads it: the SQL type `session_row_v2`, built from a
+/// `sessions` row by the SQL function of the same name (`select session_row_v2(s) as
 /// "session!: SessionRow" from sessions s …`), field for field in that type's order. Also
 /// read from an event's JSON copy of the `sessions` row (columns it does not know are
 /// ignored, newer ones may be missing).
@@ -18,7 +22,7 @@ use uuid::Uuid;
 /// The one list of a session's columns: the type and function are defined once (a
 /// migration), and no statement spells the columns out.
 #[derive(Debug, Clone, sqlx::Type, serde::Deserialize)]
-#[sqlx(type_name = "session_row_v1")]
+#[sqlx(type_name = "session_row_v2")]
 pub(crate) struct SessionRow {
     pub application_id: Uuid,
     pub id: Uuid,
@@ -48,6 +52,27 @@ pub(crate) struct SessionRow {
     pub order_event_id: Option<String>,
     #[serde(default)]
     pub order_updated_at: Option<DateTime<Utc>>,
+    #[serde(default = "when_forced")]
+    pub proof_policy: String,
+    #[serde(default)]
+    pub challenge: Option<String>,
+    #[serde(default)]
+    pub invoice_payee: Option<String>,
+    #[serde(default)]
+    pub declaration: Option<serde_json::Value>,
+    #[serde(default)]
+    pub declared_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub declaration_source: Option<String>,
+    #[serde(default)]
+    pub proof_method: Option<String>,
+    #[serde(default)]
+    pub proof_verified_at: Option<DateTime<Utc>>,
+}
+
+/// The policy of a session stored before policies were.
+fn when_forced() -> String {
+    ProofPolicy::WhenForced.as_str().to_string()
 }
 
 fn corrupt(what: &str, id: Uuid) -> StoreError {
@@ -76,6 +101,12 @@ impl SessionRow {
                         created_at,
                         expires_at,
                         amount_msat: self.invoice_amount_msat.and_then(|a| u64::try_from(a).ok()),
+                        payee: self
+                            .invoice_payee
+                            .as_deref()
+                            .map(NodeId::parse)
+                            .transpose()
+                            .map_err(|_| corrupt("invoice payee", id))?,
                     }),
                     _ => None,
                 };
@@ -95,6 +126,29 @@ impl SessionRow {
             (None, None, Some(at)) => Some(SessionEnd::Expired { at }),
             (None, None, None) => None,
         };
+        let travel_rule = TravelRuleRecord {
+            policy: ProofPolicy::parse(&self.proof_policy)
+                .map_err(|_| corrupt("proof policy", id))?,
+            declaration: match (self.declaration, self.declared_at, self.declaration_source) {
+                (Some(json), Some(declared_at), Some(source)) => Some(RecordedDeclaration {
+                    declaration: declaration_from_json(json)
+                        .ok_or_else(|| corrupt("declaration", id))?,
+                    declared_at,
+                    source: DeclarationSource::parse(&source)
+                        .ok_or_else(|| corrupt("declaration source", id))?,
+                }),
+                _ => None,
+            },
+            proof: match (self.proof_method, self.proof_verified_at) {
+                (Some(method), Some(verified_at)) => Some(VerifiedProof {
+                    method: ProofMethod::parse(&method)
+                        .ok_or_else(|| corrupt("proof method", id))?,
+                    verified_at,
+                }),
+                _ => None,
+            },
+        };
+        let challenge = self.challenge.map(Challenge::from_stored);
         Ok(StoredSession {
             session: domain::Session::restore(SessionParts {
                 id: SessionId::from_uuid(id),
@@ -104,6 +158,8 @@ impl SessionRow {
                 created_at: self.created_at,
                 expires_at: self.expires_at,
                 end,
+                travel_rule,
+                challenge,
             }),
             widget_url: WidgetUrl::new(self.widget_url),
             order: match (
@@ -135,6 +191,7 @@ pub(crate) struct SessionColumns {
     pub invoice_created_at: Option<DateTime<Utc>>,
     pub invoice_expires_at: Option<DateTime<Utc>>,
     pub invoice_amount_msat: Option<i64>,
+    pub invoice_payee: Option<String>,
     pub tx_hash: Option<String>,
 }
 
@@ -156,7 +213,138 @@ impl SessionColumns {
             invoice_amount_msat: invoice
                 .and_then(|i| i.amount_msat)
                 .map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
+            invoice_payee: invoice.and_then(|i| i.payee).map(|p| p.to_string()),
             tx_hash: scope.tx_hash().map(|t| t.as_str().to_string()),
         }
     }
+}
+
+/// A declaration as the adapter stores it (`sessions.declaration`,
+/// `travel_rule_declarations.declaration`): `custody` and `owner` as named in the API, which
+/// the SQL function `travel_rule_status` reads, and the parties as given.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredDeclaration {
+    custody: String,
+    owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vasp: Option<StoredVasp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    third_party: Option<StoredThirdParty>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredVasp {
+    name: String,
+    lei: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+enum StoredThirdParty {
+    #[serde(rename_all = "camelCase")]
+    NaturalPerson {
+        first_name: String,
+        last_name: String,
+        country_of_residence: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    LegalPerson {
+        name: String,
+        lei: Option<String>,
+        country_of_registration: Option<String>,
+    },
+}
+
+/// A declaration as stored.
+pub(crate) fn declaration_json(d: &Declaration) -> Value {
+    let text = |x: &PersonName| x.as_str().to_string();
+    let stored = StoredDeclaration {
+        custody: d.custody().as_str().to_string(),
+        owner: d.owner().as_str().to_string(),
+        vasp: d.vasp().map(|v| StoredVasp {
+            name: text(&v.name),
+            lei: v.lei.as_ref().map(|l| l.as_str().to_string()),
+            country: v.country.as_ref().map(|c| c.as_str().to_string()),
+        }),
+        third_party: d.third_party().map(|t| match t {
+            ThirdParty::NaturalPerson {
+                first_name,
+                last_name,
+                country_of_residence,
+            } => StoredThirdParty::NaturalPerson {
+                first_name: text(first_name),
+                last_name: text(last_name),
+                country_of_residence: country_of_residence
+                    .as_ref()
+                    .map(|c| c.as_str().to_string()),
+            },
+            ThirdParty::LegalPerson {
+                name,
+                lei,
+                country_of_registration,
+            } => StoredThirdParty::LegalPerson {
+                name: text(name),
+                lei: lei.as_ref().map(|l| l.as_str().to_string()),
+                country_of_registration: country_of_registration
+                    .as_ref()
+                    .map(|c| c.as_str().to_string()),
+            },
+        }),
+    };
+    serde_json::to_value(stored).unwrap_or(Value::Null)
+}
+
+/// A stored declaration, checked again by the domain's parsers; `None` if it does not read
+/// back.
+pub(crate) fn declaration_from_json(json: Value) -> Option<Declaration> {
+    let s: StoredDeclaration = serde_json::from_value(json).ok()?;
+    let name = |x: &str| PersonName::parse(x).ok();
+    // Absent is fine (`Some(None)`); present but not valid is a corrupt record (`None`).
+    let lei = |x: Option<String>| match x {
+        None => Some(None),
+        Some(l) => Lei::parse(&l).ok().map(Some),
+    };
+    let country = |x: Option<String>| match x {
+        None => Some(None),
+        Some(c) => Country::parse(&c).ok().map(Some),
+    };
+    let vasp = match s.vasp {
+        Some(v) => Some(Vasp {
+            name: name(&v.name)?,
+            lei: lei(v.lei)?,
+            country: country(v.country)?,
+        }),
+        None => None,
+    };
+    let third_party = match s.third_party {
+        Some(StoredThirdParty::NaturalPerson {
+            first_name,
+            last_name,
+            country_of_residence,
+        }) => Some(ThirdParty::NaturalPerson {
+            first_name: name(&first_name)?,
+            last_name: name(&last_name)?,
+            country_of_residence: country(country_of_residence)?,
+        }),
+        Some(StoredThirdParty::LegalPerson {
+            name: n,
+            lei: l,
+            country_of_registration,
+        }) => Some(ThirdParty::LegalPerson {
+            name: name(&n)?,
+            lei: lei(l)?,
+            country_of_registration: country(country_of_registration)?,
+        }),
+        None => None,
+    };
+    Declaration::new(
+        Custody::parse(&s.custody).ok()?,
+        Owner::parse(&s.owner).ok()?,
+        vasp,
+        third_party,
+    )
+    .ok()
 }

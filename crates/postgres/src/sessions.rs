@@ -22,7 +22,7 @@ impl PgStore {
         id: SessionId,
     ) -> Result<Option<StoredSession>, StoreError> {
         sqlx::query_scalar!(
-            r#"select session_row_v1(s) as "session!: SessionRow"
+            r#"select session_row_v2(s) as "session!: SessionRow"
                from sessions s where s.application_id = $1 and s.id = $2"#,
             app.as_uuid(),
             id.as_uuid()
@@ -55,25 +55,89 @@ impl SessionStore for PgStore {
         }
         let s = &new.session;
         let c = SessionColumns::of(s.scope());
+        let window =
+            chrono::TimeDelta::from_std(new.travel_rule_window).unwrap_or(chrono::TimeDelta::MAX);
+        let carry_after = s
+            .created_at()
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         // All or nothing, and only while the claim is ours: the slot update gates the inserts.
-        let inserted = sqlx::query!(
-            r#"with slot as (
+        // The record follows the counterparty: the session the slot was bound to, unless
+        // cancelled, gives the new one its declaration and proof made after `carry_after`
+        // (`TravelRuleRecord::carried_over`: made within the window), with their compliance
+        // records; a complete record is announced after `session.created`.
+        let row = sqlx::query!(
+            r#"with prev as (
+                   select p from sessions p
+                   where p.application_id = $1
+                     and p.id = (select session_id from reuse_slots
+                                 where application_id = $1 and reuse_key = $3 and claim = $4)
+                     and p.cancelled_at is null
+               ), slot as (
                    update reuse_slots set session_id = $2, claim = null, claim_expires_at = null
                    where application_id = $1 and reuse_key = $3 and claim = $4
                    returning session_id
+               ), carry as (
+                   select (p).id as id,
+                          case when (p).declared_at > $23 then (p).declaration end as declaration,
+                          case when (p).declared_at > $23 then (p).declared_at end as declared_at,
+                          case when (p).declared_at > $23 then (p).declaration_source end
+                              as declaration_source,
+                          case when (p).proof_verified_at > $23 then (p).proof_method end
+                              as proof_method,
+                          case when (p).proof_verified_at > $23 then (p).proof_verified_at end
+                              as proof_verified_at
+                   from prev
                ), ins as (
-                   insert into sessions (application_id, id, reuse_key, subject_kind, subject_id,
-                       currency, network, counterparty_kind, counterparty, invoice_created_at,
-                       invoice_expires_at, invoice_amount_msat, tx_hash, force_verify_ownership,
-                       widget_url, created_at, expires_at)
-                   select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
-                   from slot
-                   returning *
+                   insert into sessions as s (application_id, id, reuse_key, subject_kind,
+                       subject_id, currency, network, counterparty_kind, counterparty,
+                       invoice_created_at, invoice_expires_at, invoice_amount_msat, tx_hash,
+                       force_verify_ownership, widget_url, created_at, expires_at, proof_policy,
+                       challenge, invoice_payee, declaration, declared_at, declaration_source,
+                       proof_method, proof_verified_at, travel_rule_kept)
+                   select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                          $18, $21, $22, $24, carry.declaration, carry.declared_at,
+                          carry.declaration_source, carry.proof_method, carry.proof_verified_at,
+                          coalesce(carry.declaration is not null or carry.proof_method is not null,
+                                   false)
+                   from slot left join carry on true
+                   returning s
+               ), carried_declaration as (
+                   insert into travel_rule_declarations (application_id, session_id, version,
+                       declaration, source, declared_at, carried_from)
+                   select $1, $2, 1, d.declaration, d.source, d.declared_at,
+                          coalesce(d.carried_from, d.session_id)
+                   from travel_rule_declarations d
+                   where exists (select 1 from ins where (ins.s).declaration is not null)
+                     and d.application_id = $1 and d.session_id = (select id from carry)
+                     and d.version = (select max(version) from travel_rule_declarations
+                                      where application_id = $1
+                                        and session_id = (select id from carry))
+                   returning 1
+               ), carried_proof as (
+                   insert into ownership_proofs (application_id, session_id, method, address,
+                       message, signature, verified_at, carried_from)
+                   select $1, $2, p.method, p.address, p.message, p.signature, p.verified_at,
+                          coalesce(p.carried_from, p.session_id)
+                   from ownership_proofs p
+                   where exists (select 1 from ins where (ins.s).proof_method is not null)
+                     and p.application_id = $1 and p.session_id = (select id from carry)
+                   returning 1
                ), event as (
-                   select emit_session_event($1, $19, $20, $17, to_jsonb(ins)) as n
+                   select emit_session_event($1, $19, $20, $17, to_jsonb(ins.s)) as n
                    from ins
+               ), completed as (
+                   select emit_session_event($1, $25, $26, $17, to_jsonb(ins.s)) as n
+                   from ins
+                   where travel_rule_status((ins.s).declaration,
+                                            (ins.s).proof_verified_at is not null,
+                                            (ins.s).force_verify_ownership,
+                                            (ins.s).proof_policy) = 'COMPLETE'
                )
-               select count(*) as "n!", (select count(*) from event) as "events!" from ins"#,
+               select (select session_row_v2(i.s) from ins i) as "session?: SessionRow",
+                      (select count(*) from event) + (select count(*) from completed)
+                          + (select count(*) from carried_declaration)
+                          + (select count(*) from carried_proof) as "written!""#,
             application.as_uuid(),
             s.id().as_uuid(),
             new.key.as_bytes().as_slice(),
@@ -93,19 +157,24 @@ impl SessionStore for PgStore {
             s.created_at(),
             s.expires_at(),
             new.event.as_uuid(),
-            EventType::SessionCreated.as_str()
+            EventType::SessionCreated.as_str(),
+            s.travel_rule().policy.as_str(),
+            s.challenge().map(|c| c.as_str()),
+            carry_after,
+            c.invoice_payee,
+            new.completed_event.as_uuid(),
+            EventType::SessionTravelRuleCompleted.as_str()
         )
         .fetch_one(self.pool())
         .await
         .map_err(|e| FulfilError::Store(store_error(e)))?;
-        if inserted.n == 0 {
+        let Some(session) = row.session else {
             return Err(FulfilError::ClaimLost);
-        }
-        Ok(StoredSession {
-            session: new.session,
-            widget_url: new.widget_url,
-            order: None,
-        })
+        };
+        let mut stored = session.into_stored().map_err(FulfilError::Store)?;
+        // The URL as minted (the row holds the same; this keeps its redaction type).
+        stored.widget_url = new.widget_url;
+        Ok(stored)
     }
 
     async fn release(
@@ -139,7 +208,7 @@ impl SessionStore for PgStore {
         let rows = match q.subject {
             Some(subject) => {
                 sqlx::query_scalar!(
-                    r#"select session_row_v1(s) as "session!: SessionRow"
+                    r#"select session_row_v2(s) as "session!: SessionRow"
                        from sessions s
                        where s.application_id = $1 and s.subject_kind = $2 and s.subject_id = $3
                          and s.id < coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -161,7 +230,7 @@ impl SessionStore for PgStore {
             }
             None => {
                 sqlx::query_scalar!(
-                    r#"select session_row_v1(s) as "session!: SessionRow"
+                    r#"select session_row_v2(s) as "session!: SessionRow"
                        from sessions s
                        where s.application_id = $1
                          and s.id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -221,11 +290,11 @@ impl SessionStore for PgStore {
                    where s.application_id = $1 and s.id = $2 and not exists (select 1 from upd)
                    for share
                )
-               select true as "cancelled!", session_row_v1(upd.s) as "session!: SessionRow"
+               select true as "cancelled!", session_row_v2(upd.s) as "session!: SessionRow"
                from upd
                where (select count(*) from event) >= 0
                union all
-               select false, session_row_v1(cur.s) from cur"#,
+               select false, session_row_v2(cur.s) from cur"#,
             application.as_uuid(),
             id.as_uuid(),
             now,
@@ -286,11 +355,11 @@ impl SessionStore for PgStore {
                    where s.application_id = $1 and s.id = $2 and not exists (select 1 from upd)
                    for share
                )
-               select true as "consumed!", session_row_v1(upd.s) as "session!: SessionRow"
+               select true as "consumed!", session_row_v2(upd.s) as "session!: SessionRow"
                from upd
                where (select count(*) from event) >= 0
                union all
-               select false, session_row_v1(cur.s) from cur"#,
+               select false, session_row_v2(cur.s) from cur"#,
             application.as_uuid(),
             id.as_uuid(),
             now,

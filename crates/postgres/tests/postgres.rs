@@ -66,9 +66,13 @@ async fn sixty_four_requests_over_two_pools_mint_once() {
     for n in 0..64 {
         let s = instances[n % 2].clone();
         tasks.push(tokio::spawn(async move {
-            s.create_or_reuse(APP_A, request(1, n % 5 == 0), nonce(APP_A))
-                .await
-                .unwrap()
+            s.create_or_reuse(
+                testkit::fixtures::caller(APP_A),
+                request(1, n % 5 == 0),
+                nonce(APP_A),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut ids = HashSet::new();
@@ -206,14 +210,22 @@ async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
         Duration::from_millis(500),
     );
     let doomed = tokio::spawn(async move {
-        a.create_or_reuse(APP_A, request(1, false), nonce(APP_A))
-            .await
+        a.create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     doomed.abort(); // the instance "dies" mid-mint, holding the claim
     let started = std::time::Instant::now();
     let out = b
-        .create_or_reuse(APP_A, request(1, false), nonce(APP_A))
+        .create_or_reuse(
+            testkit::fixtures::caller(APP_A),
+            request(1, false),
+            nonce(APP_A),
+        )
         .await
         .unwrap();
     assert!(!out.reused);

@@ -18,6 +18,15 @@ pub enum Action {
         api_key: Option<String>,
         /// Use this secret instead of a generated one.
         api_secret: Option<String>,
+        /// Its settings.
+        settings: ports::ApplicationSettings,
+    },
+    /// Change an application's settings (sessions created before keep theirs).
+    Update {
+        /// The application's name.
+        name: String,
+        /// The ownership-proof policy, if it changes.
+        proof_policy: Option<domain::ProofPolicy>,
     },
     /// List applications (as JSON lines for scripts with `json`).
     List {
@@ -69,13 +78,14 @@ fn print(text: &str) {
 
 /// The applications as an aligned table (columns as wide as their longest value).
 pub fn list_table(list: &[ports::Application]) -> String {
-    let rows: Vec<[String; 5]> = list
+    let rows: Vec<[String; 6]> = list
         .iter()
         .map(|a| {
             [
                 a.name.clone(),
                 a.id.to_string(),
                 a.status.as_str().to_string(),
+                a.settings.proof_policy.as_str().to_string(),
                 a.created_at
                     .to_rfc3339_opts(domain::chrono::SecondsFormat::Secs, true),
                 a.rotated_at
@@ -83,7 +93,7 @@ pub fn list_table(list: &[ports::Application]) -> String {
             ]
         })
         .collect();
-    let header = ["name", "id", "status", "created", "rotated"].map(str::to_string);
+    let header = ["name", "id", "status", "proofs", "created", "rotated"].map(str::to_string);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -112,6 +122,7 @@ pub fn list_json(list: &[ports::Application]) -> String {
                 "name": a.name,
                 "id": a.id.to_string(),
                 "status": a.status.as_str(),
+                "ownershipProofPolicy": a.settings.proof_policy.as_str(),
                 "createdAt": a.created_at,
                 "rotatedAt": a.rotated_at,
             })
@@ -163,9 +174,10 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             name,
             api_key,
             api_secret,
+            settings,
         } => {
             let issued = apps
-                .create(&name, api_key, api_secret.map(SecretString::from))
+                .create(&name, api_key, api_secret.map(SecretString::from), settings)
                 .await
                 .map_err(|e| e.to_string())?;
             show("created", &issued);
@@ -189,6 +201,20 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 "resealed {resealed} of {} application secrets under key {}; older keys can be removed from WIDGET_SESSIONS_OLD_SECRET_KEYS once every instance runs with this key",
                 before.checked,
                 keyring_id(config)?
+            );
+        }
+        Action::Update { name, proof_policy } => {
+            let mut settings = apps.named(&name).await.map_err(|e| e.to_string())?.settings;
+            if let Some(policy) = proof_policy {
+                settings.proof_policy = policy;
+            }
+            let updated = apps
+                .update(&name, settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "updated {name:?}: ownership proofs {} (sessions created from now on; existing ones keep theirs)",
+                updated.settings.proof_policy
             );
         }
         Action::Rotate { name } => {

@@ -98,7 +98,7 @@ impl Application {
         }
         let demo = if config.database_url.is_none() && config.apps_file.is_none() {
             let issued = applications
-                .create("demo", None, None)
+                .create("demo", None, None, ports::ApplicationSettings::default())
                 .await
                 .map_err(|e| StartupError::Applications(e.to_string()))?;
             Some(DemoApp {

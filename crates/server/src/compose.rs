@@ -402,9 +402,12 @@ struct AppEntry {
     name: String,
     api_key: String,
     api_secret: String,
+    #[serde(default)]
+    ownership_proof_policy: Option<String>,
 }
 
-/// Reads `WIDGET_SESSIONS_APPS_FILE`: a JSON array of `{"name", "apiKey", "apiSecret"}`.
+/// Reads `WIDGET_SESSIONS_APPS_FILE`: a JSON array of `{"name", "apiKey", "apiSecret"}`, each
+/// optionally with `"ownershipProofPolicy"` (`ALWAYS` or `WHEN_FORCED`, the default).
 ///
 /// # Errors
 ///
@@ -418,12 +421,25 @@ pub fn read_apps_file(path: &Path) -> Result<Vec<BootstrapEntry>, StartupError> 
             path.display()
         ))
     })?;
-    Ok(entries
+    entries
         .into_iter()
-        .map(|e| BootstrapEntry {
-            name: e.name,
-            api_key: e.api_key,
-            api_secret: SecretString::from(e.api_secret),
+        .map(|e| {
+            let proof_policy = match e.ownership_proof_policy.as_deref() {
+                None => domain::ProofPolicy::default(),
+                Some(p) => domain::ProofPolicy::parse(p).map_err(|_| {
+                    StartupError::AppsFile(format!(
+                        "{}: application {:?}: ownershipProofPolicy must be ALWAYS or WHEN_FORCED",
+                        path.display(),
+                        e.name
+                    ))
+                })?,
+            };
+            Ok(BootstrapEntry {
+                name: e.name,
+                api_key: e.api_key,
+                api_secret: SecretString::from(e.api_secret),
+                settings: ports::ApplicationSettings { proof_policy },
+            })
         })
-        .collect())
+        .collect()
 }

@@ -143,6 +143,18 @@ enum AppsCommand {
         /// Read the API secret from standard input (one line).
         #[arg(long)]
         api_secret_stdin: bool,
+        /// When its customers must prove they control a self-hosted wallet of their own:
+        /// always, or only when a session is created with forceVerifyOwnership.
+        #[arg(long, value_enum, default_value_t = OwnershipProof::WhenForced)]
+        ownership_proof: OwnershipProof,
+    },
+    /// Change an application's settings (sessions created before keep theirs).
+    Update {
+        /// The application's name.
+        name: String,
+        /// When its customers must prove they control a self-hosted wallet of their own.
+        #[arg(long, value_enum)]
+        ownership_proof: Option<OwnershipProof>,
     },
     /// List applications.
     List {
@@ -168,6 +180,24 @@ enum AppsCommand {
         /// The application's name.
         name: String,
     },
+}
+
+/// `--ownership-proof`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OwnershipProof {
+    /// For every self-hosted wallet of the customer's own.
+    Always,
+    /// Only when the session was created with forceVerifyOwnership.
+    WhenForced,
+}
+
+impl From<OwnershipProof> for domain::ProofPolicy {
+    fn from(o: OwnershipProof) -> Self {
+        match o {
+            OwnershipProof::Always => domain::ProofPolicy::Always,
+            OwnershipProof::WhenForced => domain::ProofPolicy::WhenForced,
+        }
+    }
 }
 
 /// Writes to standard output; a closed pipe (`… | head`) ends the output quietly.
@@ -352,6 +382,7 @@ async fn run(command: Command) -> ExitCode {
                     api_key,
                     api_secret,
                     api_secret_stdin,
+                    ownership_proof,
                 } => {
                     let api_secret = if api_secret_stdin {
                         let mut line = String::new();
@@ -369,10 +400,20 @@ async fn run(command: Command) -> ExitCode {
                         name,
                         api_key,
                         api_secret,
+                        settings: ports::ApplicationSettings {
+                            proof_policy: ownership_proof.into(),
+                        },
                     }
                 }
                 AppsCommand::List { json } => Action::List { json },
                 AppsCommand::Reseal => Action::Reseal,
+                AppsCommand::Update {
+                    name,
+                    ownership_proof,
+                } => Action::Update {
+                    name,
+                    proof_policy: ownership_proof.map(Into::into),
+                },
                 AppsCommand::Rotate { name } => Action::Rotate { name },
                 AppsCommand::Disable { name } => Action::Disable { name },
                 AppsCommand::Enable { name } => Action::Enable { name },

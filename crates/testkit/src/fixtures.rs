@@ -58,6 +58,9 @@ pub fn request(user: u128, force_verify_ownership: bool) -> ValidRequest {
     ValidRequest::new(scope, force_verify_ownership)
 }
 
+/// The travel-rule window of the fixtures: a day.
+pub const TRAVEL_RULE_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// The default 300 s TTL with this least remaining life for reuse.
 pub fn min_remaining(min_remaining: std::time::Duration) -> ReusePolicy {
     ReusePolicy::new(ReusePolicy::DEFAULT_TTL, min_remaining).unwrap()
@@ -77,6 +80,8 @@ pub fn new_session(
             "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
         )),
         event: evt(),
+        travel_rule_window: TRAVEL_RULE_WINDOW,
+        completed_event: evt(),
     }
 }
 
@@ -95,6 +100,7 @@ pub fn reuse_query(
         policy: ReusePolicy::default(),
         force_verify_ownership: request.force_verify_ownership(),
         nonce: None,
+        reopened_event: evt(),
         claim: claim(u128::from(n)),
         lease_until: now + TimeDelta::seconds(30),
     }
@@ -138,6 +144,15 @@ pub async fn mint(
         .fulfil(app, c, new_session(app, id, request, created))
         .await
         .unwrap()
+}
+
+/// `app` as the caller of the use cases (named after its id, default settings).
+pub fn caller(app: ApplicationId) -> ports::Caller {
+    ports::Caller {
+        application: app,
+        name: format!("app-{}", app.as_uuid().simple()),
+        settings: ports::ApplicationSettings::default(),
+    }
 }
 
 /// A fresh event id (UUID v7).

@@ -247,7 +247,7 @@ pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     Authenticated {
-        application: app,
+        caller,
         nonce,
         body,
     }: Authenticated,
@@ -271,7 +271,7 @@ pub async fn create(
     let outcome = state
         .0
         .sessions
-        .create_or_reuse(app, request, nonce)
+        .create_or_reuse(caller, request, nonce)
         .await?;
     let now = state.0.clock.now();
     let mut body = SessionBody::of(&outcome.session, now);

@@ -217,20 +217,19 @@ impl ProofTarget {
         }
     }
 
-    /// The target for a session's counterparty: its address, or the payee of its invoice.
+    /// The target for a session's counterparty: its address, or the payee of its invoice
+    /// ([`crate::InvoiceDetails::payee`]).
     ///
     /// # Errors
     /// As [`ProofTarget::for_address`]; [`ProofUnavailable::PaymentHashOnly`] for a Lightning
-    /// counterparty without a known payee (`payee` is what [`crate::Invoice::payee_node_id`]
-    /// gave when the session was created with an invoice).
-    pub fn for_counterparty(
-        counterparty: &Counterparty,
-        payee: Option<NodeId>,
-    ) -> Result<Self, ProofUnavailable> {
-        match (counterparty, payee) {
-            (Counterparty::Address(a), _) => Self::for_address(a),
-            (Counterparty::Lightning(_), Some(node)) => Ok(Self::for_node(node)),
-            (Counterparty::Lightning(_), None) => Err(ProofUnavailable::PaymentHashOnly),
+    /// counterparty without a known payee (a bare payment hash).
+    pub fn for_counterparty(counterparty: &Counterparty) -> Result<Self, ProofUnavailable> {
+        match counterparty {
+            Counterparty::Address(a) => Self::for_address(a),
+            Counterparty::Lightning(payment) => match payment.invoice.and_then(|i| i.payee) {
+                Some(node) => Ok(Self::for_node(node)),
+                None => Err(ProofUnavailable::PaymentHashOnly),
+            },
         }
     }
 
@@ -355,14 +354,39 @@ mod tests {
         let node =
             NodeId::parse("03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad")
                 .unwrap();
-        let payment = Counterparty::Lightning(LightningPayment {
+        let details = |payee| crate::InvoiceDetails {
+            created_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            expires_at: chrono::DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
+            amount_msat: None,
+            payee,
+        };
+        let invoice = Counterparty::Lightning(LightningPayment {
             payment_hash: PaymentHash::from_bytes([7; 32]),
-            invoice: None,
+            invoice: Some(details(Some(node))),
         });
-        let t = ProofTarget::for_counterparty(&payment, Some(node)).unwrap();
+        let t = ProofTarget::for_counterparty(&invoice).unwrap();
         assert_eq!(t.methods(), [ProofMethod::LightningSignmessage]);
         assert_eq!(t.address_text(), node.to_string());
-        let e = ProofTarget::for_counterparty(&payment, None).unwrap_err();
+        for payment in [
+            Counterparty::Lightning(LightningPayment {
+                payment_hash: PaymentHash::from_bytes([7; 32]),
+                invoice: None,
+            }),
+            Counterparty::Lightning(LightningPayment {
+                payment_hash: PaymentHash::from_bytes([7; 32]),
+                invoice: Some(details(None)),
+            }),
+        ] {
+            assert_eq!(
+                ProofTarget::for_counterparty(&payment).unwrap_err(),
+                ProofUnavailable::PaymentHashOnly
+            );
+        }
+        let e = ProofTarget::for_counterparty(&Counterparty::Lightning(LightningPayment {
+            payment_hash: PaymentHash::from_bytes([7; 32]),
+            invoice: None,
+        }))
+        .unwrap_err();
         assert_eq!(e, ProofUnavailable::PaymentHashOnly);
         assert_eq!(e.code(), ErrorCode::OwnershipProofUnavailable);
         for (network, address, methods) in [
@@ -393,7 +417,7 @@ mod tests {
             ),
         ] {
             let a = CounterpartyAddress::parse(network, address, BitcoinNetwork::Mainnet).unwrap();
-            let t = ProofTarget::for_counterparty(&Counterparty::Address(a), None).unwrap();
+            let t = ProofTarget::for_counterparty(&Counterparty::Address(a)).unwrap();
             assert_eq!(t.methods(), methods, "{address}");
             assert_eq!(
                 t.address_text(),

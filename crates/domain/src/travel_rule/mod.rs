@@ -6,12 +6,17 @@
 //! ownership proof is required ([`proof_required`]) and where the record stands
 //! ([`status`]) are derived from the stored facts, never stored.
 
+mod record;
 mod values;
 
 use std::fmt;
 
 use crate::error::{ErrorCode, RuleViolation};
 
+pub use record::{
+    DeclarationChange, DeclarationFinal, DeclarationSource, ProofChange, RecordedDeclaration,
+    TravelRuleRecord, VerifiedProof,
+};
 pub use values::{Country, InvalidCountry, InvalidLei, InvalidName, Lei, PersonName};
 
 /// Who holds the counterparty wallet's keys.

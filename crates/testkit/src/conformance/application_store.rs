@@ -29,6 +29,7 @@ fn new_app(n: u128, name: &str, key: &str) -> NewApplication {
         name: name.into(),
         api_key: ApiKeyDigest::of(key),
         secret: secret(n as u8),
+        settings: ApplicationSettings::default(),
         now: t0(),
     }
 }

@@ -30,16 +30,40 @@ pub async fn purge_deletes_ended_sessions_in_batches(stores: Stores) {
     store.cancel(APP_A, sid(2), at(20), evt()).await.unwrap();
     mint(&store, APP_B, sid(4), &request(4, false), at(1000)).await;
     // Ended: 1 (at +10), 2 (at +20), 3 (expired at +300). 4 is active until +1300.
-    assert_eq!(stores.housekeeping.purge(at(15), 10).await.unwrap(), 1);
+    assert_eq!(
+        stores.housekeeping.purge(at(15), at(15), 10).await.unwrap(),
+        1
+    );
     assert_eq!(store.get(APP_A, sid(1)).await.unwrap(), None);
     let gone = store
         .launch(APP_A, sid(1), at(16), false, evt())
         .await
         .unwrap();
     assert_eq!(gone, LaunchResult::Unknown);
-    assert_eq!(stores.housekeeping.purge(at(1001), 1).await.unwrap(), 1);
-    assert_eq!(stores.housekeeping.purge(at(1001), 1).await.unwrap(), 1);
-    assert_eq!(stores.housekeeping.purge(at(1001), 10).await.unwrap(), 0);
+    assert_eq!(
+        stores
+            .housekeeping
+            .purge(at(1001), at(1001), 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .housekeeping
+            .purge(at(1001), at(1001), 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .housekeeping
+            .purge(at(1001), at(1001), 10)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(store.get(APP_B, sid(4)).await.unwrap().is_some());
     // The purged sessions' keys are vacant and mintable again.
     let r = request(1, false);
@@ -64,7 +88,10 @@ pub async fn purge_takes_events_and_deliveries(stores: Stores) {
         w.events.session_events(APP_A, sid(1)).await.unwrap().len(),
         2
     );
-    assert_eq!(w.housekeeping.purge(at(1000), 10).await.unwrap(), 1);
+    assert_eq!(
+        w.housekeeping.purge(at(1000), at(1000), 10).await.unwrap(),
+        1
+    );
     assert!(
         w.events
             .session_events(APP_A, sid(1))
@@ -90,13 +117,16 @@ pub async fn purge_takes_order_events(stores: Stores) {
         OrderOutcome::Unmatched
     );
     // Not yet old enough: kept (a repeat is still a duplicate).
-    assert_eq!(w.housekeeping.purge(at(1), 10).await.unwrap(), 0);
+    assert_eq!(w.housekeeping.purge(at(1), at(1), 10).await.unwrap(), 0);
     assert_eq!(
         w.orders.record(&stray).await.unwrap(),
         OrderOutcome::Duplicate
     );
     assert_eq!(w.orders.unmatched(10).await.unwrap().len(), 1);
-    assert_eq!(w.housekeeping.purge(at(1000), 10).await.unwrap(), 1);
+    assert_eq!(
+        w.housekeeping.purge(at(1000), at(1000), 10).await.unwrap(),
+        1
+    );
     assert!(w.orders.unmatched(10).await.unwrap().is_empty());
     // Both forgotten: the same events are new again (the unmatched one still unmatched).
     assert_eq!(

@@ -51,6 +51,7 @@ pub(crate) async fn ensure_application(w: &Stores, app: ApplicationId) {
             name: name.clone(),
             api_key: ApiKeyDigest::of(&format!("conformance-key-{}", app.as_uuid())),
             secret: sealed(9),
+            settings: ApplicationSettings::default(),
             now: t0(),
         })
         .await
