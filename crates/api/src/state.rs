@@ -28,6 +28,8 @@ pub struct Shared {
     pub webhooks: app::Webhooks,
     /// Transak's order events.
     pub orders: app::Orders,
+    /// Travel-rule declarations and ownership proofs.
+    pub travel_rule: app::TravelRule,
     /// The store's readiness ping.
     pub housekeeping: Arc<dyn Housekeeping>,
     /// The upstream (its credentials' state, for readiness reports).

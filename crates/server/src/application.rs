@@ -114,6 +114,7 @@ impl Application {
             applications: use_cases.applications.clone(),
             webhooks: use_cases.webhooks.clone(),
             orders: use_cases.orders.clone(),
+            travel_rule: use_cases.travel_rule.clone(),
             housekeeping: use_cases.stores.housekeeping.clone(),
             gateway: use_cases.gateway.clone(),
             clock: use_cases.clock.clone(),

@@ -93,6 +93,8 @@ pub struct UseCases {
     pub webhooks: Webhooks,
     /// Transak's order events.
     pub orders: Orders,
+    /// Travel-rule declarations and ownership proofs.
+    pub travel_rule: app::TravelRule,
     /// Retention of ended sessions and of the request log.
     pub retention: Retention,
     /// What the delivery workers and the expiry sweeper run on.
@@ -184,6 +186,14 @@ impl UseCases {
             },
             config.policy,
             config.claims,
+        )
+        .with_travel_rule(config.travel_rule);
+        let travel_rule = app::TravelRule::new(
+            stores.sessions.clone(),
+            stores.travel_rule.clone(),
+            clock.clone(),
+            random.clone(),
+            config.travel_rule,
         );
         let retention = Retention::new(
             stores.housekeeping.clone(),
@@ -191,7 +201,8 @@ impl UseCases {
             clock.clone(),
             config.retention,
             1000,
-        );
+        )
+        .with_travel_rule_retention(config.travel_rule.retention);
         let orders = Orders::new(
             gateway.clone(),
             stores.orders.clone(),
@@ -208,6 +219,7 @@ impl UseCases {
             applications,
             webhooks,
             orders,
+            travel_rule,
             retention,
             webhook_deps,
             stores,

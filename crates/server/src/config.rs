@@ -408,6 +408,8 @@ pub struct Config {
     pub webhooks: app::WebhookSettings,
     /// Longest wait for a webhook endpoint's answer.
     pub webhook_timeout: Duration,
+    /// The travel-rule window and the retention of compliance records.
+    pub travel_rule: app::TravelRuleSettings,
 }
 
 /// Every configuration problem found, one per line.
@@ -806,6 +808,7 @@ impl Config {
             shutdown_delay: Duration::from_secs(shutdown_delay),
             webhooks,
             webhook_timeout,
+            travel_rule: app::TravelRuleSettings::default(),
         })
     }
 

@@ -73,6 +73,14 @@ macro_rules! store_conformance {
             endpoints_are_scoped_limited_and_deletable,
             rotation_keeps_the_previous_secret_for_a_while,
         );
+        $crate::__conformance!($factory; travel_rule;
+            declarations_are_recorded_with_their_events,
+            proofs_are_recorded_with_their_events,
+            the_window_and_cancel_close_the_record,
+            the_record_is_carried_over_as_the_domain_says,
+            a_raised_flag_reopens_as_the_domain_says,
+            compliance_records_outlive_the_sessions_retention,
+        );
         $crate::__conformance!($factory; token_store;
             no_token_at_first,
             the_refresh_lease_is_exclusive_until_it_expires,

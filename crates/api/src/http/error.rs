@@ -73,8 +73,20 @@ problem_codes! {
     SessionNotActive = "session_not_active",
     /// `409`: the application has as many webhook endpoints as allowed.
     TooManyWebhookEndpoints = "too_many_webhook_endpoints",
+    /// `409`: the session was cancelled: it takes no travel-rule declaration or proof.
+    SessionCancelled = "session_cancelled",
+    /// `409`: the travel-rule record is complete and the declaration differs.
+    DeclarationAlreadyRecorded = "declaration_already_recorded",
+    /// `409`: the counterparty cannot sign (a bare payment hash, a script address).
+    OwnershipProofUnavailable = "ownership_proof_unavailable",
+    /// `410`: the session's travel-rule window has closed.
+    TravelRuleWindowClosed = "travel_rule_window_closed",
     /// `413`: the body is too large.
     PayloadTooLarge = "payload_too_large",
+    /// `422`: the signature is not decodable as any accepted form.
+    SignatureMalformed = "signature_malformed",
+    /// `422`: a well-formed signature, but not by the counterparty over the challenge.
+    SignatureMismatch = "signature_mismatch",
     /// `415`: the body is not `application/json`.
     UnsupportedMediaType = "unsupported_media_type",
     /// `429`: over a rate limit.
@@ -196,6 +208,22 @@ pub enum ApiError {
         /// Human detail.
         detail: String,
     },
+    /// `410`: the resource's time is over (`travel_rule_window_closed`).
+    #[error("{detail}")]
+    Gone {
+        /// Stable code.
+        code: ProblemCode,
+        /// Human detail.
+        detail: String,
+    },
+    /// `422`: well-formed, but refused (`signature_malformed`, `signature_mismatch`).
+    #[error("{detail}")]
+    Unprocessable {
+        /// Stable code.
+        code: ProblemCode,
+        /// Human detail.
+        detail: String,
+    },
     /// `408 request_timeout`: the body arrived too slowly.
     #[error("the request body was not received in time")]
     RequestTimeout,
@@ -287,6 +315,10 @@ impl ApiError {
                 "Method not allowed",
             ),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code, "Conflict"),
+            ApiError::Gone { code, .. } => (StatusCode::GONE, *code, "Gone"),
+            ApiError::Unprocessable { code, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, *code, "Refused")
+            }
             ApiError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 ProblemCode::RequestTimeout,
@@ -434,6 +466,45 @@ impl From<ports::StoreError> for ApiError {
                 }
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<app::TravelRuleError> for ApiError {
+    fn from(e: app::TravelRuleError) -> Self {
+        use app::TravelRuleError as E;
+        let detail = e.to_string();
+        match e {
+            E::NotFound => ApiError::session_not_found(),
+            E::SessionCancelled => ApiError::Conflict {
+                code: ProblemCode::SessionCancelled,
+                detail: "the session was cancelled; it takes no travel-rule declaration or proof"
+                    .into(),
+            },
+            E::WindowClosed => ApiError::Gone {
+                code: ProblemCode::TravelRuleWindowClosed,
+                detail: "the travel-rule window of this session has closed; create a new session"
+                    .into(),
+            },
+            E::DeclarationAlreadyRecorded => ApiError::Conflict {
+                code: ProblemCode::DeclarationAlreadyRecorded,
+                detail: "the travel-rule record is complete; its declaration cannot be changed"
+                    .into(),
+            },
+            E::ProofUnavailable(_) => ApiError::Conflict {
+                code: ProblemCode::OwnershipProofUnavailable,
+                detail: format!("no ownership proof can be made for this counterparty: {detail}"),
+            },
+            E::SignatureMalformed(_) => ApiError::Unprocessable {
+                code: ProblemCode::SignatureMalformed,
+                detail: format!("the signature cannot be read: {detail}"),
+            },
+            E::SignatureMismatch(_) => ApiError::Unprocessable {
+                code: ProblemCode::SignatureMismatch,
+                detail: "the signature is not by this counterparty over this session's challenge"
+                    .into(),
+            },
+            E::Store(e) => e.into(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The axum router: routes, layers, and the problem+json fallbacks.
 
 pub mod create_body;
+pub mod declaration_body;
 pub mod error;
 pub mod health;
 pub mod launch;
@@ -8,6 +9,7 @@ pub mod limits;
 pub mod openapi;
 pub mod sessions;
 pub mod transak_orders;
+pub mod travel_rule;
 pub mod webhooks;
 
 use axum::Router;
@@ -41,6 +43,18 @@ pub fn router_with(state: AppState, with_metrics: bool) -> Router {
             post(sessions::cancel),
         )
         .route(&webhooks::events_route(), get(webhooks::session_events))
+        .route(
+            &format!("{}/{{id}}/declaration", sessions::BASE),
+            axum::routing::put(travel_rule::declare),
+        )
+        .route(
+            &format!("{}/{{id}}/ownership-challenge", sessions::BASE),
+            get(travel_rule::challenge),
+        )
+        .route(
+            &format!("{}/{{id}}/ownership-proof", sessions::BASE),
+            post(travel_rule::prove),
+        )
         .route(
             webhooks::ENDPOINTS,
             post(webhooks::create_endpoint).get(webhooks::list_endpoints),

@@ -6,11 +6,16 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::create_body::CreateSessionBody;
+use crate::http::declaration_body::{
+    DeclarationBody, LegalPersonBody, NaturalPersonBody, ThirdPartyBody, VaspBody,
+};
 use crate::http::error::{FieldProblem, Problem};
 use crate::http::health::{Checks, Health, Readiness};
 use crate::http::sessions::{
-    CounterpartyBody, InvoiceInfo, OrderBody, SessionBody, SessionList, Status,
+    CounterpartyBody, InvoiceInfo, OrderBody, OwnershipProofBody, SessionBody, SessionList, Status,
+    TravelRuleBody,
 };
+use crate::http::travel_rule::{ChallengeBody, ProofBody};
 use crate::http::webhooks::{
     CreateEndpointBody, DeliveryBody, EndpointBody, EndpointList, EventBody, EventList,
 };
@@ -30,6 +35,9 @@ Errors are application/problem+json documents with a stable `code`.",
         crate::http::sessions::list,
         crate::http::sessions::get,
         crate::http::sessions::cancel,
+        crate::http::travel_rule::declare,
+        crate::http::travel_rule::challenge,
+        crate::http::travel_rule::prove,
         crate::http::webhooks::session_events,
         crate::http::webhooks::create_endpoint,
         crate::http::webhooks::list_endpoints,
@@ -45,11 +53,14 @@ Errors are application/problem+json documents with a stable `code`.",
     components(schemas(
         CreateSessionBody, SessionBody, SessionList, Status, CounterpartyBody, InvoiceInfo,
         Problem, FieldProblem, Health, Readiness, Checks, CreateEndpointBody, EndpointBody,
-        EndpointList, EventBody, EventList, DeliveryBody, OrderBody
+        EndpointList, EventBody, EventList, DeliveryBody, OrderBody, TravelRuleBody,
+        OwnershipProofBody, DeclarationBody, VaspBody, ThirdPartyBody, NaturalPersonBody,
+        LegalPersonBody, ChallengeBody, ProofBody
     )),
     modifiers(&Security, &ClosedBodies),
     tags(
         (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
+        (name = "travel rule", description = "A session's travel-rule record: the customer's declaration and the ownership proof (signed)"),
         (name = "webhooks", description = "Webhook endpoints: where session events are delivered (signed)"),
         (name = "launch", description = "The public single-use launch link"),
         (name = "upstream", description = "Webhooks from Transak (signed with the partner access token)"),

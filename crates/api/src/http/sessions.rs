@@ -124,6 +124,66 @@ pub struct SessionBody {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// The customer's order in the widget, as Transak last reported it; `null` until then.
     pub order: Option<OrderBody>,
+    /// The travel-rule record.
+    pub travel_rule: TravelRuleBody,
+}
+
+/// A session's travel-rule record (contract §10).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TravelRuleBody {
+    /// `AWAITING_DECLARATION`, `AWAITING_PROOF` or `COMPLETE` (derived, never stored).
+    #[schema(
+        example = "AWAITING_DECLARATION",
+        pattern = "^(AWAITING_DECLARATION|AWAITING_PROOF|COMPLETE)$"
+    )]
+    pub status: String,
+    /// Whether an ownership proof is required; `null` before a declaration.
+    pub proof_required: Option<bool>,
+    /// The application's policy when the session was created: `ALWAYS` or `WHEN_FORCED`.
+    #[schema(example = "WHEN_FORCED", pattern = "^(ALWAYS|WHEN_FORCED)$")]
+    pub proof_policy: String,
+    /// The current declaration, with when and where it was made; `null` before one.
+    #[schema(value_type = Option<Object>)]
+    pub declaration: Option<serde_json::Value>,
+    /// The verified ownership proof: `{"method", "verifiedAt"}`; `null` before one.
+    pub ownership_proof: Option<OwnershipProofBody>,
+}
+
+/// A verified ownership proof.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnershipProofBody {
+    /// `BIP322`, `BIP137`, `EIP191`, `TRON_SIGN_MESSAGE_V2`, `ED25519`,
+    /// `SOLANA_OFFCHAIN_MESSAGE` or `LIGHTNING_SIGNMESSAGE`.
+    #[schema(example = "EIP191")]
+    pub method: String,
+    /// When it was verified.
+    pub verified_at: DateTime<Utc>,
+}
+
+impl TravelRuleBody {
+    /// The record of `session`.
+    pub fn of(session: &domain::Session) -> Self {
+        let record = session.travel_rule();
+        Self {
+            status: session.travel_rule_status().as_str().to_string(),
+            proof_required: session.proof_required(),
+            proof_policy: record.policy.as_str().to_string(),
+            declaration: record.declaration.as_ref().map(|d| {
+                let mut json = crate::http::declaration_body::to_json(&d.declaration);
+                if let serde_json::Value::Object(map) = &mut json {
+                    map.insert("declaredAt".into(), serde_json::json!(d.declared_at));
+                    map.insert("source".into(), serde_json::json!(d.source.as_str()));
+                }
+                json
+            }),
+            ownership_proof: record.proof.map(|p| OwnershipProofBody {
+                method: p.method.as_str().to_string(),
+                verified_at: p.verified_at,
+            }),
+        }
+    }
 }
 
 /// The customer's order in the widget.
@@ -170,6 +230,7 @@ impl SessionBody {
             Some(SessionEnd::Cancelled { at }) => (None, Some(at)),
             Some(SessionEnd::Expired { .. }) | None => (None, None),
         };
+        let travel_rule = TravelRuleBody::of(s);
         Self {
             id: s.id().as_uuid(),
             status: view.status.into(),
@@ -192,6 +253,7 @@ impl SessionBody {
                 event_id: o.event_id.clone(),
                 updated_at: o.updated_at,
             }),
+            travel_rule,
         }
     }
 }

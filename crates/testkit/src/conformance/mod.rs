@@ -17,3 +17,4 @@ pub mod request_log;
 pub mod session_store;
 mod support;
 pub mod token_store;
+pub mod travel_rule;
