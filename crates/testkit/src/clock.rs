@@ -19,6 +19,11 @@ impl TestClock {
         Self::default()
     }
 
+    /// How far ahead of the system's time the clock is.
+    pub fn offset(&self) -> TimeDelta {
+        *self.offset.lock().unwrap()
+    }
+
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let mut offset = self.offset.lock().unwrap();

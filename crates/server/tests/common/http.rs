@@ -13,6 +13,8 @@ pub struct Http {
     pub base: String,
     /// A client that does not follow redirects.
     pub client: reqwest::Client,
+    /// The instance's clock, when a test moves it: requests are signed at its time.
+    pub clock: Option<std::sync::Arc<testkit::clock::TestClock>>,
 }
 
 impl Http {
@@ -22,7 +24,18 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { base, client }
+        Self {
+            base,
+            client,
+            clock: None,
+        }
+    }
+
+    /// A client that signs requests at `clock`'s time (a test that moves the instance's clock
+    /// moves the signing clock with it).
+    pub fn with_clock(mut self, clock: std::sync::Arc<testkit::clock::TestClock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Sends a request and reads the response, or says why it could not be sent.
@@ -67,7 +80,11 @@ impl Http {
         let headers = client::signing::sign(
             key,
             secret.as_bytes(),
-            client::signing::fresh_unix_ms(&method, path, body.as_bytes()),
+            client::signing::fresh_unix_ms(&method, path, body.as_bytes())
+                + self
+                    .clock
+                    .as_ref()
+                    .map_or(0, |c| c.offset().num_milliseconds()),
             &method,
             path,
             body.as_bytes(),

@@ -284,6 +284,7 @@ impl Instance {
             http: Http {
                 base: format!("http://{listen}"),
                 client,
+                clock: None,
             },
             child,
             log: log.to_path_buf(),

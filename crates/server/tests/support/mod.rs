@@ -68,7 +68,9 @@ pub fn app_b() -> Creds {
     }
 }
 
-/// A third application, never used by the harness itself (tests may disable it).
+/// A third application, never used by the harness itself (tests may disable it); its
+/// customers always prove ownership of their own self-hosted wallets (its apps-file entry sets
+/// `ownershipProofPolicy` to `ALWAYS`).
 pub fn app_c() -> Creds {
     Creds {
         name: "app-c",
@@ -198,7 +200,13 @@ impl TestApp {
         server::telemetry::init_test_tracing();
         let apps = [app_a(), app_b(), app_c()]
             .iter()
-            .map(|c| json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret}))
+            .map(|c| {
+                let mut entry = json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret});
+                if c.name == "app-c" {
+                    entry["ownershipProofPolicy"] = json!("ALWAYS");
+                }
+                entry
+            })
             .collect::<Vec<_>>();
         let apps_file = TempFile::with(&Value::Array(apps).to_string());
 
@@ -328,7 +336,7 @@ async fn start(
     let app = Application::build(
         config,
         Overrides {
-            clock: Some(clock),
+            clock: Some(clock.clone()),
             upstream: Some(upstream),
         },
     )
@@ -342,7 +350,7 @@ async fn start(
         app.emulator().is_none(),
         "the upstream is the harness's emulator"
     );
-    let http = Http::new(app.public_base().to_string());
+    let http = Http::new(app.public_base().to_string()).with_clock(clock);
     let state = app.state().clone();
     let worker = app.delivery_worker();
     let server = tokio::spawn(app.run_until_stopped(std::future::pending::<Stop>()));
