@@ -73,8 +73,20 @@ problem_codes! {
     SessionNotActive = "session_not_active",
     /// `409`: the application has as many webhook endpoints as allowed.
     TooManyWebhookEndpoints = "too_many_webhook_endpoints",
+    /// `409`: the session was cancelled; it takes no travel-rule declaration or proof.
+    SessionCancelled = "session_cancelled",
+    /// `409`: the travel-rule record is complete and the declaration differs.
+    DeclarationAlreadyRecorded = "declaration_already_recorded",
+    /// `409`: the counterparty cannot sign (a bare payment hash, a script address).
+    OwnershipProofUnavailable = "ownership_proof_unavailable",
+    /// `410`: the session's travel-rule window has closed.
+    TravelRuleWindowClosed = "travel_rule_window_closed",
     /// `413`: the body is too large.
     PayloadTooLarge = "payload_too_large",
+    /// `422`: the signature is not decodable as any accepted form.
+    SignatureMalformed = "signature_malformed",
+    /// `422`: a well-formed signature, but not by the counterparty over the challenge.
+    SignatureMismatch = "signature_mismatch",
     /// `415`: the body is not `application/json`.
     UnsupportedMediaType = "unsupported_media_type",
     /// `429`: over the rate limit; see [`ApiProblem::retry_after`].

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::error::{ApiProblem, Error, ProblemBody, ProblemCode};
 use crate::signing;
 use crate::types::{
-    CreateEndpoint, CreateSession, DataList, Endpoint, Event, ListSessions, Session, SessionPage,
+    CreateEndpoint, CreateSession, DataList, Declaration, Endpoint, Event, ListSessions,
+    OwnershipChallenge, Session, SessionPage,
 };
 
 /// The session resources, below `/api/v1`.
@@ -212,6 +213,52 @@ impl Client {
     pub async fn cancel_session(&self, id: Uuid) -> Result<Session, Error> {
         self.call("POST", &format!("{SESSIONS}/{id}/cancel"), None)
             .await
+    }
+
+    /// Records the customer's declaration about the counterparty (replaceable until the
+    /// travel-rule record is complete, final after).
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::ValidationFailed`] (every problem listed),
+    /// [`ProblemCode::DeclarationAlreadyRecorded`], [`ProblemCode::SessionCancelled`],
+    /// [`ProblemCode::TravelRuleWindowClosed`], [`ProblemCode::SessionNotFound`].
+    pub async fn declare(&self, id: Uuid, declaration: &Declaration) -> Result<Session, Error> {
+        let body = serde_json::to_vec(declaration)
+            .map_err(|e| Error::InvalidArgument(format!("the declaration cannot be sent: {e}")))?;
+        self.call("PUT", &format!("{SESSIONS}/{id}/declaration"), Some(body))
+            .await
+    }
+
+    /// The ownership challenge: the exact message the customer's wallet must sign.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::OwnershipProofUnavailable`] for a counterparty that cannot sign,
+    /// [`ProblemCode::SessionCancelled`], [`ProblemCode::TravelRuleWindowClosed`],
+    /// [`ProblemCode::SessionNotFound`].
+    pub async fn ownership_challenge(&self, id: Uuid) -> Result<OwnershipChallenge, Error> {
+        self.call("GET", &format!("{SESSIONS}/{id}/ownership-challenge"), None)
+            .await
+    }
+
+    /// Submits the wallet's signature over the challenge; the service verifies it against
+    /// the counterparty.
+    ///
+    /// # Errors
+    ///
+    /// [`ProblemCode::SignatureMalformed`], [`ProblemCode::SignatureMismatch`] (the answer
+    /// says why), [`ProblemCode::OwnershipProofUnavailable`],
+    /// [`ProblemCode::SessionCancelled`], [`ProblemCode::TravelRuleWindowClosed`].
+    pub async fn prove_ownership(&self, id: Uuid, signature: &str) -> Result<Session, Error> {
+        let body = serde_json::to_vec(&serde_json::json!({ "signature": signature }))
+            .map_err(|e| Error::InvalidArgument(format!("the signature cannot be sent: {e}")))?;
+        self.call(
+            "POST",
+            &format!("{SESSIONS}/{id}/ownership-proof"),
+            Some(body),
+        )
+        .await
     }
 
     /// A session's events, oldest first, each with its deliveries.

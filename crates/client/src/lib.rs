@@ -45,8 +45,10 @@ pub mod webhooks;
 pub use error::Error;
 pub use error::{ApiProblem, FieldProblem, ProblemCode};
 pub use types::{
-    Counterparty, CounterpartyInput, CreateEndpoint, CreateSession, Delivery, Endpoint, Event,
-    InvoiceInfo, ListSessions, Order, Session, SessionPage, SessionStatus, Subject,
+    Counterparty, CounterpartyInput, CreateEndpoint, CreateSession, Declaration, Delivery,
+    Endpoint, Event, InvoiceInfo, ListSessions, Order, OwnershipChallenge, OwnershipProof,
+    RecordedDeclaration, Session, SessionPage, SessionStatus, Subject, ThirdParty, TravelRule,
+    VaspParty,
 };
 
 #[cfg(feature = "http")]

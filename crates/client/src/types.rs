@@ -268,6 +268,154 @@ pub struct Session {
     /// The customer's order, once Transak reported one.
     #[serde(default)]
     pub order: Option<Order>,
+    /// The travel-rule record (absent only in answers of services older than it).
+    #[serde(default)]
+    pub travel_rule: Option<TravelRule>,
+}
+
+/// A session's travel-rule record.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TravelRule {
+    /// `AWAITING_DECLARATION`, `AWAITING_PROOF` or `COMPLETE`.
+    pub status: String,
+    /// Whether an ownership proof is required; `None` before a declaration.
+    pub proof_required: Option<bool>,
+    /// The application's policy when the session was created: `ALWAYS` or `WHEN_FORCED`.
+    pub proof_policy: String,
+    /// The current declaration, with `declaredAt` and `source`.
+    pub declaration: Option<RecordedDeclaration>,
+    /// The verified ownership proof.
+    pub ownership_proof: Option<OwnershipProof>,
+}
+
+impl TravelRule {
+    /// Whether the record is complete: what a partner waits for (or the
+    /// `session.travel_rule_completed` event).
+    pub fn is_complete(&self) -> bool {
+        self.status == "COMPLETE"
+    }
+}
+
+/// A declaration as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedDeclaration {
+    /// What was declared.
+    #[serde(flatten)]
+    pub declaration: Declaration,
+    /// When.
+    pub declared_at: DateTime<Utc>,
+    /// `API` or `HOSTED`.
+    pub source: String,
+}
+
+/// The customer's declaration about the counterparty: who holds the keys and whose wallet
+/// or account it is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Declaration {
+    /// `SELF_HOSTED` or `VASP`.
+    pub custody: String,
+    /// `CUSTOMER` or `THIRD_PARTY`.
+    pub owner: String,
+    /// Required exactly when custody is `VASP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vasp: Option<VaspParty>,
+    /// Required exactly when the owner is `THIRD_PARTY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_party: Option<ThirdParty>,
+}
+
+impl Declaration {
+    /// A self-hosted wallet of the customer's own.
+    pub fn own_self_hosted() -> Self {
+        Self {
+            custody: "SELF_HOSTED".into(),
+            owner: "CUSTOMER".into(),
+            vasp: None,
+            third_party: None,
+        }
+    }
+
+    /// The customer's account at a VASP.
+    pub fn at_vasp(vasp: VaspParty) -> Self {
+        Self {
+            custody: "VASP".into(),
+            owner: "CUSTOMER".into(),
+            vasp: Some(vasp),
+            third_party: None,
+        }
+    }
+}
+
+/// The VASP that holds the account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaspParty {
+    /// Its name.
+    pub name: String,
+    /// Its Legal Entity Identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lei: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// The person or entity a third-party wallet belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ThirdParty {
+    /// A natural person.
+    #[serde(rename_all = "camelCase")]
+    NaturalPerson {
+        /// First name(s).
+        first_name: String,
+        /// Last name(s).
+        last_name: String,
+        /// ISO 3166-1 alpha-2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        country_of_residence: Option<String>,
+    },
+    /// A legal person.
+    #[serde(rename_all = "camelCase")]
+    LegalPerson {
+        /// Its registered name.
+        name: String,
+        /// Its Legal Entity Identifier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lei: Option<String>,
+        /// ISO 3166-1 alpha-2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        country_of_registration: Option<String>,
+    },
+}
+
+/// A verified ownership proof.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnershipProof {
+    /// How the counterparty signed, e.g. `BIP322`, `EIP191`.
+    pub method: String,
+    /// When it was verified.
+    pub verified_at: DateTime<Utc>,
+}
+
+/// The ownership challenge: the exact message the counterparty signs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnershipChallenge {
+    /// The message, byte for byte.
+    pub message: String,
+    /// The address (or the invoice's payee node id) that must sign it.
+    pub address: String,
+    /// The session's network.
+    pub network: String,
+    /// The methods the counterparty can sign with.
+    pub methods: Vec<String>,
+    /// The end of the travel-rule window.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A page of sessions.

@@ -497,6 +497,57 @@ async fn the_applications_policy_is_snapshotted(store: Store) {
     assert_eq!(r.json()["travelRule"]["proofRequired"], true);
 }
 
+/// The partners' client crate: declare, fetch the challenge, prove, typed all the way.
+async fn the_partners_client_declares_and_proves(store: Store) {
+    use client::{Client, CounterpartyInput, CreateSession, Declaration, ProblemCode, Subject};
+    let app = TestApp::spawn(store, &[]).await;
+    let c = Client::new(&app.base, &app.a.key, &app.a.secret).unwrap();
+    let key = EvmKey::new();
+    let s = c
+        .create_session(
+            &CreateSession::new(
+                Subject::User(uuid::Uuid::new_v4()),
+                "ETH",
+                "ETH",
+                CounterpartyInput::Address(key.address()),
+            )
+            .force_verify_ownership(true),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.travel_rule.as_ref().unwrap().status,
+        "AWAITING_DECLARATION"
+    );
+    let s = c
+        .declare(s.id, &Declaration::own_self_hosted())
+        .await
+        .unwrap();
+    let tr = s.travel_rule.clone().unwrap();
+    assert_eq!(
+        (tr.status.as_str(), tr.proof_required),
+        ("AWAITING_PROOF", Some(true))
+    );
+    assert_eq!(
+        tr.declaration.unwrap().declaration,
+        Declaration::own_self_hosted()
+    );
+    let challenge = c.ownership_challenge(s.id).await.unwrap();
+    assert_eq!(challenge.methods, ["EIP191"]);
+    let wrong = c
+        .prove_ownership(s.id, &EvmKey::new().personal_sign(&challenge.message))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(&ProblemCode::SignatureMismatch));
+    let done = c
+        .prove_ownership(s.id, &key.personal_sign(&challenge.message))
+        .await
+        .unwrap();
+    let tr = done.travel_rule.unwrap();
+    assert!(tr.is_complete());
+    assert_eq!(tr.ownership_proof.unwrap().method, "EIP191");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -527,4 +578,5 @@ both! {
     a_new_link_carries_the_record_over,
     a_raised_flag_reopens_a_complete_record,
     the_applications_policy_is_snapshotted,
+    the_partners_client_declares_and_proves,
 }
