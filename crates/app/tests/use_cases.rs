@@ -70,6 +70,8 @@ impl Mocks {
         let mut ids = MockRandomness::new();
         ids.expect_session_id().return_const(sid(1));
         ids.expect_claim_token().return_const(CLAIM);
+        // The travel-rule challenge's nonce.
+        ids.expect_secret_bytes().return_const([7u8; 32]);
         ids.expect_event_id()
             .returning(|| domain::EventId::from_uuid(uuid::Uuid::now_v7()));
         let mut links = MockLaunchLinks::new();

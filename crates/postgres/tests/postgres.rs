@@ -379,6 +379,7 @@ fn placeholder(pg_type: &str) -> &'static str {
         "UuidArray" => "array['00000000-0000-0000-0000-000000000001'::uuid]",
         "TextArray" => "array['session.created']",
         "ByteaArray" => "array[sha256('x'::bytea)]",
+        "Jsonb" => "'{}'::jsonb",
         other => panic!("no placeholder for parameter type {other}"),
     }
 }
@@ -480,7 +481,7 @@ async fn hot_lookups_are_index_scans_at_100k_sessions() {
     let nodes = explain(
         &db.pool,
         &reuse,
-        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', sha256('n'::bytea), now() + interval '5 minutes', false, gen_random_uuid(), now() + interval '30 seconds'",
+        "'00000000-0000-0000-0000-000000000001', sha256('42'::bytea), now(), now() + interval '60 seconds', sha256('n'::bytea), now() + interval '5 minutes', false, gen_random_uuid(), now() + interval '30 seconds', gen_random_uuid(), 'session.travel_rule_reopened'",
     )
     .await;
     assert_index_only(&nodes, &["reuse_slots", "sessions"]);
@@ -564,6 +565,8 @@ async fn a_reuse_writes_nothing_durable_and_a_claim_does_not_wait_for_the_flush(
             .bind(q.force_verify_ownership)
             .bind(q.claim.0)
             .bind(q.lease_until)
+            .bind(q.reopened_event.as_uuid())
+            .bind("session.travel_rule_reopened")
             .fetch_one(&mut *tx)
             .await
             .unwrap();

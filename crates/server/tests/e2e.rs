@@ -184,6 +184,7 @@ async fn create_returns_the_session_and_reuses_it(store: Store) {
             "order",
             "reused",
             "status",
+            "travelRule",
             "txHash",
             "userId",
             "widgetUrl"

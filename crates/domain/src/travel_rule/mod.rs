@@ -309,9 +309,9 @@ pub fn proof_required(
 /// ```
 /// use domain::*;
 /// let own = Declaration::new(Custody::SelfHosted, Owner::Customer, None, None).unwrap();
-/// assert_eq!(status(None, true, false, ProofPolicy::WhenForced), TravelRuleStatus::AwaitingDeclaration);
-/// assert_eq!(status(Some(&own), false, true, ProofPolicy::WhenForced), TravelRuleStatus::AwaitingProof);
-/// assert_eq!(status(Some(&own), true, true, ProofPolicy::WhenForced), TravelRuleStatus::Complete);
+/// assert_eq!(travel_rule_status(None, true, false, ProofPolicy::WhenForced), TravelRuleStatus::AwaitingDeclaration);
+/// assert_eq!(travel_rule_status(Some(&own), false, true, ProofPolicy::WhenForced), TravelRuleStatus::AwaitingProof);
+/// assert_eq!(travel_rule_status(Some(&own), true, true, ProofPolicy::WhenForced), TravelRuleStatus::Complete);
 /// ```
 pub fn status(
     declaration: Option<&Declaration>,
