@@ -32,11 +32,13 @@ use crate::telemetry::{LogFormat, TraceExport};
 pub use self::setting::{Description, Variable};
 pub use self::variables::VARIABLES;
 
-/// The standalone emulator's default partner credentials (`transak-emulator`'s
-/// `DEFAULT_API_KEY` and `DEFAULT_API_SECRET`), used for an external emulator when none are
-/// configured.
-const EMULATOR_API_KEY: &str = "emulator-api-key";
-const EMULATOR_API_SECRET: &str = "emulator-api-secret";
+/// The Transak emulator's default partner API key (`transak-emulator`'s `DEFAULT_API_KEY`,
+/// known here also in builds without the emulator), used for an external emulator when none
+/// is configured.
+pub const EMULATOR_API_KEY: &str = "emulator-api-key";
+/// The Transak emulator's default partner API secret (`transak-emulator`'s
+/// `DEFAULT_API_SECRET`).
+pub const EMULATOR_API_SECRET: &str = "emulator-api-secret";
 
 /// Where the upstream is.
 #[derive(Debug, Clone)]
