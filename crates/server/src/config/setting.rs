@@ -295,7 +295,8 @@ impl<'a> Reader<'a> {
     }
 
     /// The trimmed, non-empty text of a variable; for a secret, `{name}_FILE` may name a
-    /// file holding it instead. `Err` when that is a problem (recorded).
+    /// file holding it instead. `Err` when that is a problem (recorded), so that a variable
+    /// set either way has a value or a problem.
     fn text(&self, name: &'static str, secret: bool) -> Result<Option<String>, ()> {
         self.read.borrow_mut().push(name);
         let get = |name: &str| {
@@ -316,7 +317,11 @@ impl<'a> Reader<'a> {
             }
             (Some(v), None) => Ok(Some(v)),
             (None, Some(path)) => match std::fs::read_to_string(&path) {
-                Ok(text) => Ok(Some(text.trim().to_string()).filter(|v| !v.is_empty())),
+                Ok(text) if text.trim().is_empty() => {
+                    self.problem(format!("{file_var}={path:?} is empty"));
+                    Err(())
+                }
+                Ok(text) => Ok(Some(text.trim().to_string())),
                 Err(e) => {
                     self.problem(format!("{file_var}={path:?} cannot be read: {e}"));
                     Err(())

@@ -200,6 +200,18 @@ fn secrets_can_be_read_from_files() {
     )]))
     .unwrap_err();
     assert!(e.to_string().contains("TRANSAK_API_SECRET_FILE"), "{e}");
+    // An empty file is not an unset variable: the service would otherwise start without it.
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = Config::from_vars(&vars(&[
+        ("DATABASE_URL_FILE", empty.to_str().unwrap()),
+        ("TRANSAK_ENVIRONMENT", "emulator"),
+    ]))
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("DATABASE_URL_FILE=") && e.to_string().contains("is empty"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
