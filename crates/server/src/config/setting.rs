@@ -110,6 +110,23 @@ impl<F: Format> Setting<F> {
     pub fn default_value(&self) -> F::Value {
         (self.default)()
     }
+
+    /// Checks a parsed value against the range and the rule.
+    fn check(&self, value: &F::Value) -> Result<(), String> {
+        if let Some(range) = &self.range
+            && !(range.min..=range.max).contains(&(range.number)(value))
+        {
+            let why = format!(
+                "must be between {} and {} {}",
+                range.min, range.max, range.unit
+            );
+            return Err(why.trim_end().to_string());
+        }
+        match self.rule {
+            Some(rule) => rule(value),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<F: Numeric> Setting<F> {
@@ -179,6 +196,13 @@ impl Description {
 pub trait Variable {
     /// What the documentation says about it.
     fn describe(&self) -> Description;
+
+    /// Whether its default passes its own range and rule.
+    ///
+    /// # Errors
+    ///
+    /// Why the default is refused.
+    fn check_default(&self) -> Result<(), String>;
 }
 
 impl<F: Format> Variable for Setting<F> {
@@ -201,6 +225,10 @@ impl<F: Format> Variable for Setting<F> {
             secret: F::SECRET,
             scope: self.scope,
         }
+    }
+
+    fn check_default(&self) -> Result<(), String> {
+        self.check(&self.default_value())
     }
 }
 
@@ -263,28 +291,13 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        if let Some(range) = &setting.range {
-            let n = (range.number)(&value);
-            if !(range.min..=range.max).contains(&n) {
-                let unit = range.unit;
-                self.problem(
-                    format!(
-                        "{subject}: must be between {} and {} {unit}",
-                        range.min, range.max
-                    )
-                    .trim_end()
-                    .to_string(),
-                );
-                return None;
+        match setting.check(&value) {
+            Ok(()) => Some(value),
+            Err(why) => {
+                self.problem(format!("{subject}: {why}"));
+                None
             }
         }
-        if let Some(rule) = setting.rule
-            && let Err(why) = rule(&value)
-        {
-            self.problem(format!("{subject}: {why}"));
-            return None;
-        }
-        Some(value)
     }
 
     /// Whether the variable is set (for a secret: it or its file), valid or not.

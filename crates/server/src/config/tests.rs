@@ -265,6 +265,14 @@ fn every_variable_is_declared_once_with_a_doc() {
     }
 }
 
+/// The owners' defaults are within the declared ranges and pass the owners' rules.
+#[test]
+fn every_default_is_valid() {
+    for v in VARIABLES {
+        assert_eq!(v.check_default(), Ok(()), "{}", v.describe().name);
+    }
+}
+
 #[test]
 fn the_listing_and_the_table_name_every_variable() {
     let listing = listing();
@@ -438,7 +446,7 @@ fn the_readme_table_is_the_generated_one() {
     assert_eq!(
         &readme[start..end],
         markdown_table(),
-        "README.md's table is out of date: paste `cargo run -q -- env --markdown` between the markers"
+        "README.md's table is out of date: run `bash scripts/readme-variables.sh`"
     );
 }
 
