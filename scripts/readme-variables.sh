@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates README.md's table of configuration variables from the binary's one list
+# Regenerates README.md's table of configuration variables from their declarations
 # (`widget-sessions env --markdown`), between the `variables:begin` and `variables:end`
 # markers. A test fails when the table is out of date.
 set -euo pipefail

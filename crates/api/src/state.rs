@@ -149,6 +149,13 @@ pub struct ClientLimits {
     pub client_ip_header: Option<HeaderName>,
 }
 
+impl ClientLimits {
+    /// Requests per second per client address, unless configured.
+    pub const DEFAULT_PER_CLIENT: u32 = 500;
+    /// Requests per second in all, unless configured.
+    pub const DEFAULT_GLOBAL: u32 = 10_000;
+}
+
 fn quota(per_second: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(per_second)?;
     let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
@@ -210,6 +217,9 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// Requests per second per application per instance, unless configured.
+    pub const DEFAULT_PER_SECOND: u32 = 100;
+
     /// `None` when `per_second` is 0 (disabled).
     pub fn new(per_second: u32) -> Option<Self> {
         Some(Self {

@@ -21,6 +21,9 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// How long ended sessions are kept, unless configured: 90 days.
+    pub const DEFAULT_PERIOD: Duration = Duration::from_secs(90 * 24 * 3600);
+
     /// A retention task over these stores.
     pub fn new(
         housekeeping: Arc<dyn Housekeeping>,

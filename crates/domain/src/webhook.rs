@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -201,6 +202,49 @@ impl Default for RetrySchedule {
                 .map(Duration::from_secs)
                 .collect(),
             then_every: Some((Duration::from_secs(7200), Duration::from_secs(24 * 3600))),
+        }
+    }
+}
+
+impl FromStr for RetrySchedule {
+    type Err = InvalidRetrySchedule;
+
+    /// See [`RetrySchedule::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// In words: `5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then every 2 h until 24 h after the
+/// event` for the default.
+///
+/// ```
+/// use domain::RetrySchedule;
+/// assert_eq!(
+///     RetrySchedule::default().to_string(),
+///     "5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then every 2 h until 24 h after the event"
+/// );
+/// assert_eq!(RetrySchedule::parse("5,90").unwrap().to_string(), "5 s, 90 s, then failed");
+/// ```
+impl fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn words(d: Duration) -> String {
+            match d.as_secs() {
+                s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+                s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+                s => format!("{s} s"),
+            }
+        }
+        let delays: Vec<String> = self.delays.iter().map(|d| words(*d)).collect();
+        f.write_str(&delays.join(", "))?;
+        match self.then_every {
+            Some((every, window)) => write!(
+                f,
+                ", then every {} until {} after the event",
+                words(every),
+                words(window)
+            ),
+            None => f.write_str(", then failed"),
         }
     }
 }

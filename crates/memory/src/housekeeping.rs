@@ -18,24 +18,47 @@ impl Housekeeping for MemoryStore {
         limit: u32,
     ) -> Result<u64, StoreError> {
         let mut inner = self.state();
-        let doomed: HashSet<(ApplicationId, SessionId)> = inner
+        let limit = limit as usize;
+        let kept = |key| inner.compliance.get(key).map(|c| c.events_purged);
+        // Past the sessions' retention, with something to purge: sessions without records
+        // go whole, sessions with records lose their events and stay.
+        let aged: Vec<((ApplicationId, SessionId), Option<bool>, DateTime<Utc>)> = inner
             .rows
             .iter()
-            .filter(|(key, s)| {
-                let kept = inner.compliance.contains_key(key);
-                s.session.ends_at() < ended_before
-                    && (!kept || s.session.ends_at() < travel_rule_ended_before)
-            })
-            .map(|(k, _)| *k)
-            .take(limit as usize)
+            .filter(|(key, s)| s.session.ends_at() < ended_before && kept(key) != Some(true))
+            .map(|(key, s)| (*key, kept(key), s.session.ends_at()))
+            .take(limit)
             .collect();
+        // Sessions with records past both retentions go whole, with their records.
+        let recorded = inner.rows.iter().filter(|(key, s)| {
+            kept(key).is_some()
+                && s.session.ends_at() < ended_before
+                && s.session.ends_at() < travel_rule_ended_before
+        });
+        let doomed: HashSet<(ApplicationId, SessionId)> = aged
+            .iter()
+            .filter(|(_, kept, ended)| kept.is_none() || *ended < travel_rule_ended_before)
+            .map(|(key, _, _)| *key)
+            .chain(recorded.map(|(key, _)| *key).take(limit))
+            .collect();
+        let thinned: HashSet<(ApplicationId, SessionId)> = aged
+            .iter()
+            .filter(|(key, kept, _)| kept.is_some() && !doomed.contains(key))
+            .map(|(key, _, _)| *key)
+            .collect();
+        for key in &thinned {
+            if let Some(c) = inner.compliance.get_mut(key) {
+                c.events_purged = true;
+            }
+        }
         inner.rows.retain(|key, _| !doomed.contains(key));
         inner.compliance.retain(|key, _| !doomed.contains(key));
         let gone: HashSet<EventId> = inner
             .events
             .iter()
             .filter(|(_, e)| {
-                doomed.contains(&(e.session.session.application_id(), e.session.session.id()))
+                let key = (e.session.session.application_id(), e.session.session.id());
+                doomed.contains(&key) || thinned.contains(&key)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -51,7 +74,7 @@ impl Housekeeping for MemoryStore {
             }
             slot.session.is_some() || slot.claim.is_some()
         });
-        Ok(doomed.len() as u64)
+        Ok((doomed.len() + thinned.len()) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -130,6 +130,7 @@ impl SessionStore for MemoryStore {
                         .filter(|_| session.travel_rule().proof.is_some())
                         .map(|(proof, origin)| (proof, origin.or(Some(from)))),
                     rejected: Vec::new(),
+                    events_purged: false,
                 });
             if let Some(copied) = copied
                 && (!copied.declarations.is_empty() || copied.proof.is_some())

@@ -86,6 +86,8 @@ pub(crate) struct Compliance {
     pub declarations: Vec<DeclarationVersion>,
     pub proof: Option<(ProofRecord, Option<SessionId>)>,
     pub rejected: Vec<RejectedProof>,
+    /// The session's events went with the sessions' retention; it stays for its records.
+    pub events_purged: bool,
 }
 
 impl State {

@@ -9,13 +9,15 @@ use crate::store_error::StoreError;
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
-    /// Deletes at most `limit` sessions (of any application) that ended — consumed,
-    /// cancelled or expired ([`domain::Session::ends_at`]) — before `ended_before`, with
-    /// their events and deliveries; slots bound to them become vacant. A session with
-    /// travel-rule compliance records (a declaration, a proof, a refused proof) is kept, with
-    /// those records, until it ended before `travel_rule_ended_before`. Deletes order events
-    /// received before `ended_before` too, a batch at a time. Returns how many sessions were
-    /// deleted.
+    /// Purges sessions (of any application) that ended — consumed, cancelled or expired
+    /// ([`domain::Session::ends_at`]) — before `ended_before`, at most `limit` at a time of
+    /// each kind: a session without travel-rule compliance records (a declaration, a proof, a
+    /// refused proof) is deleted with its events and deliveries, and a slot bound to it
+    /// becomes vacant; a session with them loses its events and deliveries but stays, with
+    /// its records, until it also ended before `travel_rule_ended_before`, then goes whole.
+    /// Deletes order events received before `ended_before` too, a batch at a time. Returns how
+    /// many sessions were deleted or lost their events (a session is counted once, never
+    /// again).
     ///
     /// # Errors
     ///

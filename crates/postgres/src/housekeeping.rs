@@ -29,15 +29,42 @@ impl Housekeeping for PgStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(store_error)?;
+        // `aged`: sessions past the sessions' retention with something to purge (found by
+        // `sessions_to_purge_by_end`); `recorded`: sessions with compliance records past
+        // both retentions (by `sessions_kept_by_end`). Each predicate repeats its index's, so
+        // the planner can use it. Sessions without records in `aged`, and those in
+        // `recorded`, go whole; sessions with records in `aged` are only thinned: their
+        // events and deliveries go, they stay with their records.
         let n = sqlx::query!(
-            r#"with doomed as (
-                   select application_id, id, reuse_key from sessions
-                   where coalesce(consumed_at, cancelled_at, expires_at) < $1
-                     and (not travel_rule_kept
-                          or coalesce(consumed_at, cancelled_at, expires_at) < $3)
+            r#"with aged as (
+                   select application_id, id, reuse_key, travel_rule_kept as kept,
+                          coalesce(consumed_at, cancelled_at, expires_at) as ended
+                   from sessions
+                   where not (travel_rule_kept and events_purged)
+                     and coalesce(consumed_at, cancelled_at, expires_at) < $1
                    order by coalesce(consumed_at, cancelled_at, expires_at)
                    limit $2
                    for update skip locked
+               ), recorded as (
+                   select application_id, id, reuse_key
+                   from sessions
+                   where travel_rule_kept
+                     and coalesce(consumed_at, cancelled_at, expires_at) < $1
+                     and coalesce(consumed_at, cancelled_at, expires_at) < $3
+                   order by coalesce(consumed_at, cancelled_at, expires_at)
+                   limit $2
+                   for update skip locked
+               ), doomed as (
+                   select application_id, id, reuse_key from aged
+                   where not kept or ended < $3
+                   union
+                   select application_id, id, reuse_key from recorded
+               ), thinned as (
+                   update sessions s set events_purged = true
+                   from aged a
+                   where a.kept and a.ended >= $3
+                     and s.application_id = a.application_id and s.id = a.id
+                   returning s.application_id, s.id
                ), vacated as (
                    delete from reuse_slots r using doomed d
                    where r.application_id = d.application_id and r.reuse_key = d.reuse_key
@@ -66,7 +93,10 @@ impl Housekeeping for PgStore {
                    where t.application_id = d.application_id and t.session_id = d.id
                    returning 1
                ), events as (
-                   delete from session_events e using doomed d
+                   delete from session_events e
+                   using (select application_id, id from doomed
+                          union all
+                          select application_id, id from thinned) d
                    where e.session_id = d.id and e.application_id = d.application_id
                    returning e.application_id, e.id
                ), deliveries as (
@@ -84,12 +114,12 @@ impl Housekeeping for PgStore {
                        limit $2)
                    returning 1
                )
-               select count(*) as "n!",
+               select (select count(*) from deleted) + (select count(*) from thinned) as "n!",
                       (select count(*) from events) + (select count(*) from deliveries)
                           + (select count(*) from orders) + (select count(*) from declarations)
                           + (select count(*) from proofs) + (select count(*) from attempts)
-                          as "events!"
-               from deleted"#,
+                          + (select count(*) from vacated) + (select count(*) from unbound)
+                          as "rows!""#,
             ended_before,
             i64::from(limit),
             travel_rule_ended_before

@@ -311,7 +311,8 @@ async fn upkeep(state: AppState, pool: Option<sqlx::PgPool>) {
 /// example. Printed to stdout, not logged.
 fn print_quickstart(addr: &str, public: &str, description: &str, api_key: &str, api_secret: &str) {
     let url = format!("http://{addr}");
-    let url_flag = if url == "http://127.0.0.1:8080" {
+    // `request` calls the default service URL unless told otherwise.
+    let url_flag = if url == crate::config::variables::WIDGET_SESSIONS_URL.default_value() {
         String::new()
     } else {
         format!(" --url {url}")

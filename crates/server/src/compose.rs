@@ -395,8 +395,8 @@ pub fn emulator_config(config: &Config, base_url: &str) -> Result<TransakConfig,
     let url = url::Url::parse(base_url).map_err(|e| StartupError::Upstream(e.to_string()))?;
     TransakConfig::builder(
         Environment::Emulator,
-        transak_emulator::DEFAULT_API_KEY,
-        SecretString::from(transak_emulator::DEFAULT_API_SECRET),
+        crate::config::EMULATOR_API_KEY,
+        SecretString::from(crate::config::EMULATOR_API_SECRET),
         "localhost",
     )
     .gateway_url(url.clone())

@@ -7,9 +7,13 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
 use server::admin::{self, Action};
 use server::application::{self, Application};
 use server::compose::{self, Overrides};
+use server::config::variables::{
+    WIDGET_SESSIONS_API_KEY, WIDGET_SESSIONS_API_SECRET, WIDGET_SESSIONS_URL,
+};
 use server::config::{self, Config};
 use server::request_command as request;
 use server::telemetry::{LogFormat, init_tracing};
@@ -30,18 +34,40 @@ struct Cli {
 #[derive(clap::Args)]
 struct Caller {
     /// The application's API key.
-    #[arg(long, env = "WIDGET_SESSIONS_API_KEY")]
+    #[arg(long, env = WIDGET_SESSIONS_API_KEY.name())]
     api_key: String,
-    /// The application's API secret.
-    #[arg(long, env = "WIDGET_SESSIONS_API_SECRET", hide_env_values = true)]
-    api_secret: String,
+    /// The application's API secret [default: WIDGET_SESSIONS_API_SECRET, or the file
+    /// WIDGET_SESSIONS_API_SECRET_FILE names].
+    #[arg(long)]
+    api_secret: Option<String>,
     /// The service's base URL.
     #[arg(
         long,
-        env = "WIDGET_SESSIONS_URL",
-        default_value = "http://127.0.0.1:8080"
+        env = WIDGET_SESSIONS_URL.name(),
+        default_value_t = WIDGET_SESSIONS_URL.default_value()
     )]
     url: String,
+}
+
+impl Caller {
+    /// The API key, the API secret (from the command line, or from the environment) and the
+    /// service's URL.
+    fn resolve(self) -> Result<(String, String, String), String> {
+        let api_secret = match self.api_secret {
+            Some(secret) => secret,
+            None => match config::api_secret_from_vars(&std::env::vars().collect()) {
+                Ok(Some(secret)) => secret.expose_secret().to_string(),
+                Ok(None) => {
+                    return Err(format!(
+                        "the API secret is missing: pass --api-secret, or set {0} or {0}_FILE",
+                        WIDGET_SESSIONS_API_SECRET.name()
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            },
+        };
+        Ok((self.api_key, api_secret, self.url))
+    }
 }
 
 #[derive(Subcommand)]
@@ -247,14 +273,16 @@ async fn run(command: Command) -> ExitCode {
             method,
             path,
             body,
-            caller:
-                Caller {
-                    api_key,
-                    api_secret,
-                    url,
-                },
+            caller,
             print: print_only,
         } => {
+            let (api_key, api_secret, url) = match caller.resolve() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
             if print_only {
                 let req = request::sign(
                     &url,
@@ -293,13 +321,15 @@ async fn run(command: Command) -> ExitCode {
             listen,
             public_url,
             json,
-            caller:
-                Caller {
-                    api_key,
-                    api_secret,
-                    url,
-                },
+            caller,
         } => {
+            let (api_key, api_secret, url) = match caller.resolve() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
             let options = server::listen::ListenOptions {
                 service_url: url,
                 api_key,
@@ -456,7 +486,8 @@ mod tests {
 
     use super::*;
 
-    /// The variables the command line reads are in the one list of variables.
+    /// The variables the command line reads are in the one list of variables, as read by
+    /// the subcommands that act as a partner application.
     #[test]
     fn every_variable_of_the_command_line_is_listed() {
         let cli = Cli::command();
@@ -468,11 +499,15 @@ mod tests {
                 }
             }
         }
-        assert!(names.contains(&"WIDGET_SESSIONS_API_SECRET".to_string()));
+        assert!(names.contains(&"WIDGET_SESSIONS_API_KEY".to_string()));
+        assert!(names.contains(&"WIDGET_SESSIONS_URL".to_string()));
         for name in names {
             assert!(
-                config::VARIABLES.iter().any(|v| v.name == name),
-                "{name} is read by the command line but not listed"
+                config::VARIABLES
+                    .iter()
+                    .map(|v| v.describe())
+                    .any(|v| v.name == name && v.scope == config::setting::Scope::Caller),
+                "{name} is read by the command line but not listed for it"
             );
         }
     }

@@ -15,6 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 use url::Url;
 
+use crate::config::variables::RUST_LOG;
+
 /// Gauge `widget_sessions_build_info{version}`, always 1.
 pub const BUILD_INFO: &str = "widget_sessions_build_info";
 /// Gauge of the database pool's connections, labelled `state` (`idle`, `in_use`).
@@ -64,6 +66,15 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// The configuration name: `json`, `pretty` or `auto`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Pretty => "pretty",
+            Self::Auto => "auto",
+        }
+    }
+
     /// Whether this format writes JSON, given whether standard output is a terminal.
     fn is_json(self, stdout_is_terminal: bool) -> bool {
         match self {
@@ -73,6 +84,31 @@ impl LogFormat {
         }
     }
 }
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A log format name that is not `json`, `pretty` or `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be json, pretty or auto")]
+pub struct UnknownLogFormat;
+
+impl std::str::FromStr for LogFormat {
+    type Err = UnknownLogFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Json, Self::Pretty, Self::Auto]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or(UnknownLogFormat)
+    }
+}
+
+/// The `service.name` of exported traces, unless configured.
+pub const DEFAULT_SERVICE_NAME: &str = "widget-sessions";
 
 /// Where and as what traces are exported (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 /// `OTEL_SERVICE_NAME`).
@@ -126,7 +162,7 @@ pub fn init_tracing(
     format: LogFormat,
     traces: Option<&TraceExport>,
 ) -> Result<TracingGuard, String> {
-    let (filter, invalid) = log_filter(std::env::var("RUST_LOG").ok());
+    let (filter, invalid) = log_filter(std::env::var(RUST_LOG.name()).ok());
     let is_terminal = std::io::stdout().is_terminal();
     #[cfg(feature = "otel")]
     let (export, guard) = match traces {
@@ -178,7 +214,7 @@ pub fn init_test_tracing() {
     if std::env::var_os("TEST_LOG").is_none() {
         return;
     }
-    let (filter, _) = log_filter(std::env::var("RUST_LOG").ok());
+    let (filter, _) = log_filter(std::env::var(RUST_LOG.name()).ok());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()

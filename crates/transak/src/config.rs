@@ -328,7 +328,7 @@ impl TransakConfig {
         format!("{}:{}", self.environment, self.api_key)
     }
 
-    /// The longest one refresh call can take: every attempt timing out, plus the backoff
+    /// The longest one upstream call can take: every attempt timing out, plus the backoff
     /// between them.
     pub fn worst_case_call(&self) -> Duration {
         worst_case_call(
@@ -337,6 +337,196 @@ impl TransakConfig {
             self.retry_base_delay,
             self.retry_max_delay,
         )
+    }
+
+    /// [`TransakConfig::worst_case_call`] of a configuration with this per-attempt timeout,
+    /// these retries and the default backoff.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use transak::TransakConfig;
+    ///
+    /// // 3 attempts of 5 s, plus backoff of 100 ms and 200 ms.
+    /// assert_eq!(
+    ///     TransakConfig::worst_case_call_with(Duration::from_secs(5), 2),
+    ///     Duration::from_millis(15_300)
+    /// );
+    /// ```
+    pub fn worst_case_call_with(request_timeout: Duration, max_retries: u32) -> Duration {
+        worst_case_call(
+            request_timeout,
+            max_retries,
+            DEFAULT_RETRY_BASE_DELAY,
+            DEFAULT_RETRY_MAX_DELAY,
+        )
+    }
+
+    /// The rule [`TransakConfigBuilder::build`] applies to the per-attempt timeout: more
+    /// than zero and at most 5 minutes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] for `request_timeout`.
+    pub fn check_request_timeout(timeout: Duration) -> Result<(), ConfigError> {
+        if timeout.is_zero() || timeout > MAX_REQUEST_TIMEOUT {
+            return Err(ConfigError::InvalidSetting {
+                setting: "request_timeout",
+                reason: format!(
+                    "{timeout:?} must be more than zero and at most {MAX_REQUEST_TIMEOUT:?}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rule [`TransakConfigBuilder::build`] applies to the retries: at most 10.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] for `max_retries`.
+    pub fn check_max_retries(retries: u32) -> Result<(), ConfigError> {
+        if retries > MAX_RETRIES_LIMIT {
+            return Err(ConfigError::InvalidSetting {
+                setting: "max_retries",
+                reason: format!("{retries} is more than {MAX_RETRIES_LIMIT}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rules [`TransakConfigBuilder::build`] applies to the timing of a configuration
+    /// with this per-attempt timeout and these retries, everything else at its default
+    /// (among them: the refresh lease must outlast the worst-case call).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use transak::TransakConfig;
+    ///
+    /// assert!(TransakConfig::check_call_timing(Duration::from_secs(5), 2).is_ok());
+    /// // 3 attempts of 10 s outlast the 30 s refresh lease.
+    /// assert!(TransakConfig::check_call_timing(Duration::from_secs(10), 2).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`], as [`TransakConfigBuilder::build`] would return it.
+    pub fn check_call_timing(
+        request_timeout: Duration,
+        max_retries: u32,
+    ) -> Result<(), ConfigError> {
+        Timing {
+            request_timeout,
+            max_retries,
+            ..Timing::default()
+        }
+        .check()
+    }
+
+    /// The rule [`TransakConfigBuilder::build`] applies to the extra widget parameters: none
+    /// may name a parameter the gateway sets itself ([`MANDATORY_WIDGET_PARAMS`], compared
+    /// case-insensitively).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ReservedWidgetParam`] naming the first such parameter.
+    pub fn check_extra_widget_params(params: &Map<String, Value>) -> Result<(), ConfigError> {
+        match params.keys().find(|key| {
+            MANDATORY_WIDGET_PARAMS
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(key.trim()))
+        }) {
+            Some(key) => Err(ConfigError::ReservedWidgetParam { key: key.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The timing settings, checked together.
+struct Timing {
+    request_timeout: Duration,
+    max_retries: u32,
+    retry_base_delay: Duration,
+    retry_max_delay: Duration,
+    refresh_margin: Duration,
+    refresh_lease: Duration,
+    token_poll_interval: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_retries: DEFAULT_MAX_RETRIES,
+            retry_base_delay: DEFAULT_RETRY_BASE_DELAY,
+            retry_max_delay: DEFAULT_RETRY_MAX_DELAY,
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+            refresh_lease: DEFAULT_REFRESH_LEASE,
+            token_poll_interval: DEFAULT_TOKEN_POLL_INTERVAL,
+        }
+    }
+}
+
+impl Timing {
+    fn check(&self) -> Result<(), ConfigError> {
+        TransakConfig::check_request_timeout(self.request_timeout)?;
+        TransakConfig::check_max_retries(self.max_retries)?;
+        let setting = |setting, reason: String| ConfigError::InvalidSetting { setting, reason };
+        if self.retry_base_delay.is_zero() || self.retry_base_delay > self.retry_max_delay {
+            return Err(setting(
+                "retry_backoff",
+                format!(
+                    "the base ({:?}) must be positive and at most the cap ({:?})",
+                    self.retry_base_delay, self.retry_max_delay
+                ),
+            ));
+        }
+        if self.refresh_margin > MAX_REFRESH_MARGIN {
+            return Err(setting(
+                "refresh_margin",
+                format!(
+                    "{:?} is more than {MAX_REFRESH_MARGIN:?} (tokens live 7 days, and every \
+                     refresh invalidates the previous token)",
+                    self.refresh_margin
+                ),
+            ));
+        }
+        let worst = worst_case_call(
+            self.request_timeout,
+            self.max_retries,
+            self.retry_base_delay,
+            self.retry_max_delay,
+        );
+        if self.refresh_lease > MAX_REFRESH_LEASE {
+            return Err(setting(
+                "refresh_lease",
+                format!(
+                    "{:?} is more than {MAX_REFRESH_LEASE:?} (a dead holder blocks refreshes \
+                     that long)",
+                    self.refresh_lease
+                ),
+            ));
+        }
+        if self.refresh_lease <= worst {
+            return Err(setting(
+                "refresh_lease",
+                format!(
+                    "{:?} must be longer than the worst-case refresh call ({worst:?}: every \
+                     attempt timing out, plus backoff), or another instance could refresh \
+                     while this one still is",
+                    self.refresh_lease
+                ),
+            ));
+        }
+        if self.token_poll_interval.is_zero() || self.token_poll_interval >= self.refresh_lease {
+            return Err(setting(
+                "token_poll_interval",
+                format!(
+                    "{:?} must be positive and shorter than the refresh lease",
+                    self.token_poll_interval
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -475,85 +665,17 @@ impl TransakConfigBuilder {
             self.api_url.or_else(|| self.environment.default_api_url()),
         )?;
 
-        if let Some(key) = self.extra_widget_params.keys().find(|key| {
-            MANDATORY_WIDGET_PARAMS
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(key.trim()))
-        }) {
-            return Err(ConfigError::ReservedWidgetParam { key: key.clone() });
+        TransakConfig::check_extra_widget_params(&self.extra_widget_params)?;
+        Timing {
+            request_timeout: self.request_timeout,
+            max_retries: self.max_retries,
+            retry_base_delay: self.retry_base_delay,
+            retry_max_delay: self.retry_max_delay,
+            refresh_margin: self.refresh_margin,
+            refresh_lease: self.refresh_lease,
+            token_poll_interval: self.token_poll_interval,
         }
-
-        let setting = |setting, reason: String| ConfigError::InvalidSetting { setting, reason };
-        if self.request_timeout.is_zero() || self.request_timeout > MAX_REQUEST_TIMEOUT {
-            return Err(setting(
-                "request_timeout",
-                format!(
-                    "{:?} is not between 0 and {MAX_REQUEST_TIMEOUT:?}",
-                    self.request_timeout
-                ),
-            ));
-        }
-        if self.max_retries > MAX_RETRIES_LIMIT {
-            return Err(setting(
-                "max_retries",
-                format!("{} is more than {MAX_RETRIES_LIMIT}", self.max_retries),
-            ));
-        }
-        if self.retry_base_delay.is_zero() || self.retry_base_delay > self.retry_max_delay {
-            return Err(setting(
-                "retry_backoff",
-                format!(
-                    "the base ({:?}) must be positive and at most the cap ({:?})",
-                    self.retry_base_delay, self.retry_max_delay
-                ),
-            ));
-        }
-        if self.refresh_margin > MAX_REFRESH_MARGIN {
-            return Err(setting(
-                "refresh_margin",
-                format!(
-                    "{:?} is more than {MAX_REFRESH_MARGIN:?} (tokens live 7 days, and every \
-                     refresh invalidates the previous token)",
-                    self.refresh_margin
-                ),
-            ));
-        }
-        let worst = worst_case_call(
-            self.request_timeout,
-            self.max_retries,
-            self.retry_base_delay,
-            self.retry_max_delay,
-        );
-        if self.refresh_lease > MAX_REFRESH_LEASE {
-            return Err(setting(
-                "refresh_lease",
-                format!(
-                    "{:?} is more than {MAX_REFRESH_LEASE:?} (a dead holder blocks refreshes \
-                     that long)",
-                    self.refresh_lease
-                ),
-            ));
-        }
-        if self.refresh_lease <= worst {
-            return Err(setting(
-                "refresh_lease",
-                format!(
-                    "{:?} must be longer than the worst-case refresh call ({worst:?}: every \
-                     attempt timing out, plus backoff), or another instance could refresh \
-                     while this one still is",
-                    self.refresh_lease
-                ),
-            ));
-        }
-        if self.token_poll_interval.is_zero() || self.token_poll_interval >= self.refresh_lease {
-            return Err(setting(
-                "token_poll_interval",
-                format!(
-                    "{:?} must be positive and shorter than the refresh lease",
-                    self.token_poll_interval
-                ),
-            ));
-        }
+        .check()?;
 
         Ok(TransakConfig {
             environment: self.environment,
@@ -867,6 +989,16 @@ mod tests {
         let config = builder(Environment::Staging).build().unwrap();
         // 3 × 5 s + 100 ms + 200 ms.
         assert_eq!(config.worst_case_call(), Duration::from_millis(15_300));
+        // The associated function is the same formula, for the default backoff.
+        let tuned = builder(Environment::Staging)
+            .request_timeout(Duration::from_millis(700))
+            .max_retries(7)
+            .build()
+            .unwrap();
+        assert_eq!(
+            TransakConfig::worst_case_call_with(Duration::from_millis(700), 7),
+            tuned.worst_case_call()
+        );
         assert_eq!(
             backoff_cap(Duration::from_millis(100), Duration::from_secs(2), 10),
             Duration::from_secs(2)

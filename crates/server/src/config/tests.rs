@@ -1,4 +1,6 @@
 use super::*;
+use domain::BitcoinNetwork;
+use setting::Scope;
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -143,8 +145,9 @@ fn the_claim_lease_must_outlast_the_worst_upstream_call() {
     ]))
     .unwrap_err();
     assert!(
-        e.to_string()
-            .contains("must exceed the worst upstream call (19 s"),
+        e.to_string().contains(
+            "WIDGET_SESSIONS_CLAIM_LEASE_SECS=10 must exceed the worst upstream call (15.3s"
+        ),
         "{e}"
     );
     let c = Config::from_vars(&vars(&[
@@ -197,26 +200,40 @@ fn secrets_can_be_read_from_files() {
     )]))
     .unwrap_err();
     assert!(e.to_string().contains("TRANSAK_API_SECRET_FILE"), "{e}");
+    // An empty file is not an unset variable: the service would otherwise start without it.
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = Config::from_vars(&vars(&[
+        ("DATABASE_URL_FILE", empty.to_str().unwrap()),
+        ("TRANSAK_ENVIRONMENT", "emulator"),
+    ]))
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("DATABASE_URL_FILE=") && e.to_string().contains("is empty"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Every variable the service reads is listed, and every listed service variable is read
-/// (`RUST_LOG` and `WIDGET_SESSIONS_CONFIG_FILE` are read before the configuration).
+fn descriptions() -> Vec<Description> {
+    VARIABLES.iter().map(|v| v.describe()).collect()
+}
+
+/// Every variable the service reads is listed, and every listed variable of the service's
+/// configuration is read (the others are read by the command line, or before the
+/// configuration).
 #[test]
 fn the_list_of_variables_is_exactly_what_is_read() {
     let mut all: HashMap<String, String> = HashMap::new();
-    for v in VARIABLES {
+    for v in descriptions() {
         all.insert(v.name.to_string(), "x".into());
     }
     for input in [HashMap::new(), all] {
         let (_, read) = Config::read(&input);
         for name in &read {
-            assert!(VARIABLES.iter().any(|v| v.name == *name), "{name}");
+            assert!(descriptions().iter().any(|v| v.name == *name), "{name}");
         }
-        for v in VARIABLES.iter().filter(|v| v.scope == Scope::Service) {
-            if ["RUST_LOG", "WIDGET_SESSIONS_CONFIG_FILE"].contains(&v.name) {
-                continue;
-            }
+        for v in descriptions().iter().filter(|v| v.scope == Scope::Service) {
             assert!(
                 read.contains(&v.name),
                 "{} is listed but never read",
@@ -229,16 +246,234 @@ fn the_list_of_variables_is_exactly_what_is_read() {
 }
 
 #[test]
+fn every_variable_is_declared_once_with_a_doc() {
+    let all = descriptions();
+    for v in &all {
+        assert_eq!(
+            all.iter().filter(|w| w.name == v.name).count(),
+            1,
+            "{}",
+            v.name
+        );
+        assert!(
+            !v.doc.is_empty() && !v.doc.ends_with('.'),
+            "{}: {:?}",
+            v.name,
+            v.doc
+        );
+        assert!(!v.default.is_empty(), "{}", v.name);
+    }
+}
+
+/// The owners' defaults are within the declared ranges and pass the owners' rules.
+#[test]
+fn every_default_is_valid() {
+    for v in VARIABLES {
+        assert_eq!(v.check_default(), Ok(()), "{}", v.describe().name);
+    }
+}
+
+#[test]
 fn the_listing_and_the_table_name_every_variable() {
     let listing = listing();
     let table = markdown_table();
-    for v in VARIABLES {
+    for v in descriptions() {
         assert!(listing.contains(v.name), "{}", v.name);
         assert!(table.contains(&format!("`{}`", v.name)), "{}", v.name);
         if v.secret {
             assert!(listing.contains(&format!("{}_FILE", v.name)));
         }
     }
+}
+
+/// Defaults are the owning crates' values, shown as the variable is written.
+#[test]
+fn the_documented_defaults_are_the_owners_values() {
+    let default_of = |name: &str| {
+        descriptions()
+            .into_iter()
+            .find(|v| v.name == name)
+            .map(|v| v.default)
+            .unwrap()
+    };
+    assert_eq!(default_of("WIDGET_SESSIONS_SESSION_TTL_SECS"), "`300`");
+    assert_eq!(default_of("TRANSAK_TIMEOUT_MS"), "`5000`");
+    assert_eq!(default_of("WIDGET_SESSIONS_CLAIM_LEASE_SECS"), "`30`");
+    assert_eq!(default_of("WIDGET_SESSIONS_RETENTION_DAYS"), "`90`");
+    assert_eq!(default_of("WIDGET_SESSIONS_LISTEN"), "`127.0.0.1:8080`");
+    assert_eq!(default_of("WIDGET_SESSIONS_URL"), "`http://127.0.0.1:8080`");
+    assert_eq!(default_of("WIDGET_SESSIONS_LOG_FORMAT"), "`auto`");
+    // A secret's default is never a value.
+    assert_eq!(default_of("WIDGET_SESSIONS_OLD_SECRET_KEYS"), "unset");
+    let c = Config::from_vars(&HashMap::new()).unwrap();
+    assert_eq!(c.claims, app::ClaimSettings::default());
+    assert_eq!(
+        (c.upstream_timeout, c.upstream_retries),
+        (
+            transak::DEFAULT_REQUEST_TIMEOUT,
+            transak::DEFAULT_MAX_RETRIES
+        )
+    );
+    let webhooks = app::WebhookSettings::default();
+    assert_eq!(
+        (c.webhooks.lease, c.webhooks.tick, c.webhooks.sweep_every),
+        (webhooks.lease, webhooks.tick, webhooks.sweep_every)
+    );
+    assert_eq!(c.webhooks.schedule, webhooks.schedule);
+    assert_eq!(
+        c.webhook_timeout,
+        webhook_sender::SenderSettings::default().timeout
+    );
+    assert_eq!(c.travel_rule, app::TravelRuleSettings::default());
+    assert_eq!(
+        default_of("WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS"),
+        "`86400`"
+    );
+    assert_eq!(
+        default_of("WIDGET_SESSIONS_TRAVEL_RULE_RETENTION_DAYS"),
+        "`1825`"
+    );
+}
+
+#[test]
+fn the_travel_rule_window_and_retention_are_read() {
+    let c = Config::from_vars(&vars(&[
+        ("WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS", "3600"),
+        ("WIDGET_SESSIONS_TRAVEL_RULE_RETENTION_DAYS", "3650"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.travel_rule,
+        app::TravelRuleSettings {
+            window: Duration::from_secs(3600),
+            retention: Duration::from_secs(3650 * 86_400),
+        }
+    );
+    let e = Config::from_vars(&vars(&[
+        ("WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS", "86400"),
+        ("WIDGET_SESSIONS_RETENTION_DAYS", "1"),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        e.0,
+        [
+            "WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS=86400 must be shorter than WIDGET_SESSIONS_RETENTION_DAYS=1 days"
+        ]
+    );
+    let e =
+        Config::from_vars(&vars(&[("WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS", "10")])).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "WIDGET_SESSIONS_TRAVEL_RULE_WINDOW_SECS=\"10\": must be between 60 and 2592000 seconds"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn ranges_are_checked_and_documented() {
+    let e = Config::from_vars(&vars(&[
+        ("WIDGET_SESSIONS_RETENTION_DAYS", "0"),
+        ("WIDGET_SESSIONS_DB_MAX_CONNECTIONS", "1001"),
+        ("WIDGET_SESSIONS_WEBHOOK_POLL_MS", "5"),
+    ]))
+    .unwrap_err();
+    for expected in [
+        "WIDGET_SESSIONS_RETENTION_DAYS=\"0\": must be between 1 and 36500 days",
+        "WIDGET_SESSIONS_DB_MAX_CONNECTIONS=\"1001\": must be between 1 and 1000",
+        "WIDGET_SESSIONS_WEBHOOK_POLL_MS=\"5\": must be between 10 and 3600000 milliseconds",
+    ] {
+        assert!(e.0.iter().any(|p| p == expected), "{expected} not in:\n{e}");
+    }
+    assert_eq!(e.0.len(), 3, "{e}");
+    assert!(markdown_table().contains("| session lifetime; 1 to 300 seconds | `300` |"));
+}
+
+/// The Transak adapter's own rules, reported under the variables' names.
+#[test]
+fn the_upstream_timing_follows_the_transak_adapters_rules() {
+    let e = Config::from_vars(&vars(&[
+        ("TRANSAK_TIMEOUT_MS", "0"),
+        ("TRANSAK_MAX_RETRIES", "11"),
+    ]))
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("TRANSAK_TIMEOUT_MS=\"0\": Transak setting request_timeout"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TRANSAK_MAX_RETRIES=\"11\": Transak setting max_retries"),
+        "{text}"
+    );
+    // Together they must also leave the gateway's token refresh its lease.
+    let e = Config::from_vars(&vars(&[
+        ("TRANSAK_TIMEOUT_MS", "10000"),
+        ("WIDGET_SESSIONS_CLAIM_LEASE_SECS", "120"),
+        ("WIDGET_SESSIONS_REQUEST_TIMEOUT_SECS", "600"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert!(
+        e.0[0].starts_with("TRANSAK_TIMEOUT_MS=10000 with TRANSAK_MAX_RETRIES=2: "),
+        "{e}"
+    );
+    assert!(e.0[0].contains("refresh_lease"), "{e}");
+    let e = Config::from_vars(&vars(&[(
+        "TRANSAK_WIDGET_PARAMS",
+        r#"{"walletAddress":"0xabc"}"#,
+    )]))
+    .unwrap_err();
+    assert!(e.to_string().contains("TRANSAK_WIDGET_PARAMS="), "{e}");
+    assert!(e.to_string().contains("walletAddress"), "{e}");
+}
+
+#[test]
+fn a_secret_is_never_printed() {
+    let e = Config::from_vars(&vars(&[
+        ("DATABASE_URL", "mysql://user:hunter2@db/x"),
+        ("WIDGET_SESSIONS_SECRET_KEY", "hunter2"),
+        ("WIDGET_SESSIONS_OLD_SECRET_KEYS", "hunter2"),
+    ]))
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("DATABASE_URL: must be a postgres://"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WIDGET_SESSIONS_SECRET_KEY: the key is not valid base64"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WIDGET_SESSIONS_OLD_SECRET_KEYS: key 1 "),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_callers_api_secret_may_be_a_file() {
+    let dir = std::env::temp_dir().join(format!("ws-api-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("api-secret");
+    std::fs::write(&path, "s3cret\n").unwrap();
+    let secret = api_secret_from_vars(&vars(&[(
+        "WIDGET_SESSIONS_API_SECRET_FILE",
+        path.to_str().unwrap(),
+    )]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&secret), "s3cret");
+    assert!(api_secret_from_vars(&vars(&[])).unwrap().is_none());
+    assert!(
+        api_secret_from_vars(&vars(&[
+            ("WIDGET_SESSIONS_API_SECRET", "s3cret"),
+            ("WIDGET_SESSIONS_API_SECRET_FILE", path.to_str().unwrap()),
+        ]))
+        .is_err()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// README's table is `widget-sessions env --markdown`, verbatim.
@@ -255,7 +490,7 @@ fn the_readme_table_is_the_generated_one() {
     assert_eq!(
         &readme[start..end],
         markdown_table(),
-        "README.md's table is out of date: paste `cargo run -q -- env --markdown` between the markers"
+        "README.md's table is out of date: run `bash scripts/readme-variables.sh`"
     );
 }
 

@@ -526,13 +526,22 @@ pub async fn compliance_records_outlive_the_sessions_retention(stores: Stores) {
     .await
     .unwrap();
     // Every session ended at +300; the sessions' retention has passed, not the records'.
+    assert!(
+        !stores
+            .events
+            .session_events(APP_A, sid(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         stores
             .housekeeping
             .purge(at(1000), at(100), 10)
             .await
             .unwrap(),
-        1
+        3,
+        "one session deleted, two thinned"
     );
     assert!(stores.sessions.get(APP_A, sid(3)).await.unwrap().is_none());
     for kept in [sid(1), sid(2)] {
@@ -541,7 +550,21 @@ pub async fn compliance_records_outlive_the_sessions_retention(stores: Stores) {
             tr.compliance_record(APP_A, kept).await.unwrap(),
             Some(ComplianceRecord::default())
         );
+        assert_eq!(
+            stores.events.session_events(APP_A, kept).await.unwrap(),
+            vec![],
+            "the events follow the sessions' retention"
+        );
     }
+    assert_eq!(
+        stores
+            .housekeeping
+            .purge(at(1000), at(100), 10)
+            .await
+            .unwrap(),
+        0,
+        "a thinned session is not purged again"
+    );
     assert_eq!(
         stores
             .housekeeping
