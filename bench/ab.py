@@ -232,10 +232,24 @@ def pgbench(v, dur, out):
     return float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text).group(1))
 
 
+def ensure_tools():
+    """wrk and pgbench, installed with apt-get where missing and possible (as scripts/bench.sh)."""
+    missing = [t for t in ("wrk", "pgbench") if shutil.which(t) is None]
+    if "wrk" in missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk (apt-get install -y wrk)")
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], capture_output=True)
+    missing = [t for t in ("wrk", "pgbench") if shutil.which(t) is None]
+    if missing:
+        sys.exit(f"missing: {', '.join(missing)} (apt-get install wrk postgresql-client, or brew install wrk libpq)")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     base = sys.argv[1]
+    ensure_tools()
     out = os.path.join(ROOT, "target", "bench-ab", time.strftime("%Y%m%dT%H%M%S"))
     os.makedirs(out)
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")

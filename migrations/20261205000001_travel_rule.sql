@@ -152,16 +152,7 @@ as $$ select row(s.application_id, s.id, s.subject_kind, s.subject_id, s.currenc
 -- Retention. A session without compliance records goes, with its events and deliveries,
 -- once the sessions' retention has passed since it ended. A session with them is only
 -- thinned then (its events and deliveries go, `events_purged` is set) and goes, with its
--- records, once the travel-rule retention has passed too. Each kind of work is found by its
--- own partial index, so a purge never walks over the years of kept sessions waiting for the
--- travel-rule retention. While instances of the previous version still run, their purge
--- finds no index by end and scans the table (once per retention tick, until they are gone).
+-- records, once the travel-rule retention has passed too. The indexes that find each kind
+-- of work are built concurrently, each in a migration of its own.
 alter table sessions
     add column events_purged boolean not null default false;
-drop index sessions_by_end;
-create index sessions_to_purge_by_end on sessions
-    ((coalesce(consumed_at, cancelled_at, expires_at)), application_id)
-    where not (travel_rule_kept and events_purged);
-create index sessions_kept_by_end on sessions
-    ((coalesce(consumed_at, cancelled_at, expires_at)), application_id)
-    where travel_rule_kept;

@@ -28,10 +28,7 @@ pub const API_KEY_PREFIX: &str = "wsk_";
 pub const API_SECRET_PREFIX: &str = "wss_";
 /// The least length of an API key or secret given by an operator (generated ones are 47).
 pub const MIN_CREDENTIAL_LEN: usize = 16;
-/// How far in the past a request's timestamp may be.
-pub const MAX_REQUEST_AGE_MS: i64 = 300_000;
-/// How far in the future a request's timestamp may be (clock skew).
-pub const MAX_REQUEST_LEAD_MS: i64 = 30_000;
+pub use ports::{MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS};
 
 /// One signed request, as the edge read it.
 #[derive(Debug, Clone, Copy)]

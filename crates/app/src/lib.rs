@@ -435,9 +435,13 @@ impl SessionService for Sessions {
                 if consume {
                     info!(session_id = %s.session.id(), "launch link opened; session consumed");
                 }
-                Ok(LaunchOutcome::Redirect(s.widget_url))
+                let url = s.widget_url.ok_or_else(|| {
+                    StoreError::unexpected("an open session without its upstream URL")
+                })?;
+                Ok(LaunchOutcome::Redirect(url))
             }
             LaunchResult::Ended(s) => Ok(LaunchOutcome::Gone(s.session.status_at(now))),
+            LaunchResult::Withheld => Ok(LaunchOutcome::Withheld),
             LaunchResult::Unknown => Ok(LaunchOutcome::Unknown),
         }
     }

@@ -11,8 +11,9 @@ use domain::{
     ProofMethod, ProofTarget, RecordedDeclaration, SessionId, TravelRuleClosed,
 };
 use ports::{
-    Clock, DeclareOutcome, ProofRecord, ProofRejection, ProveOutcome, Randomness, RejectedProof,
-    SessionStore, SessionView, StoreError, StoredSession, TravelRuleEvents, TravelRuleStore,
+    Clock, ComplianceRecord, DeclareOutcome, ProofRecord, ProofRejection, ProveOutcome, Randomness,
+    RejectedProof, SessionStore, SessionView, StoreError, StoredSession, TravelRuleEvents,
+    TravelRuleStore,
 };
 use tracing::{info, instrument};
 use uuid::Uuid;
@@ -161,6 +162,24 @@ impl TravelRule {
             .session
             .travel_rule_open(self.clock.now(), self.settings.window)?;
         Ok(stored)
+    }
+
+    /// The session's compliance record (every declaration version, the verified proof with
+    /// its message and signature, refused proofs), for the compliance team; kept for the
+    /// travel-rule retention after the session ended.
+    ///
+    /// # Errors
+    ///
+    /// [`TravelRuleError::NotFound`] for no such session of `application`, or the store's.
+    pub async fn compliance_record(
+        &self,
+        application: ApplicationId,
+        id: SessionId,
+    ) -> Result<ComplianceRecord, TravelRuleError> {
+        self.store
+            .compliance_record(application, id)
+            .await?
+            .ok_or(TravelRuleError::NotFound)
     }
 
     /// Records the customer's declaration (contract §10): a new version replaces the current

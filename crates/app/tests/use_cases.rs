@@ -39,9 +39,9 @@ fn request_nonce() -> RequestNonce {
 fn stored(id: SessionId, flag: bool, created: DateTime<Utc>) -> StoredSession {
     StoredSession {
         session: Session::new(id, APP, request(flag), created, &ReusePolicy::default()),
-        widget_url: WidgetUrl::new(format!(
+        widget_url: Some(WidgetUrl::new(format!(
             "https://widget.test/?apiKey=k&sessionId=upstream-{id}"
-        )),
+        ))),
         order: None,
     }
 }
@@ -121,7 +121,7 @@ impl Mocks {
         self.store.expect_fulfil().times(1).returning(|_, _, new| {
             Ok(StoredSession {
                 session: new.session,
-                widget_url: new.widget_url,
+                widget_url: Some(new.widget_url),
                 order: None,
             })
         });
@@ -263,7 +263,7 @@ async fn a_claimed_key_is_minted_and_fulfilled() {
         .returning(|_, _, new| {
             Ok(StoredSession {
                 session: new.session,
-                widget_url: new.widget_url,
+                widget_url: Some(new.widget_url),
                 order: None,
             })
         });

@@ -29,6 +29,14 @@ impl MemoryApplicationStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Whether `id` is enabled (an application it does not know is: it has no sessions).
+    pub fn is_enabled(&self, id: ApplicationId) -> bool {
+        lock(&self.inner)
+            .iter()
+            .find(|r| r.record.application.id == id)
+            .is_none_or(|r| r.record.application.status == ApplicationStatus::Active)
+    }
 }
 
 #[async_trait]

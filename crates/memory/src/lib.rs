@@ -31,9 +31,10 @@ pub use tokens::MemoryTokenStore;
 
 /// A fresh in-memory backend: every store port.
 pub fn stores() -> ports::Stores {
+    let applications = Arc::new(MemoryApplicationStore::new());
     ports::Stores::of(
-        Arc::new(MemoryStore::new()),
-        Arc::new(MemoryApplicationStore::new()),
+        Arc::new(MemoryStore::with_applications(applications.clone())),
+        applications,
         Arc::new(MemoryTokenStore::new()),
     )
 }

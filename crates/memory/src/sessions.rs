@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
-    ApplicationId, EventId, EventType, FlagChange, ReuseDecision, ReuseKeyDigest, SessionEnd,
-    SessionId, TravelRuleStatus,
+    ApplicationId, EventId, EventType, FlagChange, ProofTarget, ReuseDecision, ReuseKeyDigest,
+    SessionEnd, SessionId, TravelRuleStatus,
 };
 use ports::{
     CancelResult, ClaimToken, DeclarationVersion, FulfilError, LaunchResult, ListQuery, NewSession,
@@ -102,10 +102,20 @@ impl SessionStore for MemoryStore {
             .map(|prev| (prev.session.id(), prev.session.travel_rule().clone()));
         let mut session = new.session;
         if let Some((from, record)) = previous {
+            // The proof is carried only to the signer it was made by.
+            let signer = ProofTarget::for_counterparty(session.scope().counterparty())
+                .ok()
+                .map(|t| t.address_text().to_string());
+            let same_signer = inner
+                .compliance
+                .get(&(application, from))
+                .and_then(|c| c.proof.as_ref())
+                .is_some_and(|(proof, _)| Some(&proof.address) == signer.as_ref());
             let carried = record.carried_over(
                 session.travel_rule().policy,
                 created_at,
                 new.travel_rule_window,
+                same_signer,
             );
             let challenge = session.challenge().cloned();
             session = session.with_travel_rule(carried, challenge);
@@ -140,7 +150,7 @@ impl SessionStore for MemoryStore {
         }
         let stored = StoredSession {
             session,
-            widget_url: new.widget_url,
+            widget_url: Some(new.widget_url),
             order: None,
         };
         let mut notify = inner.emit(new.event, EventType::SessionCreated, created_at, &stored);
@@ -234,7 +244,10 @@ impl SessionStore for MemoryStore {
             return Ok(CancelResult::NotFound);
         };
         let outcome = match row.session.cancel(now) {
-            Ok(domain::CancelEffect::Cancelled) => CancelResult::Cancelled(row.clone()),
+            Ok(domain::CancelEffect::Cancelled) => {
+                row.widget_url = None;
+                CancelResult::Cancelled(row.clone())
+            }
             Ok(domain::CancelEffect::AlreadyCancelled) => {
                 CancelResult::AlreadyCancelled(row.clone())
             }
@@ -257,25 +270,29 @@ impl SessionStore for MemoryStore {
         consume: bool,
         event: EventId,
     ) -> Result<LaunchResult, StoreError> {
+        let enabled = self.enabled(application);
         let mut guard = self.state();
         let inner = &mut *guard;
         let Some(row) = inner.rows.get_mut(&(application, id)) else {
             return Ok(LaunchResult::Unknown);
         };
+        if row.session.status_at(now) != domain::SessionStatus::Active {
+            return Ok(LaunchResult::Ended(row.clone()));
+        }
+        if !enabled {
+            return Ok(LaunchResult::Withheld);
+        }
         if !consume {
-            return Ok(
-                if row.session.status_at(now) == domain::SessionStatus::Active {
-                    LaunchResult::Opened(row.clone())
-                } else {
-                    LaunchResult::Ended(row.clone())
-                },
-            );
+            return Ok(LaunchResult::Opened(row.clone()));
         }
         if row.session.consume(now).is_err() {
             return Ok(LaunchResult::Ended(row.clone()));
         }
+        // The session as it was opened: with the URL, which the row no longer keeps.
         let opened = row.clone();
-        if inner.emit(event, EventType::SessionConsumed, now, &opened) {
+        row.widget_url = None;
+        let event_copy = row.clone();
+        if inner.emit(event, EventType::SessionConsumed, now, &event_copy) {
             drop(guard);
             self.wake_workers();
         }
@@ -295,6 +312,7 @@ impl SessionStore for MemoryStore {
                 break;
             }
             if row.session.record_expiry(now) {
+                row.widget_url = None;
                 swept.push(row.clone());
             }
         }

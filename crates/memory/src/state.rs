@@ -109,13 +109,16 @@ impl State {
             .filter(|(_, row)| row.endpoint.receives(kind))
             .map(|((_, endpoint), _)| *endpoint)
             .collect();
+        // The upstream URL (a bearer) is never in an event's copy of the session.
+        let mut copy = session.clone();
+        copy.widget_url = None;
         self.events.insert(
             id,
             SessionEvent {
                 id,
                 kind,
                 created_at: at,
-                session: session.clone(),
+                session: copy,
             },
         );
         for endpoint in &targets {
@@ -157,12 +160,30 @@ pub struct MemoryStore {
     pub(crate) inner: Mutex<State>,
     /// Wakes delivery workers when deliveries were written.
     deliveries_written: Notify,
+    /// The applications, for whether one is enabled (launch links of a disabled one do not
+    /// open); without them every application is.
+    applications: Option<std::sync::Arc<crate::MemoryApplicationStore>>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store that asks `applications` whether an application is enabled.
+    pub fn with_applications(applications: std::sync::Arc<crate::MemoryApplicationStore>) -> Self {
+        Self {
+            applications: Some(applications),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `application` is enabled.
+    pub(crate) fn enabled(&self, application: ApplicationId) -> bool {
+        self.applications
+            .as_ref()
+            .is_none_or(|apps| apps.is_enabled(application))
     }
 
     /// Locks the state.

@@ -127,12 +127,14 @@ impl TravelRuleStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut inner = self.state();
         if inner.rows.contains_key(&(application, session)) {
-            inner
+            let kept = &mut inner
                 .compliance
                 .entry((application, session))
                 .or_default()
-                .rejected
-                .push(rejected);
+                .rejected;
+            if kept.len() < ports::MAX_REFUSED_PROOFS_KEPT {
+                kept.push(rejected);
+            }
         }
         Ok(())
     }

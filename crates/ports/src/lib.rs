@@ -68,7 +68,7 @@ pub use gateway::{
 pub use housekeeping::Housekeeping;
 pub use ids::{ClaimToken, LaunchLinks, LaunchToken, Randomness, SystemRandomness};
 pub use order_log::{OrderLog, OrderOutcome, OrderUpdate, UnmatchedOrder};
-pub use request_log::{RequestLog, RequestNonce};
+pub use request_log::{MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS, RequestLog, RequestNonce};
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
     Caller, CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome,
@@ -82,8 +82,8 @@ pub use store_error::{StoreCause, StoreError};
 pub use stores::Stores;
 pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
 pub use travel_rule_store::{
-    ComplianceRecord, DeclarationVersion, DeclareOutcome, ProofRecord, ProofRejection,
-    ProveOutcome, RejectedProof, TravelRuleEvents, TravelRuleStore,
+    ComplianceRecord, DeclarationVersion, DeclareOutcome, MAX_REFUSED_PROOFS_KEPT, ProofRecord,
+    ProofRejection, ProveOutcome, RejectedProof, TravelRuleEvents, TravelRuleStore,
 };
 pub use webhook_sender::{EventEncoder, OutboundWebhook, SendError, WebhookSender};
 

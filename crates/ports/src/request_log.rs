@@ -6,6 +6,11 @@ use domain::ApplicationId;
 
 use crate::store_error::StoreError;
 
+/// How far in the past a request's timestamp may be.
+pub const MAX_REQUEST_AGE_MS: i64 = 300_000;
+/// How far in the future a request's timestamp may be (clock skew).
+pub const MAX_REQUEST_LEAD_MS: i64 = 30_000;
+
 /// An accepted request's signature, remembered until its timestamp leaves the accepted
 /// window so that the same signed request is accepted once (contract §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +31,15 @@ pub struct RequestNonce {
 /// The request log: every accepted request's signature until its window ends. The create
 /// path records its request inside [`crate::SessionStore::reuse_or_claim`] (one round
 /// trip); every other signed request records it here.
+///
+/// # A log that lost its memory
+///
+/// A store may keep the signatures of creates and reads where a crash can lose them (on
+/// Postgres an unlogged table, which a crash or a failover empties). Such a log must then
+/// refuse, as replays, every such request signed before it noticed the loss (whose
+/// `expires_at` is not after the time it noticed plus [`MAX_REQUEST_AGE_MS`] and
+/// [`MAX_REQUEST_LEAD_MS`]), so that a request captured before the crash cannot be
+/// replayed after it. Durable records (`durable`) are never lost.
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait RequestLog: Send + Sync {

@@ -137,6 +137,9 @@ pub enum LaunchOutcome {
     Redirect(WidgetUrl),
     /// The session ended: consumed, cancelled or expired.
     Gone(SessionStatus),
+    /// The session is active but its application is disabled: the link does not open
+    /// while it is.
+    Withheld,
     /// No session has this link.
     Unknown,
 }

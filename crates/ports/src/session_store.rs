@@ -40,9 +40,10 @@ use crate::store_error::StoreError;
 pub struct StoredSession {
     /// The entity.
     pub session: Session,
-    /// Where the launch link redirects (contains the upstream `sessionId`; redacted in
-    /// `Debug`).
-    pub widget_url: WidgetUrl,
+    /// Where the launch link redirects (contains the upstream `sessionId`, a bearer;
+    /// redacted in `Debug`). Cleared when the session ends (consumed, cancelled, or its
+    /// expiry recorded): `None` from then on. Never in an event's copy of the session.
+    pub widget_url: Option<WidgetUrl>,
     /// The order, as the last accepted order event reported it.
     pub order: Option<SessionOrder>,
 }
@@ -188,8 +189,12 @@ pub enum CancelResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchResult {
     /// The session was ACTIVE; if `consume` was asked it is now CONSUMED (by this call and
-    /// no other).
+    /// no other). As it was opened: with its `widget_url`, which the store cleared if it
+    /// consumed the session.
     Opened(StoredSession),
+    /// The session is ACTIVE but its application is disabled: its links do not open (nor
+    /// consume) while it is, and open again once it is enabled if the session still is.
+    Withheld,
     /// The session is CONSUMED, CANCELLED or EXPIRED.
     Ended(StoredSession),
     /// No such session for this application.

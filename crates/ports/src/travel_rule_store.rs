@@ -14,6 +14,10 @@ use uuid::Uuid;
 use crate::session_store::StoredSession;
 use crate::store_error::StoreError;
 
+/// How many refused proofs a session's compliance record keeps; later ones are refused
+/// alike, and not kept.
+pub const MAX_REFUSED_PROOFS_KEPT: usize = 100;
+
 /// A verified ownership proof as the compliance record keeps it: enough to verify it again
 /// from the record alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +178,9 @@ pub trait TravelRuleStore: Send + Sync {
     ) -> Result<ProveOutcome, StoreError>;
 
     /// Keeps a refused proof in the session's compliance record (nothing else changes);
-    /// nothing when there is no such session.
+    /// nothing when there is no such session, or when it keeps
+    /// [`MAX_REFUSED_PROOFS_KEPT`] already (a caller retrying without end cannot grow the
+    /// five-year record without bound).
     ///
     /// # Errors
     ///

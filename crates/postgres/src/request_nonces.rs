@@ -9,13 +9,44 @@ use tracing::instrument;
 use crate::error::store_error;
 use crate::store::PgStore;
 
+impl PgStore {
+    /// After a request was refused as a replay: if the request log had lost its memory (a
+    /// crash or a failover emptied the unlogged tables, `request_log_epoch`'s row with
+    /// them), says from when it remembers again — now, plus the window of a signature and
+    /// the lead a signature's clock may have — so that every request signed before is
+    /// refused, including the one just refused (it was signed before now). One statement,
+    /// only on this path; a failure is logged, and the next refused request tries again
+    /// (until then every request is refused, never accepted twice).
+    pub(crate) async fn request_refused(&self) {
+        let span =
+            chrono::TimeDelta::milliseconds(ports::MAX_REQUEST_AGE_MS + ports::MAX_REQUEST_LEAD_MS);
+        let restarted = sqlx::query_scalar!(
+            r#"insert into request_log_epoch (remembers_after)
+               values (clock_timestamp() + make_interval(secs => $1))
+               on conflict do nothing
+               returning remembers_after"#,
+            span.num_milliseconds() as f64 / 1000.0
+        )
+        .fetch_optional(self.pool())
+        .await;
+        match restarted {
+            Ok(Some(after)) => tracing::warn!(
+                remembers_after = %after,
+                "the request log had lost its memory (a database crash or failover emptied its unlogged tables): requests signed before now are refused"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check the request log's memory"),
+        }
+    }
+}
+
 #[async_trait]
 impl RequestLog for PgStore {
     #[instrument(skip_all, fields(application = %nonce.application))]
     async fn remember(&self, nonce: &RequestNonce) -> Result<bool, StoreError> {
         // The unlogged table (the commit does not wait for a WAL flush), unless the request
         // must be remembered across a crash: the SQL function `remember_request` picks.
-        sqlx::query_scalar!(
+        let fresh = sqlx::query_scalar!(
             r#"select remember_request($1, $2, $3, $4) as "fresh!""#,
             nonce.application.as_uuid(),
             nonce.signature.as_slice(),
@@ -24,7 +55,11 @@ impl RequestLog for PgStore {
         )
         .fetch_one(self.pool())
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+        if !fresh && !nonce.durable {
+            self.request_refused().await;
+        }
+        Ok(fresh)
     }
 
     #[instrument(skip_all)]

@@ -11,7 +11,9 @@ use crate::store::PgStore;
 
 /// A statement of the create path: it first records the request's signature in the request
 /// log (`$1` the application, `$5` the signature or null, `$6` the end of its window; an
-/// unlogged table, so nothing waits for a WAL flush), then goes on with `$rest`. Both
+/// unlogged table, so nothing waits for a WAL flush; and only when the log remembers since
+/// before the request was signed: see [`PgStore::request_refused`]), then goes on with
+/// `$rest`. Both
 /// statements of the create path share this one insert (a macro: sqlx checks each
 /// statement's whole text at compile time, so the shared part must be a literal).
 macro_rules! recording_the_request {
@@ -21,6 +23,7 @@ macro_rules! recording_the_request {
                  insert into request_nonces (application_id, signature, expires_at)
                  select $1, n.signature, $6 from (select $5::bytea as signature) n
                  where n.signature is not null
+                   and $6 > (select remembers_after from request_log_epoch)
                  on conflict do nothing
                  returning 1
              )" + $rest,
@@ -64,6 +67,7 @@ impl PgStore {
             .await
             .map_err(store_error)?;
             if !row.fresh {
+                self.request_refused().await;
                 return Ok(ReuseOutcome::Replayed);
             }
             if let Some(session) = row.session
@@ -175,6 +179,7 @@ impl PgStore {
         .map_err(store_error)?;
 
         if row.replayed {
+            self.request_refused().await;
             return Ok(ReuseOutcome::Replayed);
         }
         if row.claimed {

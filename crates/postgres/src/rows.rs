@@ -37,6 +37,8 @@ pub(crate) struct SessionRow {
     pub invoice_amount_msat: Option<i64>,
     pub tx_hash: Option<String>,
     pub force_verify_ownership: bool,
+    /// Empty once cleared (the session ended) and in events' copies.
+    #[serde(default)]
     pub widget_url: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -161,7 +163,9 @@ impl SessionRow {
                 travel_rule,
                 challenge,
             }),
-            widget_url: WidgetUrl::new(self.widget_url),
+            widget_url: Some(self.widget_url)
+                .filter(|url| !url.is_empty())
+                .map(WidgetUrl::new),
             order: match (
                 self.order_id,
                 self.order_status,

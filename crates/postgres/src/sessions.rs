@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventId, EventType, ReuseKeyDigest, SessionId, SessionStatus};
 use ports::{
     CancelResult, ClaimToken, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome,
-    ReuseQuery, SessionStore, StoreError, StoredSession,
+    ReuseQuery, SessionStore, StoreError, StoredSession, WidgetUrl,
 };
 use tracing::instrument;
 
@@ -63,12 +63,16 @@ impl SessionStore for PgStore {
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         // All or nothing, and only while the claim is ours: the slot update gates the inserts.
         // The record follows the counterparty: the session the slot was bound to, unless
-        // cancelled, gives the new one its declaration and proof made after `carry_after`
-        // (`TravelRuleRecord::carried_over`: made within the window), with their compliance
-        // records; a complete record is announced after `session.created`.
+        // cancelled, gives the new one its current declaration and its proof made after
+        // `carry_after` (`TravelRuleRecord::carried_over`: made within the window), the proof
+        // only when it was made by the address (or invoice payee) the new session's proof
+        // needs too, with their compliance records; a complete record is announced after
+        // `session.created`. What is carried is read from the compliance records alone (one
+        // snapshot), so the new session never shows a declaration or proof without its
+        // record; one recorded on the previous session while this statement runs stays there.
         let row = sqlx::query!(
             r#"with prev as (
-                   select p from sessions p
+                   select p.id from sessions p
                    where p.application_id = $1
                      and p.id = (select session_id from reuse_slots
                                  where application_id = $1 and reuse_key = $3 and claim = $4)
@@ -77,17 +81,18 @@ impl SessionStore for PgStore {
                    update reuse_slots set session_id = $2, claim = null, claim_expires_at = null
                    where application_id = $1 and reuse_key = $3 and claim = $4
                    returning session_id
-               ), carry as (
-                   select (p).id as id,
-                          case when (p).declared_at > $23 then (p).declaration end as declaration,
-                          case when (p).declared_at > $23 then (p).declared_at end as declared_at,
-                          case when (p).declared_at > $23 then (p).declaration_source end
-                              as declaration_source,
-                          case when (p).proof_verified_at > $23 then (p).proof_method end
-                              as proof_method,
-                          case when (p).proof_verified_at > $23 then (p).proof_verified_at end
-                              as proof_verified_at
-                   from prev
+               ), declared as (
+                   select d.* from (
+                       select * from travel_rule_declarations
+                       where application_id = $1 and session_id = (select id from prev)
+                       order by version desc
+                       limit 1) d
+                   where d.declared_at > $23
+               ), proven as (
+                   select pr.* from ownership_proofs pr
+                   where pr.application_id = $1 and pr.session_id = (select id from prev)
+                     and pr.verified_at > $23
+                     and pr.address = coalesce($24, $10)
                ), ins as (
                    insert into sessions as s (application_id, id, reuse_key, subject_kind,
                        subject_id, currency, network, counterparty_kind, counterparty,
@@ -96,32 +101,28 @@ impl SessionStore for PgStore {
                        challenge, invoice_payee, declaration, declared_at, declaration_source,
                        proof_method, proof_verified_at, travel_rule_kept)
                    select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                          $18, $21, $22, $24, carry.declaration, carry.declared_at,
-                          carry.declaration_source, carry.proof_method, carry.proof_verified_at,
-                          coalesce(carry.declaration is not null or carry.proof_method is not null,
-                                   false)
-                   from slot left join carry on true
+                          $18, $21, $22, $24,
+                          (select declaration from declared), (select declared_at from declared),
+                          (select source from declared), (select method from proven),
+                          (select verified_at from proven),
+                          exists (select 1 from declared) or exists (select 1 from proven)
+                   from slot
                    returning s
                ), carried_declaration as (
                    insert into travel_rule_declarations (application_id, session_id, version,
                        declaration, source, declared_at, carried_from)
                    select $1, $2, 1, d.declaration, d.source, d.declared_at,
                           coalesce(d.carried_from, d.session_id)
-                   from travel_rule_declarations d
-                   where exists (select 1 from ins where (ins.s).declaration is not null)
-                     and d.application_id = $1 and d.session_id = (select id from carry)
-                     and d.version = (select max(version) from travel_rule_declarations
-                                      where application_id = $1
-                                        and session_id = (select id from carry))
+                   from declared d
+                   where exists (select 1 from ins)
                    returning 1
                ), carried_proof as (
                    insert into ownership_proofs (application_id, session_id, method, address,
                        message, signature, verified_at, carried_from)
                    select $1, $2, p.method, p.address, p.message, p.signature, p.verified_at,
                           coalesce(p.carried_from, p.session_id)
-                   from ownership_proofs p
-                   where exists (select 1 from ins where (ins.s).proof_method is not null)
-                     and p.application_id = $1 and p.session_id = (select id from carry)
+                   from proven p
+                   where exists (select 1 from ins)
                    returning 1
                ), event as (
                    select emit_session_event($1, $19, $20, $17, to_jsonb(ins.s)) as n
@@ -172,8 +173,8 @@ impl SessionStore for PgStore {
             return Err(FulfilError::ClaimLost);
         };
         let mut stored = session.into_stored().map_err(FulfilError::Store)?;
-        // The URL as minted (the row holds the same; this keeps its redaction type).
-        stored.widget_url = new.widget_url;
+        // The URL as minted (the row holds the same).
+        stored.widget_url = Some(new.widget_url);
         Ok(stored)
     }
 
@@ -277,7 +278,7 @@ impl SessionStore for PgStore {
         // change, not the row as it was when the statement began.
         let row = sqlx::query!(
             r#"with upd as (
-                   update sessions s set cancelled_at = $3
+                   update sessions s set cancelled_at = $3, widget_url = ''
                    where s.application_id = $1 and s.id = $2
                      and session_active(s.consumed_at, s.cancelled_at, s.expired_event_at,
                                         s.expires_at, $3)
@@ -327,26 +328,40 @@ impl SessionStore for PgStore {
         event: EventId,
     ) -> Result<LaunchResult, StoreError> {
         if !consume {
+            let enabled = sqlx::query_scalar!(
+                r#"select not exists (select 1 from applications
+                                      where id = $1 and status = 'disabled') as "enabled!""#,
+                application.as_uuid()
+            )
+            .fetch_one(self.pool())
+            .await
+            .map_err(store_error)?;
             return Ok(match self.fetch(application, id).await? {
                 None => LaunchResult::Unknown,
-                Some(s) if s.session.status_at(now) == SessionStatus::Active => {
-                    LaunchResult::Opened(s)
+                Some(s) if s.session.status_at(now) != SessionStatus::Active => {
+                    LaunchResult::Ended(s)
                 }
-                Some(s) => LaunchResult::Ended(s),
+                Some(_) if !enabled => LaunchResult::Withheld,
+                Some(s) => LaunchResult::Opened(s),
             });
         }
         // One statement: consume if ACTIVE (a recorded expiry counts: an instance whose clock
-        // runs behind may still see it ACTIVE) and write the `session.consumed` event with
-        // it, else read the row as it is. The read locks it (FOR SHARE) so that a launch that
-        // lost a race sees the winner's committed change, not the row as it was when the
+        // runs behind may still see it ACTIVE) and the application is enabled, clear the
+        // upstream URL (a bearer, needed no more) and write the `session.consumed` event
+        // with it, else read the row as it is. The read locks it (FOR SHARE) so that a launch
+        // that lost a race sees the winner's committed change, not the row as it was when the
         // statement began.
         let row = sqlx::query!(
             r#"with upd as (
-                   update sessions s set consumed_at = $3
+                   update sessions s set consumed_at = $3, widget_url = ''
+                   from sessions old
                    where s.application_id = $1 and s.id = $2
+                     and old.application_id = $1 and old.id = $2
                      and session_active(s.consumed_at, s.cancelled_at, s.expired_event_at,
                                         s.expires_at, $3)
-                   returning s
+                     and not exists (select 1 from applications a
+                                     where a.id = $1 and a.status = 'disabled')
+                   returning s, old.widget_url as url
                ), event as (
                    select emit_session_event($1, $4, $5, $3, to_jsonb(upd.s)) as n
                    from upd
@@ -355,11 +370,15 @@ impl SessionStore for PgStore {
                    where s.application_id = $1 and s.id = $2 and not exists (select 1 from upd)
                    for share
                )
-               select true as "consumed!", session_row_v2(upd.s) as "session!: SessionRow"
+               select true as "consumed!", session_row_v2(upd.s) as "session!: SessionRow",
+                      upd.url as "url?", true as "enabled!"
                from upd
                where (select count(*) from event) >= 0
                union all
-               select false, session_row_v2(cur.s) from cur"#,
+               select false, session_row_v2(cur.s), null::text,
+                      not exists (select 1 from applications a
+                                  where a.id = $1 and a.status = 'disabled')
+               from cur"#,
             application.as_uuid(),
             id.as_uuid(),
             now,
@@ -372,9 +391,13 @@ impl SessionStore for PgStore {
         let Some(row) = row else {
             return Ok(LaunchResult::Unknown);
         };
-        let stored = row.session.into_stored()?;
+        let mut stored = row.session.into_stored()?;
         Ok(if row.consumed {
+            // The session as it was opened: with the URL the link redirects to.
+            stored.widget_url = row.url.map(WidgetUrl::new);
             LaunchResult::Opened(stored)
+        } else if !row.enabled && stored.session.status_at(now) == SessionStatus::Active {
+            LaunchResult::Withheld
         } else {
             LaunchResult::Ended(stored)
         })
@@ -401,7 +424,7 @@ impl SessionStore for PgStore {
                    limit cardinality($2::uuid[])
                    for update skip locked
                ), upd as (
-                   update sessions s set expired_event_at = $1
+                   update sessions s set expired_event_at = $1, widget_url = ''
                    from due
                    where s.application_id = due.application_id and s.id = due.id
                    returning s

@@ -186,20 +186,28 @@ impl TravelRuleStore for PgStore {
         session: SessionId,
         rejected: RejectedProof,
     ) -> Result<(), StoreError> {
+        // No more than the cap of attempts is kept (two concurrent ones may both pass it by
+        // one), and the session row is marked only when one is. The row is found by its key
+        // alone (a condition on `travel_rule_kept` would let a generic plan pick a partial
+        // index by end and walk the application's sessions).
         sqlx::query!(
-            r#"with kept as (
-                   update sessions set travel_rule_kept = true
-                   where application_id = $1 and id = $2
-                   returning id
+            r#"with attempt as (
+                   insert into ownership_proof_attempts (application_id, session_id, id,
+                       attempted_at, code)
+                   select $1, $2, $3, $4, $5
+                   where exists (select 1 from sessions where application_id = $1 and id = $2)
+                     and (select count(*) from ownership_proof_attempts
+                          where application_id = $1 and session_id = $2) < $6
+                   returning 1
                )
-               insert into ownership_proof_attempts (application_id, session_id, id,
-                   attempted_at, code)
-               select $1, $2, $3, $4, $5 from kept"#,
+               update sessions set travel_rule_kept = true
+               where application_id = $1 and id = $2 and exists (select 1 from attempt)"#,
             application.as_uuid(),
             session.as_uuid(),
             rejected.id,
             rejected.at,
-            rejected.rejection.as_str()
+            rejected.rejection.as_str(),
+            i64::try_from(ports::MAX_REFUSED_PROOFS_KEPT).unwrap_or(i64::MAX)
         )
         .execute(self.pool())
         .await

@@ -385,6 +385,7 @@ fn placeholder(pg_type: &str) -> &'static str {
         "TextArray" => "array['session.created']",
         "ByteaArray" => "array[sha256('x'::bytea)]",
         "Jsonb" => "'{}'::jsonb",
+        "Float8" => "330.0",
         other => panic!("no placeholder for parameter type {other}"),
     }
 }
@@ -546,7 +547,7 @@ async fn the_purge_does_not_walk_over_kept_sessions() {
     );
     for node in reads {
         assert!(
-            node.kind.contains("Index") && node.index != "",
+            node.kind.contains("Index") && !node.index.is_empty(),
             "sessions read with {node:?}: {nodes:?}"
         );
     }
@@ -582,8 +583,11 @@ fn assert_index_only(nodes: &[Node], tables: &[&str]) {
             );
         }
     }
+    // `request_log_epoch` holds one row by construction, and `applications` a handful (a
+    // launch asks whether its application is disabled): reading them whole is the lookup.
     assert!(
-        !nodes.iter().any(|n| n.kind == "Seq Scan"),
+        !nodes.iter().any(|n| n.kind == "Seq Scan"
+            && !["request_log_epoch", "applications"].contains(&n.relation.as_str())),
         "sequential scan in {nodes:?}"
     );
 }

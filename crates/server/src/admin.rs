@@ -1,6 +1,7 @@
-//! `apps …` and `webhooks …`: the operators' subcommands — create, list, rotate, disable and
-//! enable applications, reseal secrets, list endpoints, redeliver events, list unmatched
-//! order events — each through the use cases of the configured database.
+//! `apps …`, `webhooks …` and `travel-rule …`: the operators' subcommands — create, list,
+//! rotate, disable and enable applications, reseal secrets, list endpoints, redeliver
+//! events, list unmatched order events, print a session's compliance record — each through
+//! the use cases of the configured database.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -66,6 +67,13 @@ pub enum Action {
     UnmatchedOrders {
         /// How many, newest first.
         limit: u32,
+    },
+    /// A session's travel-rule compliance record, as JSON.
+    ComplianceRecord {
+        /// The application's name.
+        app: String,
+        /// The session id.
+        session: String,
     },
 }
 
@@ -310,6 +318,66 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             }
             print(&out);
         }
+        Action::ComplianceRecord { app, session } => {
+            let application = apps.named(&app).await.map_err(|e| e.to_string())?;
+            let id: domain::SessionId = session
+                .parse()
+                .map_err(|e| format!("{session:?} is not a session id: {e}"))?;
+            let record = use_cases
+                .travel_rule
+                .compliance_record(application.id, id)
+                .await
+                .map_err(|e| match e {
+                    app::TravelRuleError::NotFound => {
+                        format!("{app:?} has no session {id} (or it was purged)")
+                    }
+                    other => other.to_string(),
+                })?;
+            print(&format!("{}\n", compliance_json(id, &record)));
+        }
     }
     Ok(())
+}
+
+/// A compliance record as the compliance team reads it: every declaration version, the
+/// verified proof with what is needed to verify it again, the refused proofs.
+pub fn compliance_json(id: domain::SessionId, r: &ports::ComplianceRecord) -> String {
+    use serde_json::json;
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let declarations: Vec<_> = r
+        .declarations
+        .iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "declaration": api::http::declaration_body::to_json(&v.declaration.declaration),
+                "source": v.declaration.source.as_str(),
+                "declaredAt": time(v.declaration.declared_at),
+                "carriedFrom": v.carried_from.map(|s| s.to_string()),
+            })
+        })
+        .collect();
+    let proof = r.proof.as_ref().map(|(p, from)| {
+        json!({
+            "method": p.method.as_str(),
+            "address": p.address,
+            "message": p.message,
+            "signature": p.signature,
+            "verifiedAt": time(p.verified_at),
+            "carriedFrom": from.map(|s| s.to_string()),
+        })
+    });
+    let refused: Vec<_> = r
+        .rejected
+        .iter()
+        .map(|a| json!({"at": time(a.at), "code": a.rejection.as_str()}))
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "session": id.to_string(),
+        "declarations": declarations,
+        "ownershipProof": proof,
+        "refusedProofs": refused,
+    }))
+    .unwrap_or_default()
 }

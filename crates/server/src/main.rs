@@ -119,6 +119,11 @@ enum Command {
         #[command(subcommand)]
         action: WebhooksCommand,
     },
+    /// Read travel-rule compliance records in Postgres (needs DATABASE_URL and WIDGET_SESSIONS_SECRET_KEY).
+    TravelRule {
+        #[command(subcommand)]
+        action: TravelRuleCommand,
+    },
     /// Apply the database migrations and exit (run before rolling out a new version).
     Migrate,
     /// List the configuration variables with their defaults.
@@ -150,6 +155,18 @@ enum WebhooksCommand {
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum TravelRuleCommand {
+    /// Print a session's compliance record as JSON: every declaration version, the verified
+    /// ownership proof (address, method, the signed message, the signature), refused proofs.
+    Record {
+        /// The application's name.
+        app: String,
+        /// The session id.
+        session: String,
     },
 }
 
@@ -473,6 +490,21 @@ async fn run(command: Command) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("widget-sessions webhooks: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::TravelRule { action } => {
+            let config = match load_config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _logs = init_tracing(LogFormat::Pretty, None);
+            let TravelRuleCommand::Record { app, session } = action;
+            match admin::run(&config, Action::ComplianceRecord { app, session }).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("widget-sessions travel-rule: {e}");
                     ExitCode::FAILURE
                 }
             }

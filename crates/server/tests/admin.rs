@@ -204,3 +204,58 @@ async fn unmatched_order_events_are_listed_for_operators() {
         "{out}"
     );
 }
+
+/// The compliance team reads a session's travel-rule record: every declaration version, the
+/// refused proofs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_compliance_record_is_printed_for_operators() {
+    let d = Deployment::new().await;
+    let api = d.start("api", &[]).await;
+    let mut body = create_body(uuid::Uuid::new_v4());
+    body["forceVerifyOwnership"] = Value::Bool(true);
+    let created = api.create(&body).await;
+    created.expect(201);
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    let path = format!("{SESSIONS}/{id}");
+    // The first awaits a proof (the customer's own wallet, forced), so the second replaces it.
+    for body in [
+        r#"{"custody":"SELF_HOSTED","owner":"CUSTOMER"}"#,
+        r#"{"custody":"SELF_HOSTED","owner":"THIRD_PARTY","thirdParty":{"legalPerson":{"name":"Acme Ltd"}}}"#,
+    ] {
+        api.send(api.signed("PUT", &format!("{path}/declaration"), body))
+            .await
+            .expect(200);
+    }
+    api.send(api.signed(
+        "POST",
+        &format!("{path}/ownership-proof"),
+        r#"{"signature":"not a signature"}"#,
+    ))
+    .await
+    .expect(422);
+
+    let (ok, out, err) = d
+        .run(&["travel-rule", "record", APP_NAME, &id], &[], "")
+        .await;
+    assert!(ok, "{out}{err}");
+    let record: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["session"], id.as_str());
+    let versions = record["declarations"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{out}");
+    assert_eq!(versions[0]["version"], 1);
+    assert_eq!(versions[0]["declaration"]["owner"], "CUSTOMER");
+    assert_eq!(
+        versions[1]["declaration"]["thirdParty"]["legalPerson"]["name"],
+        "Acme Ltd"
+    );
+    assert_eq!(versions[1]["source"], "API");
+    assert_eq!(record["ownershipProof"], Value::Null);
+    assert_eq!(record["refusedProofs"][0]["code"], "signature_malformed");
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (ok, _, err) = d
+        .run(&["travel-rule", "record", APP_NAME, &unknown], &[], "")
+        .await;
+    assert!(!ok);
+    assert!(err.contains("has no session"), "{err}");
+}

@@ -160,10 +160,13 @@ async fn a_declaration_and_a_proof_complete_the_record(store: Store) {
         422,
         "signature_mismatch",
     );
-    assert_problem(
-        &prove(&app, &app.a, id, "not a signature").await,
-        422,
-        "signature_malformed",
+    let malformed = prove(&app, &app.a, id, "not a signature").await;
+    assert_problem(&malformed, 422, "signature_malformed");
+    let detail = malformed.json()["detail"].as_str().unwrap().to_string();
+    assert!(
+        detail.starts_with("the signature cannot be read: ")
+            && detail.matches("cannot be read").count() == 1,
+        "{detail}"
     );
     let missing = app
         .signed(&app.a, "POST", &path(id, "ownership-proof"), "{}")

@@ -44,6 +44,8 @@ macro_rules! store_conformance {
             concurrent_launches_have_one_winner,
             launch_without_consume_changes_nothing,
             launch_of_unknown_or_foreign_sessions_is_unknown,
+            the_upstream_url_stays_out_of_events_and_ended_sessions,
+            a_disabled_applications_links_do_not_open,
         );
         $crate::__conformance!($factory; request_log;
             a_request_nonce_is_accepted_once,

@@ -405,23 +405,26 @@ struct Cluster {
     log: PathBuf,
 }
 
-/// Starts a throwaway cluster (blocking): initdb into a fresh temp dir, a watchdog that
-/// removes it when this process exits, then `pg_ctl start` on a free port.
-fn start_cluster() -> Result<Cluster, String> {
-    let bin = find_server_binaries().ok_or_else(|| NOT_INSTALLED.to_owned())?;
-    let run_as = if effective_uid()? == 0 {
-        Some(unprivileged_user()?)
-    } else {
-        None
-    };
+/// A cluster's files and how to run its programs.
+struct ClusterFiles {
+    /// The server binaries' directory.
+    bin: PathBuf,
+    /// The user the programs run as (when running as root).
+    run_as: Option<User>,
+    /// The cluster's directory (its data directory and log are inside).
+    dir: PathBuf,
+    /// The data directory.
+    data: PathBuf,
+    /// The server's log file.
+    log: PathBuf,
+}
 
-    let dir = make_cluster_dir(run_as.as_ref())?;
-    spawn_watchdog(&dir)?;
-    let data = dir.join("data");
-    let log = dir.join("server.log");
-    let run = |program: &str, args: &[&str]| -> Result<Output, String> {
-        let program = bin.join(program);
-        let mut command = match &run_as {
+impl ClusterFiles {
+    /// Runs `program` of the server binaries with `args` in the cluster's directory, as the
+    /// cluster's user.
+    fn run(&self, program: &str, args: &[&str]) -> Result<Output, String> {
+        let program = self.bin.join(program);
+        let mut command = match &self.run_as {
             Some(user) => {
                 let mut command = Command::new(find_system_program("runuser")?);
                 command.args(["-u", &user.name, "--"]).arg(&program);
@@ -431,18 +434,59 @@ fn start_cluster() -> Result<Cluster, String> {
         };
         command
             .args(args)
-            .current_dir(&dir)
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("could not run {}: {e}", program.display()))
+    }
+
+    /// `pg_ctl start` on `port`, waiting until it is up.
+    fn start(&self, port: u16) -> Result<Output, String> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "--wait",
+                "--timeout",
+                &STARTUP_TIMEOUT.as_secs().to_string(),
+                "--pgdata",
+                &path(&self.data),
+                "--log",
+                &path(&self.log),
+                "-o",
+                &format!("-p {port}"),
+            ],
+        )
+    }
+}
+
+/// Makes a throwaway cluster's files (blocking): initdb into a fresh temp dir, and a
+/// watchdog that removes it when this process exits.
+fn init_cluster() -> Result<ClusterFiles, String> {
+    let bin = find_server_binaries().ok_or_else(|| NOT_INSTALLED.to_owned())?;
+    let run_as = if effective_uid()? == 0 {
+        Some(unprivileged_user()?)
+    } else {
+        None
+    };
+
+    let dir = make_cluster_dir(run_as.as_ref())?;
+    spawn_watchdog(&dir)?;
+    let files = ClusterFiles {
+        data: dir.join("data"),
+        log: dir.join("server.log"),
+        bin,
+        run_as,
+        dir,
     };
     let path = |p: &Path| p.to_string_lossy().into_owned();
 
-    let initdb = run(
+    let initdb = files.run(
         "initdb",
         &[
             "--pgdata",
-            &path(&data),
+            &path(&files.data),
             "--username=postgres",
             "--auth=trust",
             "--encoding=UTF8",
@@ -467,48 +511,181 @@ fn start_cluster() -> Result<Cluster, String> {
          full_page_writes = off\n\
          max_connections = 300\n\
          shared_buffers = 128MB\n",
-        path(&dir).replace('\'', "''")
+        path(&files.dir).replace('\'', "''")
     );
-    append(&data.join("postgresql.conf"), &settings)?;
+    append(&files.data.join("postgresql.conf"), &settings)?;
+    Ok(files)
+}
 
+/// Starts `files`' cluster on a free port; returns the port.
+fn start_on_a_free_port(files: &ClusterFiles) -> Result<u16, String> {
     // The free port may be taken by someone else before the server binds it: retry.
     let mut attempts = 0;
     loop {
         attempts += 1;
         let port = free_port()?;
-        let start = run(
-            "pg_ctl",
-            &[
-                "start",
-                "--wait",
-                "--timeout",
-                &STARTUP_TIMEOUT.as_secs().to_string(),
-                "--pgdata",
-                &path(&data),
-                "--log",
-                &path(&log),
-                "-o",
-                &format!("-p {port}"),
-            ],
-        )?;
+        let start = files.start(port)?;
         if start.status.success() {
-            let url = Url::parse(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
-                .map_err(|e| format!("bad cluster URL: {e}"))?;
-            return Ok(Cluster { url, log });
+            return Ok(port);
         }
-        let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+        let server_log = std::fs::read_to_string(&files.log).unwrap_or_default();
         let port_taken =
             server_log.contains("could not bind") || server_log.contains("Address already in use");
         if !port_taken || attempts >= 5 {
             return Err(format!(
                 "the throwaway Postgres cluster in {} did not start ({}):\n{}{}\n{}",
-                dir.display(),
+                files.dir.display(),
                 start.status,
                 String::from_utf8_lossy(&start.stdout),
                 String::from_utf8_lossy(&start.stderr),
-                log_tail(&log)
+                log_tail(&files.log)
             ));
         }
+    }
+}
+
+fn cluster_url(port: u16) -> Result<Url, String> {
+    Url::parse(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+        .map_err(|e| format!("bad cluster URL: {e}"))
+}
+
+/// Starts a throwaway cluster (blocking): initdb into a fresh temp dir, a watchdog that
+/// removes it when this process exits, then `pg_ctl start` on a free port.
+fn start_cluster() -> Result<Cluster, String> {
+    let files = init_cluster()?;
+    let port = start_on_a_free_port(&files)?;
+    Ok(Cluster {
+        url: cluster_url(port)?,
+        log: files.log,
+    })
+}
+
+/// A throwaway cluster of one test's own, to crash and start again (the shared cluster of
+/// [`fresh_database`] serves every other test of the process and must not be disturbed).
+/// Always a cluster of its own, `DATABASE_URL` or not; removed when the process exits. Its
+/// commits wait for the WAL to reach the operating system (`synchronous_commit = on`), so
+/// they survive a crash of the server.
+pub struct OwnedCluster {
+    files: ClusterFiles,
+    port: u16,
+    cluster: Cluster,
+}
+
+impl OwnedCluster {
+    /// Starts one.
+    ///
+    /// # Panics
+    ///
+    /// As [`fresh_database`] without `DATABASE_URL`.
+    pub async fn start() -> OwnedCluster {
+        let started = Instant::now();
+        let made = tokio::task::spawn_blocking(|| -> Result<(ClusterFiles, u16, Url), String> {
+            let files = init_cluster()?;
+            // A commit survives a crash of the server here (not of the machine: `fsync`
+            // stays off), as it does on a production server.
+            append(
+                &files.data.join("postgresql.conf"),
+                "synchronous_commit = on\n",
+            )?;
+            let port = start_on_a_free_port(&files)?;
+            Ok((files, port, cluster_url(port)?))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("starting a Postgres cluster panicked: {e}")));
+        let (files, port, url) = made.unwrap_or_else(|e| panic!("{e}"));
+        let cluster = Cluster {
+            url,
+            log: files.log.clone(),
+        };
+        if let Err(e) = wait_until_accepting(&cluster, started + STARTUP_TIMEOUT).await {
+            panic!("{e}");
+        }
+        OwnedCluster {
+            files,
+            port,
+            cluster,
+        }
+    }
+
+    /// A brand-new database on this cluster with every migration applied.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be created or migrated.
+    pub async fn fresh_database(&self) -> TestDatabase {
+        let server = Server {
+            admin_url: self.cluster.url.clone(),
+        };
+        let db = new_database(&server, None).await;
+        if let Err(e) = MIGRATOR.run(&db.pool).await {
+            panic!("a migration failed: {e}");
+        }
+        db
+    }
+
+    /// Crashes the server: `pg_ctl stop -m immediate` (every backend quits at once, no
+    /// checkpoint; the next start runs crash recovery, which empties unlogged tables).
+    ///
+    /// # Panics
+    ///
+    /// When `pg_ctl` fails.
+    pub async fn crash(&self) {
+        let data = self.files.data.to_string_lossy().into_owned();
+        let out = self.blocking(move |files| {
+            files.run(
+                "pg_ctl",
+                &["stop", "-m", "immediate", "--wait", "--pgdata", &data],
+            )
+        });
+        let out = out.await;
+        assert!(
+            out.status.success(),
+            "pg_ctl stop -m immediate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the server again on the same port (after [`OwnedCluster::crash`]) and waits
+    /// until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// When it does not start.
+    pub async fn restart(&self) {
+        let port = self.port;
+        let out = self.blocking(move |files| files.start(port)).await;
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            log_tail(&self.files.log)
+        );
+        if let Err(e) = wait_until_accepting(&self.cluster, Instant::now() + STARTUP_TIMEOUT).await
+        {
+            panic!("{e}");
+        }
+    }
+
+    /// Runs `f` on the cluster's files off the async runtime.
+    async fn blocking(
+        &self,
+        f: impl FnOnce(&ClusterFiles) -> Result<Output, String> + Send + 'static,
+    ) -> Output {
+        let files = ClusterFiles {
+            bin: self.files.bin.clone(),
+            run_as: self.files.run_as.as_ref().map(|u| User {
+                name: u.name.clone(),
+                uid: u.uid,
+                gid: u.gid,
+            }),
+            dir: self.files.dir.clone(),
+            data: self.files.data.clone(),
+            log: self.files.log.clone(),
+        };
+        tokio::task::spawn_blocking(move || f(&files))
+            .await
+            .unwrap_or_else(|e| Err(format!("pg_ctl panicked: {e}")))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

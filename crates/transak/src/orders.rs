@@ -101,6 +101,15 @@ pub fn verify(token: &str, keys: &[SecretString]) -> Result<OrderEvent, OrderEve
     let Some(data) = verified else {
         return Err(OrderEventError::Unauthenticated);
     };
+    // jsonwebtoken checks `exp` and `nbf` only when they read as whole non-negative numbers
+    // of seconds, and passes over them otherwise (a string, a fraction, a negative number):
+    // a time claim that is present must be such a number, or the token is refused as if it
+    // did not verify.
+    for claim in ["exp", "nbf"] {
+        if data.claims.get(claim).is_some_and(|v| !v.is_u64()) {
+            return Err(OrderEventError::Unauthenticated);
+        }
+    }
     let c: Claims = serde_json::from_value(data.claims).map_err(|_| {
         OrderEventError::Malformed(
             "the claims are not an order event (eventID, webhookData.id, webhookData.status)"
@@ -177,6 +186,38 @@ mod tests {
             Err(OrderEventError::Unauthenticated)
         );
         assert_eq!(verify(&jwt, &[]), Err(OrderEventError::Unauthenticated));
+    }
+
+    #[test]
+    fn time_claims_that_are_not_whole_seconds_are_refused() {
+        let past = chrono::Utc::now().timestamp() - 3600;
+        for (claim, value) in [
+            ("exp", serde_json::json!("1")),
+            ("exp", serde_json::json!(past.to_string())),
+            ("exp", serde_json::json!(1.5)),
+            ("exp", serde_json::json!(-1)),
+            ("exp", serde_json::json!(null)),
+            ("nbf", serde_json::json!("9999999999")),
+            ("nbf", serde_json::json!(9_999_999_999.5)),
+            ("nbf", serde_json::json!([1])),
+        ] {
+            let mut claims = order("ORDER_COMPLETED", "COMPLETED");
+            claims[claim] = value.clone();
+            let token = sign(&claims, "k", Algorithm::HS256);
+            assert_eq!(
+                verify(&token, &keys(&["k"])),
+                Err(OrderEventError::Unauthenticated),
+                "{claim}: {value}"
+            );
+        }
+        // Whole seconds are checked as before.
+        let mut expired = order("ORDER_COMPLETED", "COMPLETED");
+        expired["exp"] = serde_json::json!(past);
+        assert!(verify(&sign(&expired, "k", Algorithm::HS256), &keys(&["k"])).is_err());
+        let mut fine = order("ORDER_COMPLETED", "COMPLETED");
+        fine["exp"] = serde_json::json!(past + 7200);
+        fine["nbf"] = serde_json::json!(past);
+        assert!(verify(&sign(&fine, "k", Algorithm::HS256), &keys(&["k"])).is_ok());
     }
 
     #[test]

@@ -483,7 +483,13 @@ pub fn parse_json(body: &[u8]) -> Result<Declaration, ValidationErrors> {
         Ok(_) => Err(ValidationErrors::from_vec(errors)
             .unwrap_or_else(|| not_json("the request is invalid".into()))),
         Err(rules) => {
-            errors.extend(rules);
+            // A member already reported (e.g. of the wrong type) is not also `required`.
+            let reported: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+            errors.extend(
+                rules
+                    .into_iter()
+                    .filter(|e| e.code != ErrorCode::Required || !reported.contains(&e.field)),
+            );
             Err(ValidationErrors::from_vec(errors)
                 .unwrap_or_else(|| not_json("the request is invalid".into())))
         }
@@ -550,4 +556,24 @@ pub fn to_json(d: &Declaration) -> Value {
         out.insert("thirdParty".into(), Value::Object(party));
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_of_the_wrong_type_is_one_problem() {
+        let errors = parse_json(br#"{"custody": 1, "owner": ["CUSTOMER"]}"#).unwrap_err();
+        assert_eq!(
+            errors.codes(),
+            vec![ErrorCode::InvalidType, ErrorCode::InvalidType],
+            "{errors:?}"
+        );
+        let missing = parse_json(b"{}").unwrap_err();
+        assert_eq!(
+            missing.codes(),
+            vec![ErrorCode::Required, ErrorCode::Required]
+        );
+    }
 }

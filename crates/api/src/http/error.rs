@@ -495,9 +495,10 @@ impl From<app::TravelRuleError> for ApiError {
                 code: ProblemCode::OwnershipProofUnavailable,
                 detail: format!("no ownership proof can be made for this counterparty: {detail}"),
             },
+            // The reason already says "the signature cannot be read: …".
             E::SignatureMalformed(_) => ApiError::Unprocessable {
                 code: ProblemCode::SignatureMalformed,
-                detail: format!("the signature cannot be read: {detail}"),
+                detail,
             },
             E::SignatureMismatch(_) => ApiError::Unprocessable {
                 code: ProblemCode::SignatureMismatch,

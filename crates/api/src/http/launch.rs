@@ -82,6 +82,14 @@ pub async fn launch(
             };
             page(StatusCode::GONE, title, text)
         }
+        LaunchOutcome::Withheld => {
+            observability::launch_gone();
+            page(
+                StatusCode::GONE,
+                "This link is not available",
+                "The service that sent it cannot be reached through it right now. Ask it for a new one.",
+            )
+        }
         LaunchOutcome::Unknown => not_found(),
     }
 }

@@ -181,15 +181,23 @@ impl TravelRuleRecord {
     /// The record a new session of the same reuse key starts with, under `policy`: this
     /// record's declaration and proof when they were made within `window` of `now` (their
     /// times and sources kept), so a customer whose link expired mid-way does not start
-    /// over. The caller passes the record of the key's previous session only when that
-    /// session was not cancelled.
-    pub fn carried_over(&self, policy: ProofPolicy, now: DateTime<Utc>, window: Duration) -> Self {
+    /// over. The proof only when `same_signer`: it was made by the address (or invoice payee)
+    /// that must sign for the new session too — a Lightning key is the payment hash, and
+    /// another invoice with the same hash may name another payee. The caller passes the
+    /// record of the key's previous session only when that session was not cancelled.
+    pub fn carried_over(
+        &self,
+        policy: ProofPolicy,
+        now: DateTime<Utc>,
+        window: Duration,
+        same_signer: bool,
+    ) -> Self {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
         let recent = |at: DateTime<Utc>| at.checked_add_signed(window).is_some_and(|end| end > now);
         Self {
             policy,
             declaration: self.declaration.clone().filter(|d| recent(d.declared_at)),
-            proof: self.proof.filter(|p| recent(p.verified_at)),
+            proof: self.proof.filter(|p| same_signer && recent(p.verified_at)),
         }
     }
 }
@@ -292,7 +300,7 @@ mod tests {
         r.declare(own(0), true).unwrap();
         r.verify(proof(100), true);
         let day = Duration::from_secs(86_400);
-        let carried = r.carried_over(ProofPolicy::Always, at(86_399), day);
+        let carried = r.carried_over(ProofPolicy::Always, at(86_399), day, true);
         assert_eq!(
             carried.policy,
             ProofPolicy::Always,
@@ -300,10 +308,13 @@ mod tests {
         );
         assert_eq!(carried.declaration, r.declaration);
         assert_eq!(carried.proof, r.proof);
-        let later = r.carried_over(ProofPolicy::WhenForced, at(86_450), day);
+        let later = r.carried_over(ProofPolicy::WhenForced, at(86_450), day, true);
         assert_eq!(later.declaration, None);
         assert_eq!(later.proof, r.proof);
-        let none = r.carried_over(ProofPolicy::WhenForced, at(90_000), day);
+        let other_payee = r.carried_over(ProofPolicy::WhenForced, at(86_399), day, false);
+        assert_eq!(other_payee.declaration, r.declaration);
+        assert_eq!(other_payee.proof, None, "a proof is by one signer");
+        let none = r.carried_over(ProofPolicy::WhenForced, at(90_000), day, true);
         assert_eq!(none, TravelRuleRecord::new(ProofPolicy::WhenForced));
     }
 }

@@ -76,11 +76,26 @@ impl Http {
         path: &str,
         body: &str,
     ) -> reqwest::RequestBuilder {
+        self.signed_request_ahead(key, secret, method, path, body, 0)
+    }
+
+    /// [`Http::signed_request`] with a timestamp `ahead_ms` ahead of now (a client whose
+    /// clock runs ahead).
+    pub fn signed_request_ahead(
+        &self,
+        key: &str,
+        secret: &str,
+        method: &str,
+        path: &str,
+        body: &str,
+        ahead_ms: i64,
+    ) -> reqwest::RequestBuilder {
         let method = method.to_ascii_uppercase();
         let headers = client::signing::sign(
             key,
             secret.as_bytes(),
             client::signing::fresh_unix_ms(&method, path, body.as_bytes())
+                + ahead_ms
                 + self
                     .clock
                     .as_ref()

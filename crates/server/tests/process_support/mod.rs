@@ -104,7 +104,11 @@ pub struct Deployment {
 impl Deployment {
     /// A fresh database, a fresh emulator, an apps file with [`APP_KEY`] / [`APP_SECRET`].
     pub async fn new() -> Self {
-        let db = testkit::pg::fresh_database().await;
+        Self::on(testkit::pg::fresh_database().await).await
+    }
+
+    /// [`Deployment::new`] on `db` (e.g. on a cluster of the test's own).
+    pub async fn on(db: testkit::pg::TestDatabase) -> Self {
         let emulator = transak_emulator::spawn(EmulatorConfig::default())
             .await
             .unwrap();
@@ -390,6 +394,18 @@ impl Instance {
     pub fn signed(&self, method: &str, path: &str, body: &str) -> reqwest::RequestBuilder {
         self.http
             .signed_request(APP_KEY, APP_SECRET, method, path, body)
+    }
+
+    /// [`Instance::signed`] with a timestamp `ahead_ms` ahead of now.
+    pub fn signed_ahead(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        ahead_ms: i64,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .signed_request_ahead(APP_KEY, APP_SECRET, method, path, body, ahead_ms)
     }
 
     /// `POST` create-or-reuse.

@@ -710,6 +710,11 @@ pub async fn cancel_lifecycle(stores: Stores) {
         .unwrap();
     assert!(matches!(launch, LaunchResult::Ended(_)));
     assert_eq!(
+        store.get(APP_A, sid(1)).await.unwrap().unwrap().widget_url,
+        None,
+        "the upstream URL is cleared once cancelled"
+    );
+    assert_eq!(
         store.cancel(APP_B, sid(1), at(6), evt()).await.unwrap(),
         CancelResult::NotFound
     );
@@ -750,11 +755,11 @@ pub async fn launch_consumes_exactly_once(stores: Stores) {
     {
         LaunchResult::Opened(s) => {
             assert_eq!(
-                s.widget_url.expose(),
-                format!(
+                s.widget_url.as_ref().map(|u| u.expose().to_string()),
+                Some(format!(
                     "https://widget.test/?apiKey=k&sessionId=upstream-{}",
                     sid(1)
-                )
+                ))
             );
         }
         other => panic!("{other:?}"),
@@ -766,11 +771,17 @@ pub async fn launch_consumes_exactly_once(stores: Stores) {
             .unwrap()
         {
             LaunchResult::Ended(s) => {
-                assert_eq!(s.session.status_at(at(4)), SessionStatus::Consumed)
+                assert_eq!(s.session.status_at(at(4)), SessionStatus::Consumed);
+                assert_eq!(
+                    s.widget_url, None,
+                    "the upstream URL is cleared once consumed"
+                );
             }
             other => panic!("{other:?}"),
         }
     }
+    let stored = store.get(APP_A, sid(1)).await.unwrap().unwrap();
+    assert_eq!(stored.widget_url, None);
     // Expired sessions do not open either.
     mint(&store, APP_A, sid(2), &request(2, false), t0()).await;
     let late = store
@@ -849,4 +860,92 @@ pub async fn launch_of_unknown_or_foreign_sessions_is_unknown(stores: Stores) {
     // And nothing was consumed by those.
     let s = store.get(APP_A, sid(1)).await.unwrap().unwrap();
     assert_eq!(s.session.status_at(at(1)), SessionStatus::Active);
+}
+
+/// The upstream widget URL (its `sessionId` is a bearer) is kept only while the session can
+/// be launched: never in an event's copy of the session, cleared once its expiry is
+/// recorded.
+pub async fn the_upstream_url_stays_out_of_events_and_ended_sessions(stores: Stores) {
+    let store = stores.sessions.clone();
+    mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
+    assert!(
+        store
+            .get(APP_A, sid(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .widget_url
+            .is_some()
+    );
+    assert_eq!(store.sweep_expired(at(301), &[evt()]).await.unwrap(), 1);
+    assert_eq!(
+        store.get(APP_A, sid(1)).await.unwrap().unwrap().widget_url,
+        None
+    );
+    let trail = stores.events.session_events(APP_A, sid(1)).await.unwrap();
+    assert_eq!(trail.len(), 2, "created and expired");
+    for record in trail {
+        assert_eq!(
+            record.event.session.widget_url, None,
+            "{:?}",
+            record.event.kind
+        );
+    }
+}
+
+/// A disabled application's launch links neither open nor consume (nor reveal anything with
+/// `HEAD`); enabled again, a link whose session is still active opens.
+pub async fn a_disabled_applications_links_do_not_open(stores: Stores) {
+    ensure_applications(&stores).await;
+    let store = stores.sessions.clone();
+    mint(&store, APP_A, sid(1), &request(1, false), t0()).await;
+    mint(&store, APP_B, sid(2), &request(2, false), t0()).await;
+    stores
+        .applications
+        .set_status(APP_A, ApplicationStatus::Disabled)
+        .await
+        .unwrap();
+    for consume in [false, true] {
+        assert!(
+            matches!(
+                store
+                    .launch(APP_A, sid(1), at(1), consume, evt())
+                    .await
+                    .unwrap(),
+                LaunchResult::Withheld
+            ),
+            "consume {consume}"
+        );
+    }
+    assert_eq!(
+        store
+            .get(APP_A, sid(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .status_at(at(2)),
+        SessionStatus::Active,
+        "nothing consumed"
+    );
+    // Another application's links are not affected.
+    assert!(matches!(
+        store
+            .launch(APP_B, sid(2), at(2), true, evt())
+            .await
+            .unwrap(),
+        LaunchResult::Opened(_)
+    ));
+    stores
+        .applications
+        .set_status(APP_A, ApplicationStatus::Active)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .launch(APP_A, sid(1), at(3), true, evt())
+            .await
+            .unwrap(),
+        LaunchResult::Opened(_)
+    ));
 }

@@ -346,7 +346,8 @@ pub async fn the_window_and_cancel_close_the_record(stores: Stores) {
 
 /// The record follows the counterparty, as the domain says
 /// (`TravelRuleRecord::carried_over`): for random previous records (declared and proven at
-/// random times, cancelled or not) and random instants of the new mint, the new session of
+/// random times, by the new session's signer or another, cancelled or not) and random
+/// instants of the new mint, the new session of
 /// the same key starts with exactly the domain's carried record, under its own policy, with
 /// the compliance records of what it carried, and `session.travel_rule_completed` follows
 /// `session.created` exactly when that record is complete.
@@ -367,6 +368,7 @@ pub async fn the_record_is_carried_over_as_the_domain_says(stores: Stores) {
         proptest::option::of(0..200i64),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
         prop_oneof![Just(ProofPolicy::Always), Just(ProofPolicy::WhenForced)],
         prop_oneof![
             (301..window - 100),
@@ -375,7 +377,7 @@ pub async fn the_record_is_carried_over_as_the_domain_says(stores: Stores) {
         ],
     );
     for n in 0..40u32 {
-        let (declared, proven, cancelled, vasp, new_policy, minted) =
+        let (declared, proven, cancelled, vasp, other_signer, new_policy, minted) =
             strategy.new_tree(&mut runner).unwrap().current();
         let user = 40_000 + u128::from(n);
         let first = sid(40_000 + 2 * u128::from(n));
@@ -388,7 +390,12 @@ pub async fn the_record_is_carried_over_as_the_domain_says(stores: Stores) {
                 .unwrap();
         }
         if let Some(p) = proven {
-            tr.record_proof(APP_A, first, proof(p), WINDOW, events())
+            let mut proof = proof(p);
+            if other_signer {
+                // As an invoice with the same payment hash and another payee would have it.
+                proof.address = "0x52908400098527886E0F7030069857D2E4169EE7".into();
+            }
+            tr.record_proof(APP_A, first, proof, WINDOW, events())
                 .await
                 .unwrap();
         }
@@ -408,10 +415,10 @@ pub async fn the_record_is_carried_over_as_the_domain_says(stores: Stores) {
             previous
                 .session
                 .travel_rule()
-                .carried_over(new_policy, now, WINDOW)
+                .carried_over(new_policy, now, WINDOW, !other_signer)
         };
         let case = format!(
-            "declared {declared:?} proven {proven:?} cancelled {cancelled} vasp {vasp} policy {new_policy:?} minted at {minted}"
+            "declared {declared:?} proven {proven:?} cancelled {cancelled} vasp {vasp} other signer {other_signer} policy {new_policy:?} minted at {minted}"
         );
         assert_eq!(s.session.travel_rule(), &expected, "{case}");
         let stored = stores.sessions.get(APP_A, second).await.unwrap().unwrap();
