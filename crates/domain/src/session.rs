@@ -148,6 +148,14 @@ pub struct SessionParts {
 /// s.consume(t0 + TimeDelta::seconds(10)).unwrap();
 /// assert_eq!(s.status_at(t0 + TimeDelta::seconds(11)), SessionStatus::Consumed);
 /// assert!(s.consume(t0 + TimeDelta::seconds(12)).is_err());
+/// // The travel-rule window ends on a whole second, as the challenge says it does.
+/// let day = std::time::Duration::from_secs(86_400);
+/// let late = Session::new(SessionId::from_uuid(uuid::Uuid::nil()), ApplicationId::from_uuid(uuid::Uuid::nil()),
+///     ValidRequest::new(s.scope().clone(), false), t0 + TimeDelta::milliseconds(640), &policy);
+/// let ends = late.travel_rule_window_ends(day);
+/// assert_eq!(ends, t0 + TimeDelta::seconds(86_400));
+/// assert!(late.travel_rule_open(ends - TimeDelta::milliseconds(1), day).is_ok());
+/// assert!(late.travel_rule_open(ends, day).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -348,13 +356,16 @@ impl Session {
         self.parts.challenge.as_ref()
     }
 
-    /// When the travel-rule window ends: creation plus `window`.
+    /// When the travel-rule window ends: creation plus `window`, to the whole second below
+    /// (the challenge's `valid until` is written to the second, and says exactly this).
     pub fn travel_rule_window_ends(&self, window: Duration) -> DateTime<Utc> {
         let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX);
-        self.parts
+        let end = self
+            .parts
             .created_at
             .checked_add_signed(window)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        DateTime::from_timestamp(end.timestamp(), 0).unwrap_or(end)
     }
 
     /// Whether declarations, challenges and proofs are served at `now`: for a session that is
