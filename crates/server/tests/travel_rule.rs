@@ -144,7 +144,16 @@ async fn a_declaration_and_a_proof_complete_the_record(store: Store) {
     assert_eq!(c["methods"], json!(["EIP191"]));
     let created = chrono::DateTime::parse_from_rfc3339(s["createdAt"].as_str().unwrap()).unwrap();
     let until = chrono::DateTime::parse_from_rfc3339(c["expiresAt"].as_str().unwrap()).unwrap();
-    assert_eq!(until - created, chrono::TimeDelta::days(1));
+    // The window's end, to the whole second below, exactly as the message says it.
+    assert_eq!(
+        until.timestamp(),
+        (created + chrono::TimeDelta::days(1)).timestamp()
+    );
+    assert_eq!(until.timestamp_subsec_nanos(), 0);
+    assert!(
+        message.ends_with(&format!("valid until {})", until.format("%Y-%m-%dT%H:%M:%SZ"))),
+        "{message}"
+    );
     // The challenge never changes.
     assert_eq!(challenge(&app, &app.a, id).await.json()["message"], message);
 
