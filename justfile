@@ -51,6 +51,11 @@ fuzz:
 schemathesis:
     bash scripts/schemathesis.sh
 
+# Where a create's time goes in the store, statement by statement (Postgres on
+# DATABASE_URL's server or 127.0.0.1:5432, database widget_sessions_bench_create_path).
+bench-create-path:
+    cargo bench -p widget-sessions-postgres --bench create_path
+
 # HTTP benchmark of the service: release build, Postgres (DATABASE_URL's server or
 # 127.0.0.1:5432, database widget_sessions_bench), wrk + pgbench; about 10 minutes.
 # Figures go into docs/benchmarks.md ("HTTP service"). Knobs: see scripts/bench.sh.

@@ -151,7 +151,10 @@ async fn a_declaration_and_a_proof_complete_the_record(store: Store) {
     );
     assert_eq!(until.timestamp_subsec_nanos(), 0);
     assert!(
-        message.ends_with(&format!("valid until {})", until.format("%Y-%m-%dT%H:%M:%SZ"))),
+        message.ends_with(&format!(
+            "valid until {})",
+            until.format("%Y-%m-%dT%H:%M:%SZ")
+        )),
         "{message}"
     );
     // The challenge never changes.
