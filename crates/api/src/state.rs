@@ -24,6 +24,8 @@ pub struct Shared {
     pub sessions: Arc<dyn SessionService>,
     /// Applications (authentication).
     pub applications: app::Applications,
+    /// The at-rest keys over every sealed value (the key check of readiness).
+    pub keys: app::AtRestKeys,
     /// Webhook endpoints and session events.
     pub webhooks: app::Webhooks,
     /// Transak's order events.
@@ -122,9 +124,16 @@ impl ReadinessCache {
             .map(|(_, r)| r.clone())
     }
 
-    /// Remembers a ping result.
-    pub fn put(&self, result: Result<(), String>) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), result));
+    /// Remembers a result; returns whether it differs from the one remembered before (the
+    /// first result counts as a change only when it is a failure).
+    pub fn put(&self, result: Result<(), String>) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = match last.as_ref() {
+            Some((_, previous)) => *previous != result,
+            None => result.is_err(),
+        };
+        *last = Some((Instant::now(), result));
+        changed
     }
 }
 

@@ -138,14 +138,6 @@ pub enum AdminError {
     /// No application with that name.
     #[error("no application named {0:?}")]
     NotFound(String),
-    /// A stored secret cannot be opened.
-    #[error("application {name:?}: {cause}")]
-    Sealing {
-        /// The application's name.
-        name: String,
-        /// Why.
-        cause: SealError,
-    },
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] ApplicationError),
@@ -154,63 +146,6 @@ pub enum AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         AdminError::Store(ApplicationError::Store(e))
-    }
-}
-
-/// What [`Applications::check_keys`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyReport {
-    /// How many applications were checked.
-    pub checked: usize,
-    /// Applications whose secret did not open, with why.
-    pub unopenable: Vec<(String, SealError)>,
-}
-
-impl KeyReport {
-    /// Whether every stored secret opened.
-    pub fn ok(&self) -> bool {
-        self.unopenable.is_empty()
-    }
-
-    /// A sentence for operators naming the key ids involved (never a key).
-    pub fn describe(&self) -> String {
-        let mut found: Vec<String> = Vec::new();
-        let mut configured: Vec<String> = Vec::new();
-        let mut corrupt = 0;
-        for (_, e) in &self.unopenable {
-            match e {
-                SealError::UnknownKey {
-                    found: f,
-                    configured: c,
-                } => {
-                    if !found.contains(f) {
-                        found.push(f.clone());
-                    }
-                    configured.clone_from(c);
-                }
-                SealError::Corrupt => corrupt += 1,
-            }
-        }
-        let names: Vec<&str> = self.unopenable.iter().map(|(n, _)| n.as_str()).collect();
-        let mut text = format!(
-            "{} of {} application secrets cannot be opened with the configured keys ({})",
-            self.unopenable.len(),
-            self.checked,
-            names.join(", ")
-        );
-        if !found.is_empty() {
-            text.push_str(&format!(
-                "; they were sealed with key {} but the configured keys are {}: set WIDGET_SESSIONS_SECRET_KEY (or WIDGET_SESSIONS_OLD_SECRET_KEYS) to the key that sealed them",
-                found.join(", "),
-                configured.join(", ")
-            ));
-        }
-        if corrupt > 0 {
-            text.push_str(&format!(
-                "; {corrupt} failed authentication (altered, or copied from another record)"
-            ));
-        }
-        text
     }
 }
 
@@ -547,68 +482,6 @@ impl Applications {
             )
             .is_ok_and(|s| s.expose_secret() == entry.api_secret.expose_secret());
         Ok(same_key && same_secret)
-    }
-
-    /// Whether every stored application secret opens with the configured keys.
-    ///
-    /// # Errors
-    ///
-    /// The store's.
-    pub async fn check_keys(&self) -> Result<KeyReport, AdminError> {
-        let mut report = KeyReport {
-            checked: 0,
-            unopenable: Vec::new(),
-        };
-        for record in self.store.list_records().await? {
-            report.checked += 1;
-            let app = record.application;
-            if let Err(e) = self
-                .sealer
-                .open(&record.secret, SealContext::Application(app.id))
-            {
-                report.unopenable.push((app.name, e));
-            }
-        }
-        Ok(report)
-    }
-
-    /// Reseals every application secret that is not sealed under the current key in the
-    /// current format; returns how many were resealed.
-    ///
-    /// # Errors
-    ///
-    /// [`AdminError::Sealing`] for a secret no configured key opens (nothing is changed for
-    /// it), or the store's.
-    pub async fn reseal(&self) -> Result<usize, AdminError> {
-        let mut resealed = 0;
-        for record in self.store.list_records().await? {
-            let app = &record.application;
-            if self.sealer.is_current(&record.secret) {
-                continue;
-            }
-            let context = SealContext::Application(app.id);
-            let secret =
-                self.sealer
-                    .open(&record.secret, context)
-                    .map_err(|cause| AdminError::Sealing {
-                        name: app.name.clone(),
-                        cause,
-                    })?;
-            let swapped = self
-                .store
-                .reseal(app.id, &record.secret, self.sealer.seal(&secret, context))
-                .await?;
-            if swapped {
-                resealed += 1;
-            }
-        }
-        if resealed > 0 {
-            info!(
-                resealed,
-                "application secrets resealed under the current key"
-            );
-        }
-        Ok(resealed)
     }
 }
 

@@ -17,6 +17,8 @@
 
 mod applications;
 mod credential_cache;
+mod diagnostics;
+mod keys;
 mod orders;
 mod retention;
 mod travel_rule;
@@ -24,10 +26,12 @@ mod webhooks;
 
 pub use applications::{
     API_KEY_PREFIX, API_SECRET_PREFIX, AdminError, Applications, AuthError, BootstrapEntry,
-    IssuedCredentials, KeyReport, MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS, MIN_CREDENTIAL_LEN,
-    SignedRequest, VerifiedRequest, timestamp_acceptable,
+    IssuedCredentials, MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS, MIN_CREDENTIAL_LEN, SignedRequest,
+    VerifiedRequest, timestamp_acceptable,
 };
 pub use credential_cache::{CredentialCache, Credentials};
+pub use diagnostics::Diagnostics;
+pub use keys::{AtRestKeys, KeyError, KeyReport, ResealReport, SealedKind, Unopenable};
 pub use orders::{ORDER_EVENTS, OrderAccepted, OrderError, Orders};
 pub use retention::Retention;
 pub use travel_rule::{ChallengeView, TravelRule, TravelRuleError, TravelRuleSettings};

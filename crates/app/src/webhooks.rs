@@ -262,21 +262,47 @@ impl Webhooks {
         application: ApplicationId,
         id: WebhookEndpointId,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
+        self.new_endpoint_secret(application, id, self.settings.rotation_overlap)
+            .await
+    }
+
+    /// A new secret for an endpoint (returned here only) that replaces the current one at
+    /// once: the old secret signs no further delivery. For an operator whose at-rest key is
+    /// lost (the old secret no longer opens) or whose partner's secret leaked. `None` if the
+    /// application has no such endpoint.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub async fn replace_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+    ) -> Result<Option<EndpointWithSecret>, StoreError> {
+        self.new_endpoint_secret(application, id, Duration::ZERO)
+            .await
+    }
+
+    async fn new_endpoint_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        overlap: Duration,
+    ) -> Result<Option<EndpointWithSecret>, StoreError> {
         let secret = self.new_secret();
         let sealed = self
             .deps
             .sealer
             .seal(&secret, seal_context(application, id));
         let now = self.deps.clock.now();
-        let until =
-            now + TimeDelta::from_std(self.settings.rotation_overlap).unwrap_or(TimeDelta::zero());
+        let until = now + TimeDelta::from_std(overlap).unwrap_or(TimeDelta::zero());
         let rotated = self
             .deps
             .endpoints
             .rotate_secret(application, id, sealed, now, until)
             .await?;
         Ok(rotated.map(|endpoint| {
-            info!(endpoint_id = %id, "webhook secret rotated");
+            info!(endpoint_id = %id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
             EndpointWithSecret { endpoint, secret }
         }))
     }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, WebhookEndpointId};
 use ports::{
-    DeliveryStatus, EncryptedSecret, EndpointError, EndpointStore, StoreError, WebhookEndpoint,
+    DeliveryStatus, EncryptedSecret, EndpointError, EndpointStore, SealedEndpointSecret,
+    SecretSlot, StoreError, WebhookEndpoint,
 };
 
 use crate::state::{EndpointRow, MemoryStore};
@@ -88,5 +89,55 @@ impl EndpointStore for MemoryStore {
             .map(|(previous, _)| previous);
         row.previous = Some((keep.unwrap_or(old), previous_until));
         Ok(Some(row.endpoint.clone()))
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<SealedEndpointSecret>, StoreError> {
+        let inner = self.state();
+        let mut list: Vec<SealedEndpointSecret> = Vec::new();
+        for ((application, id), row) in &inner.endpoints {
+            list.push(SealedEndpointSecret {
+                application: *application,
+                endpoint: *id,
+                slot: SecretSlot::Current,
+                secret: row.secret.clone(),
+                signs_until: None,
+            });
+            if let Some((previous, until)) = &row.previous {
+                list.push(SealedEndpointSecret {
+                    application: *application,
+                    endpoint: *id,
+                    slot: SecretSlot::Previous,
+                    secret: previous.clone(),
+                    signs_until: Some(*until),
+                });
+            }
+        }
+        list.sort_by_key(|s| (s.application, s.endpoint, s.slot == SecretSlot::Previous));
+        Ok(list)
+    }
+
+    async fn reseal_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        slot: SecretSlot,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.state();
+        let Some(row) = inner.endpoints.get_mut(&(application, id)) else {
+            return Ok(false);
+        };
+        let stored = match slot {
+            SecretSlot::Current => Some(&mut row.secret),
+            SecretSlot::Previous => row.previous.as_mut().map(|(s, _)| s),
+        };
+        match stored {
+            Some(s) if s == current => {
+                *s = resealed;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

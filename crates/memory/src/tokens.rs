@@ -5,7 +5,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ports::{AccessTokenStore, PreviousAccessToken, StoreError, StoredAccessToken};
+use ports::{
+    AccessTokenStore, EncryptedSecret, PreviousAccessToken, SealedAccessToken, StoreError,
+    StoredAccessToken, TokenSlot,
+};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -17,7 +20,8 @@ struct TokenEntry {
     lease: Option<(Uuid, DateTime<Utc>)>,
 }
 
-/// The shared upstream access token, in memory.
+/// The shared upstream access token, in memory: held in this process only, so nothing is
+/// sealed (and nothing survives the process).
 #[derive(Default)]
 pub struct MemoryTokenStore {
     inner: Mutex<HashMap<String, TokenEntry>>,
@@ -98,5 +102,28 @@ impl AccessTokenStore for MemoryTokenStore {
             entry.lease = None;
         }
         Ok(())
+    }
+
+    async fn sealed_tokens(&self) -> Result<Vec<SealedAccessToken>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn reseal_token(
+        &self,
+        _account: &str,
+        _slot: TokenSlot,
+        _current: &EncryptedSecret,
+        _resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn forget_token(
+        &self,
+        _account: &str,
+        _slot: TokenSlot,
+        _current: &EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }

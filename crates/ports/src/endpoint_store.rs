@@ -29,6 +29,30 @@ impl WebhookEndpoint {
     }
 }
 
+/// Which of an endpoint's signing secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretSlot {
+    /// The secret deliveries are signed with.
+    Current,
+    /// The secret a rotation replaced, which keeps signing until its end.
+    Previous,
+}
+
+/// One sealed endpoint secret as stored, for the at-rest key check and reseal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedEndpointSecret {
+    /// The owning application.
+    pub application: ApplicationId,
+    /// The endpoint.
+    pub endpoint: WebhookEndpointId,
+    /// Current or previous.
+    pub slot: SecretSlot,
+    /// The sealed secret.
+    pub secret: EncryptedSecret,
+    /// Until when a previous secret signs deliveries (`None` for the current one).
+    pub signs_until: Option<DateTime<Utc>>,
+}
+
 /// Why an endpoint could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
@@ -86,4 +110,25 @@ pub trait EndpointStore: Send + Sync {
         now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
+
+    /// Every endpoint's sealed secrets, current and previous (a previous one with the end of
+    /// its signing, past or not), by application and endpoint.
+    async fn sealed_secrets(&self) -> Result<Vec<SealedEndpointSecret>, StoreError>;
+
+    /// Replaces one sealed secret of an endpoint with the same secret sealed anew (at-rest
+    /// key rotation), only if the stored one in that slot is still `current`. Returns whether
+    /// it was replaced (`false` too when the endpoint is gone).
+    ///
+    /// # Concurrency
+    ///
+    /// A compare-and-swap: a rotation or another reseal that changed the slot since it was
+    /// read wins, and this one changes nothing.
+    async fn reseal_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        slot: SecretSlot,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError>;
 }

@@ -60,7 +60,9 @@ pub use delivery_queue::{
     Attempt, AttemptOutcome, ClaimQuery, Delivery, DeliveryKey, DeliveryQueue, DeliveryStatus,
     DueDelivery, EventLog, EventRecord, SessionEvent,
 };
-pub use endpoint_store::{EndpointError, EndpointStore, WebhookEndpoint};
+pub use endpoint_store::{
+    EndpointError, EndpointStore, SealedEndpointSecret, SecretSlot, WebhookEndpoint,
+};
 pub use gateway::{
     GatewayError, OrderEvent, OrderEventError, UpstreamStatus, WidgetGateway, WidgetRequest,
     WidgetUrl,
@@ -80,7 +82,9 @@ pub use session_store::{
 };
 pub use store_error::{StoreCause, StoreError};
 pub use stores::Stores;
-pub use token_store::{AccessTokenStore, PreviousAccessToken, StoredAccessToken};
+pub use token_store::{
+    AccessTokenStore, PreviousAccessToken, SealedAccessToken, StoredAccessToken, TokenSlot,
+};
 pub use travel_rule_store::{
     ComplianceRecord, DeclarationVersion, DeclareOutcome, MAX_REFUSED_PROOFS_KEPT, ProofRecord,
     ProofRejection, ProveOutcome, RejectedProof, TravelRuleEvents, TravelRuleStore,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::application_store::EncryptedSecret;
 use crate::store_error::StoreError;
 
 /// The stored access token of one upstream account.
@@ -31,6 +32,29 @@ pub struct PreviousAccessToken {
     pub replaced_at: DateTime<Utc>,
 }
 
+/// Which of an account's access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenSlot {
+    /// The token in use.
+    Current,
+    /// The token the last refresh replaced.
+    Previous,
+}
+
+/// One access token as sealed at rest, for the at-rest key check and reseal. `Debug` shows
+/// only the key id and the length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedAccessToken {
+    /// The upstream account (`{environment}:{api key}`).
+    pub account: String,
+    /// Current or previous.
+    pub slot: TokenSlot,
+    /// The sealed token.
+    pub token: EncryptedSecret,
+    /// When a previous token was replaced (`None` for the current one).
+    pub replaced_at: Option<DateTime<Utc>>,
+}
+
 /// Shared storage for the upstream access token, keyed by upstream account (environment and
 /// API key), with a refresh lease so one instance refreshes at a time.
 ///
@@ -40,11 +64,15 @@ pub struct PreviousAccessToken {
 #[cfg_attr(any(test, feature = "test-util"), mockall::automock)]
 #[async_trait]
 pub trait AccessTokenStore: Send + Sync {
-    /// The current token of `account`, if one was ever saved.
+    /// The current token of `account`, if one was ever saved. A previous token that the
+    /// configured keys cannot open is left out (it only verifies late order webhooks).
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    /// [`StoreError::Unavailable`] when the store cannot be reached;
+    /// [`StoreError::Unexpected`] when a token is stored but the configured at-rest keys
+    /// cannot open it: the caller must not refresh over it (a refresh upstream invalidates
+    /// the token that the instances holding the right key use).
     async fn current(&self, account: &str) -> Result<Option<StoredAccessToken>, StoreError>;
 
     /// Takes the refresh lease of `account` for `holder` until `lease_until`, if nobody holds
@@ -91,4 +119,47 @@ pub trait AccessTokenStore: Send + Sync {
     ///
     /// [`StoreError::Unavailable`] when the store cannot be reached.
     async fn release_refresh(&self, account: &str, holder: Uuid) -> Result<(), StoreError>;
+
+    /// Every account's tokens as sealed at rest, current and previous. A store that keeps
+    /// tokens only in its own process memory seals nothing and lists nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn sealed_tokens(&self) -> Result<Vec<SealedAccessToken>, StoreError>;
+
+    /// Replaces one sealed token of `account` with the same token sealed anew (at-rest key
+    /// rotation), only if the stored one in that slot is still `current`. Returns whether it
+    /// was replaced.
+    ///
+    /// # Concurrency
+    ///
+    /// A compare-and-swap: a refresh or another reseal since the read wins.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn reseal_token(
+        &self,
+        account: &str,
+        slot: TokenSlot,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets one sealed token of `account` that no configured key opens (its key is
+    /// lost), only if the stored one in that slot is still `current`: forgetting the current
+    /// token forgets the previous one too, and the next instance that needs a token
+    /// refreshes it. Returns whether it was forgotten. The version and the refresh lease
+    /// stay.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the store cannot be reached.
+    async fn forget_token(
+        &self,
+        account: &str,
+        slot: TokenSlot,
+        current: &EncryptedSecret,
+    ) -> Result<bool, StoreError>;
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use ports::{
-    AccessTokenStore, EncryptedSecret, PreviousAccessToken, SealContext, SecretSealer, StoreError,
-    StoredAccessToken,
+    AccessTokenStore, EncryptedSecret, PreviousAccessToken, SealContext, SealedAccessToken,
+    SecretSealer, StoreError, StoredAccessToken, TokenSlot,
 };
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -35,17 +35,32 @@ impl PgTokenStore {
         Self { pool, sealer }
     }
 
-    /// Opens a stored token; `None` (with a warning) when the configured keys cannot: the
-    /// token can always be obtained again, so after an at-rest key rotation it is simply
-    /// refreshed.
-    fn open(&self, key_id: String, sealed: Vec<u8>) -> Option<SecretString> {
+    /// Opens the stored current token. One that the configured keys cannot open is an
+    /// error, never a reason to refresh: a refresh upstream would invalidate the token for
+    /// every instance that holds the key that sealed it.
+    fn open_current(&self, key_id: String, sealed: Vec<u8>) -> Result<SecretString, StoreError> {
         self.sealer
             .open(
                 &EncryptedSecret { key_id, sealed },
                 SealContext::UpstreamAccessToken,
             )
             .map_err(|e| {
-                tracing::warn!(error = %e, "the stored access token cannot be opened; it will be refreshed");
+                StoreError::unexpected(format!(
+                    "the stored Transak access token cannot be opened with the configured at-rest keys ({e}); it is not refreshed over, which would invalidate it for the instances that can open it"
+                ))
+            })
+    }
+
+    /// Opens the token the last refresh replaced; `None` (with a warning) when the configured
+    /// keys cannot: it only verifies order webhooks signed just before the refresh.
+    fn open_previous(&self, key_id: String, sealed: Vec<u8>) -> Option<SecretString> {
+        self.sealer
+            .open(
+                &EncryptedSecret { key_id, sealed },
+                SealContext::UpstreamAccessToken,
+            )
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the previous Transak access token cannot be opened; order webhooks signed with it are refused");
             })
             .ok()
     }
@@ -72,15 +87,12 @@ impl AccessTokenStore for PgTokenStore {
         // version's last save (which nulls it): it is the newest.
         let token = match (r.token, r.token_key_id, r.token_sealed) {
             (Some(plain), _, _) => SecretString::from(plain),
-            (None, Some(key_id), Some(sealed)) => match self.open(key_id, sealed) {
-                Some(token) => token,
-                None => return Ok(None),
-            },
+            (None, Some(key_id), Some(sealed)) => self.open_current(key_id, sealed)?,
             _ => return Ok(None),
         };
         let previous = match (r.previous_key_id, r.previous_sealed, r.previous_replaced_at) {
             (Some(key_id), Some(sealed), Some(replaced_at)) => self
-                .open(key_id, sealed)
+                .open_previous(key_id, sealed)
                 .map(|token| PreviousAccessToken { token, replaced_at }),
             _ => None,
         };
@@ -156,7 +168,7 @@ impl AccessTokenStore for PgTokenStore {
             row.previous_replaced_at,
         ) {
             (Some(key_id), Some(sealed), Some(replaced_at)) => self
-                .open(key_id, sealed)
+                .open_previous(key_id, sealed)
                 .map(|token| PreviousAccessToken { token, replaced_at }),
             _ => None,
         };
@@ -180,5 +192,123 @@ impl AccessTokenStore for PgTokenStore {
         .await
         .map_err(store_error)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn sealed_tokens(&self) -> Result<Vec<SealedAccessToken>, StoreError> {
+        let rows = sqlx::query!(
+            r#"select account, token_key_id, token_sealed, previous_key_id, previous_sealed,
+                      previous_replaced_at
+               from upstream_tokens
+               where token_sealed is not null or previous_sealed is not null
+               order by account"#
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let (Some(key_id), Some(sealed)) = (r.token_key_id, r.token_sealed) {
+                list.push(SealedAccessToken {
+                    account: r.account.clone(),
+                    slot: TokenSlot::Current,
+                    token: EncryptedSecret { key_id, sealed },
+                    replaced_at: None,
+                });
+            }
+            if let (Some(key_id), Some(sealed), Some(replaced_at)) =
+                (r.previous_key_id, r.previous_sealed, r.previous_replaced_at)
+            {
+                list.push(SealedAccessToken {
+                    account: r.account,
+                    slot: TokenSlot::Previous,
+                    token: EncryptedSecret { key_id, sealed },
+                    replaced_at: Some(replaced_at),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    #[instrument(skip_all)]
+    async fn reseal_token(
+        &self,
+        account: &str,
+        slot: TokenSlot,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let n = match slot {
+            TokenSlot::Current => {
+                sqlx::query!(
+                    r#"update upstream_tokens set token_key_id = $4, token_sealed = $5
+                   where account = $1 and token_key_id = $2 and token_sealed = $3"#,
+                    account,
+                    current.key_id,
+                    current.sealed,
+                    resealed.key_id,
+                    resealed.sealed
+                )
+                .execute(&self.pool)
+                .await
+            }
+            TokenSlot::Previous => {
+                sqlx::query!(
+                    r#"update upstream_tokens set previous_key_id = $4, previous_sealed = $5
+                   where account = $1 and previous_key_id = $2 and previous_sealed = $3"#,
+                    account,
+                    current.key_id,
+                    current.sealed,
+                    resealed.key_id,
+                    resealed.sealed
+                )
+                .execute(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    #[instrument(skip_all)]
+    async fn forget_token(
+        &self,
+        account: &str,
+        slot: TokenSlot,
+        current: &EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let n = match slot {
+            TokenSlot::Current => {
+                sqlx::query!(
+                    r#"update upstream_tokens
+                   set token = null, token_key_id = null, token_sealed = null, expires_at = null,
+                       previous_key_id = null, previous_sealed = null,
+                       previous_replaced_at = null
+                   where account = $1 and token_key_id = $2 and token_sealed = $3"#,
+                    account,
+                    current.key_id,
+                    current.sealed
+                )
+                .execute(&self.pool)
+                .await
+            }
+            TokenSlot::Previous => {
+                sqlx::query!(
+                    r#"update upstream_tokens
+                   set previous_key_id = null, previous_sealed = null,
+                       previous_replaced_at = null
+                   where account = $1 and previous_key_id = $2 and previous_sealed = $3"#,
+                    account,
+                    current.key_id,
+                    current.sealed
+                )
+                .execute(&self.pool)
+                .await
+            }
+        }
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(n == 1)
     }
 }

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApplicationId, EventType, WebhookEndpointId, WebhookUrl};
-use ports::{EncryptedSecret, EndpointError, EndpointStore, StoreError, WebhookEndpoint};
+use ports::{
+    EncryptedSecret, EndpointError, EndpointStore, SealedEndpointSecret, SecretSlot, StoreError,
+    WebhookEndpoint,
+};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -170,5 +173,94 @@ impl EndpointStore for PgStore {
         .map_err(store_error)?;
         row.map(|r| endpoint_from(r.application_id, r.id, &r.url, &r.event_types, r.created_at))
             .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn sealed_secrets(&self) -> Result<Vec<SealedEndpointSecret>, StoreError> {
+        let rows = sqlx::query!(
+            r#"select application_id, id, secret_key_id, secret_sealed, previous_secret_key_id,
+                      previous_secret_sealed, previous_secret_until
+               from webhook_endpoints
+               order by application_id, id"#
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(store_error)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for r in rows {
+            let application = ApplicationId::from_uuid(r.application_id);
+            let endpoint = WebhookEndpointId::from_uuid(r.id);
+            list.push(SealedEndpointSecret {
+                application,
+                endpoint,
+                slot: SecretSlot::Current,
+                secret: EncryptedSecret {
+                    key_id: r.secret_key_id,
+                    sealed: r.secret_sealed,
+                },
+                signs_until: None,
+            });
+            if let (Some(key_id), Some(sealed), Some(until)) = (
+                r.previous_secret_key_id,
+                r.previous_secret_sealed,
+                r.previous_secret_until,
+            ) {
+                list.push(SealedEndpointSecret {
+                    application,
+                    endpoint,
+                    slot: SecretSlot::Previous,
+                    secret: EncryptedSecret { key_id, sealed },
+                    signs_until: Some(until),
+                });
+            }
+        }
+        Ok(list)
+    }
+
+    #[instrument(skip_all, fields(application = %application, endpoint_id = %id))]
+    async fn reseal_secret(
+        &self,
+        application: ApplicationId,
+        id: WebhookEndpointId,
+        slot: SecretSlot,
+        current: &EncryptedSecret,
+        resealed: EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        let n = match slot {
+            SecretSlot::Current => {
+                sqlx::query!(
+                    r#"update webhook_endpoints set secret_key_id = $5, secret_sealed = $6
+                   where application_id = $1 and id = $2
+                     and secret_key_id = $3 and secret_sealed = $4"#,
+                    application.as_uuid(),
+                    id.as_uuid(),
+                    current.key_id,
+                    current.sealed,
+                    resealed.key_id,
+                    resealed.sealed
+                )
+                .execute(self.pool())
+                .await
+            }
+            SecretSlot::Previous => {
+                sqlx::query!(
+                    r#"update webhook_endpoints
+                   set previous_secret_key_id = $5, previous_secret_sealed = $6
+                   where application_id = $1 and id = $2
+                     and previous_secret_key_id = $3 and previous_secret_sealed = $4"#,
+                    application.as_uuid(),
+                    id.as_uuid(),
+                    current.key_id,
+                    current.sealed,
+                    resealed.key_id,
+                    resealed.sealed
+                )
+                .execute(self.pool())
+                .await
+            }
+        }
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(n == 1)
     }
 }

@@ -196,6 +196,78 @@ async fn two_refreshers_over_two_pools_refresh_once() {
     assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 }
 
+/// A stored access token that the configured keys cannot open is an error, never "no
+/// token": the caller would refresh over it, invalidating it upstream for every instance that
+/// holds the key that sealed it. A previous token that does not open is only left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_keys_cannot_open_is_an_error_not_a_missing_token() {
+    let db = fresh_database().await;
+    let theirs = PgTokenStore::new(db.pool.clone(), sealer());
+    for (n, token) in [(1u128, "first-token"), (2, "second-token")] {
+        let now = Utc::now();
+        assert!(
+            theirs
+                .try_lease_refresh(
+                    "acct",
+                    Uuid::from_u128(n),
+                    now,
+                    now + TimeDelta::seconds(30)
+                )
+                .await
+                .unwrap()
+        );
+        theirs
+            .save_refreshed(
+                "acct",
+                Uuid::from_u128(n),
+                SecretString::from(token),
+                now + TimeDelta::days(7),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let ours = PgTokenStore::new(db.pool.clone(), sealer());
+    let e = ours.current("acct").await.unwrap_err();
+    assert!(matches!(e, StoreError::Unexpected(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("cannot be opened with the configured at-rest keys")
+            && text.contains("not refreshed over"),
+        "{text}"
+    );
+    assert!(!text.contains("-token"), "{text}");
+
+    // The current token resealed under our key (as `reseal` does), the previous one not:
+    // the current opens, the previous is left out.
+    let current = theirs
+        .sealed_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.slot == TokenSlot::Current)
+        .unwrap();
+    let ours_sealer = sealer();
+    let ours = PgTokenStore::new(db.pool.clone(), ours_sealer.clone());
+    let opened = theirs.current("acct").await.unwrap().unwrap();
+    assert!(
+        ours.reseal_token(
+            "acct",
+            TokenSlot::Current,
+            &current.token,
+            ours_sealer.seal(&opened.token, SealContext::UpstreamAccessToken),
+        )
+        .await
+        .unwrap()
+    );
+    let read = ours.current("acct").await.unwrap().unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&read.token),
+        "second-token"
+    );
+    assert!(read.previous.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_claim_owner_is_taken_over_after_its_lease() {
     let db = fresh_database().await;

@@ -1,11 +1,12 @@
-//! `apps …`, `webhooks …` and `travel-rule …`: the operators' subcommands — create, list,
-//! rotate, disable and enable applications, reseal secrets, list endpoints, redeliver
-//! events, list unmatched order events, print a session's compliance record — each through
-//! the use cases of the configured database.
+//! `apps …`, `webhooks …`, `reseal` and `travel-rule …`: the operators' subcommands —
+//! create, list, rotate, disable and enable applications, reseal every sealed value, list
+//! endpoints, replace an endpoint's secret, redeliver events, list unmatched order events,
+//! print a session's compliance record — each through the use cases of the configured
+//! database.
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::compose::{self, Overrides, UseCases};
+use crate::compose::{Overrides, UseCases};
 use crate::config::Config;
 
 /// What to do.
@@ -34,8 +35,12 @@ pub enum Action {
         /// Print a JSON array instead of a table.
         json: bool,
     },
-    /// Reseal every stored secret under the current at-rest key (after a key rotation).
-    Reseal,
+    /// Reseal every sealed value under the current at-rest key (after a key rotation).
+    Reseal {
+        /// First forget the stored Transak access tokens no configured key opens (their key
+        /// is lost); the next instance that needs one obtains a new one.
+        forget_unopenable_tokens: bool,
+    },
     /// New credentials for an application (the old ones stop working).
     Rotate {
         /// Its name.
@@ -55,6 +60,13 @@ pub enum Action {
     WebhookEndpoints {
         /// The application's name.
         app: String,
+    },
+    /// A new secret for an endpoint, replacing the current one at once.
+    ReplaceEndpointSecret {
+        /// The application's name.
+        app: String,
+        /// `we_…`.
+        endpoint: String,
     },
     /// Make an event's failed deliveries pending again.
     Redeliver {
@@ -139,14 +151,42 @@ pub fn list_json(list: &[ports::Application]) -> String {
     format!("{}\n", serde_json::Value::Array(items))
 }
 
-fn keyring_id(config: &Config) -> Result<String, String> {
-    use ports::SecretSealer as _;
-    Ok(compose::keyring(config)
-        .map_err(|e| e.to_string())?
-        .key_ids()
-        .into_iter()
-        .next()
-        .unwrap_or_default())
+/// What to do when sealed values in use do not open, for the operator.
+pub const UNOPENABLE_HINT: &str = "if the key that sealed them is lost: `apps rotate NAME` gives an application new credentials, `webhooks replace-secret APP ENDPOINT` gives an endpoint a new secret, and `reseal --forget-unopenable-tokens` forgets the stored Transak access token (the next instance obtains a new one)";
+
+/// The reseal report for the operator: one line per kind of sealed value.
+pub fn reseal_text(report: &app::ResealReport, forgotten: Option<usize>) -> String {
+    let mut out = String::new();
+    if let Some(n) = forgotten {
+        out.push_str(&format!(
+            "forgot {n} stored Transak access tokens that no configured key opens; the next instance that needs one obtains a new one\n"
+        ));
+    }
+    out.push_str(&format!(
+        "resealed {} of {} sealed values under key {}:\n",
+        report.total_resealed(),
+        report.total(),
+        report.key_id
+    ));
+    let width = app::SealedKind::ALL
+        .iter()
+        .map(|k| k.describe().len())
+        .max()
+        .unwrap_or(0);
+    for (kind, resealed, total) in &report.resealed {
+        out.push_str(&format!(
+            "  {:<width$}  {resealed} of {total}\n",
+            kind.describe()
+        ));
+    }
+    if report.retired_unopenable > 0 {
+        out.push_str(&format!(
+            "{} values no longer in use (previous secrets or tokens past their time) are sealed under a key that is not configured; they are never read again\n",
+            report.retired_unopenable
+        ));
+    }
+    out.push_str("older keys can be removed from WIDGET_SESSIONS_OLD_SECRET_KEYS once every instance runs with this key and a reseal resealed nothing\n");
+    out
 }
 
 /// Runs an admin action against the configured database.
@@ -157,7 +197,7 @@ fn keyring_id(config: &Config) -> Result<String, String> {
 pub async fn run(config: &Config, action: Action) -> Result<(), String> {
     if config.database_url.is_none() {
         return Err(
-            "application commands manage the applications stored in Postgres: set DATABASE_URL (and WIDGET_SESSIONS_SECRET_KEY)"
+            "these commands manage what is stored in Postgres: set DATABASE_URL (and WIDGET_SESSIONS_SECRET_KEY)"
                 .into(),
         );
     }
@@ -199,17 +239,28 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 list_table(&list)
             });
         }
-        Action::Reseal => {
-            let before = apps.check_keys().await.map_err(|e| e.to_string())?;
-            if !before.ok() {
-                return Err(before.describe());
-            }
-            let resealed = apps.reseal().await.map_err(|e| e.to_string())?;
-            println!(
-                "resealed {resealed} of {} application secrets under key {}; older keys can be removed from WIDGET_SESSIONS_OLD_SECRET_KEYS once every instance runs with this key",
-                before.checked,
-                keyring_id(config)?
-            );
+        Action::Reseal {
+            forget_unopenable_tokens,
+        } => {
+            let forgotten = if forget_unopenable_tokens {
+                Some(
+                    use_cases
+                        .keys
+                        .forget_unopenable_tokens()
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
+            } else {
+                None
+            };
+            let report = use_cases.keys.reseal().await.map_err(|e| match e {
+                app::KeyError::Unopenable(report) => format!(
+                    "nothing was resealed: {}. `widget-sessions doctor` lists every check; {UNOPENABLE_HINT}",
+                    report.describe()
+                ),
+                app::KeyError::Store(e) => e.to_string(),
+            })?;
+            print(&reseal_text(&report, forgotten));
         }
         Action::Update { name, proof_policy } => {
             let mut settings = apps.named(&name).await.map_err(|e| e.to_string())?.settings;
@@ -278,6 +329,26 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                 ));
             }
             print(&out);
+        }
+        Action::ReplaceEndpointSecret { app, endpoint } => {
+            let application = apps.named(&app).await.map_err(|e| e.to_string())?;
+            let id: domain::WebhookEndpointId =
+                endpoint.parse().map_err(|e| format!("{endpoint:?}: {e}"))?;
+            let Some(replaced) = use_cases
+                .webhooks
+                .replace_secret(application.id, id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Err(format!("{app:?} has no webhook endpoint {id}"));
+            };
+            println!(
+                "new secret of {} ({}); the previous one signs no further delivery:",
+                replaced.endpoint.id,
+                replaced.endpoint.url.origin()
+            );
+            println!("{}", replaced.secret.expose_secret());
+            println!("(stored sealed; hand it to the partner now, it cannot be shown again)");
         }
         Action::Redeliver { event, endpoint } => {
             let event: domain::EventId = event.parse().map_err(|e| format!("{event:?}: {e}"))?;

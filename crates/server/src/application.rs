@@ -54,9 +54,9 @@ pub struct Application {
 
 impl Application {
     /// Binds the listeners and builds every part of the service from `config`, with
-    /// `overrides` in place of configured adapters. Creates (or keeps) the applications of
-    /// the apps file, checks that the at-rest keys open every stored secret, and creates the
-    /// demo application of a zero-configuration run. Serves nothing until
+    /// `overrides` in place of configured adapters. Checks that the at-rest keys open every
+    /// sealed value in use (before anything is written), creates (or keeps) the applications
+    /// of the apps file, and creates the demo application of a zero-configuration run. Serves nothing until
     /// [`Application::run_until_stopped`].
     ///
     /// # Errors
@@ -75,6 +75,22 @@ impl Application {
         let public_base = config.public_base(address);
         let use_cases = UseCases::build(&config, &public_base, overrides).await?;
 
+        // Keys that cannot open what is stored would answer `500` to every application, fail
+        // every delivery and refresh the shared Transak token over the one the other
+        // instances use: refuse to start instead, naming the records and key ids involved.
+        // Checked before anything is written (the apps file below seals its applications
+        // under whatever key is configured).
+        let report = use_cases
+            .keys
+            .check()
+            .await
+            .map_err(|e| StartupError::Keys(format!("cannot check the sealed values: {e}")))?;
+        if !report.ok() {
+            return Err(StartupError::Keys(format!(
+                "{}; `widget-sessions doctor` lists them, and what to do if the key is lost",
+                report.describe()
+            )));
+        }
         let applications = &use_cases.applications;
         if let Some(path) = &config.apps_file {
             applications
@@ -82,16 +98,13 @@ impl Application {
                 .await
                 .map_err(|e| StartupError::Applications(e.to_string()))?;
         }
-        // A key that cannot open what is stored would answer `500` to every application:
-        // refuse to start instead, naming the key ids involved.
-        let report = applications
-            .check_keys()
-            .await
-            .map_err(|e| StartupError::Applications(e.to_string()))?;
-        if !report.ok() {
-            return Err(StartupError::Keys(report.describe()));
-        }
-        if config.database_url.is_some() && report.checked == 0 {
+        if config.database_url.is_some()
+            && applications
+                .list()
+                .await
+                .map_err(|e| StartupError::Applications(e.to_string()))?
+                .is_empty()
+        {
             let hint = "no applications yet: create one with `widget-sessions apps create NAME` (it prints the API key and secret once)";
             tracing::warn!("{hint}");
             println!("{hint}");
@@ -112,6 +125,7 @@ impl Application {
         let state = AppState(Arc::new(Shared {
             sessions: use_cases.sessions.clone(),
             applications: use_cases.applications.clone(),
+            keys: use_cases.keys.clone(),
             webhooks: use_cases.webhooks.clone(),
             orders: use_cases.orders.clone(),
             travel_rule: use_cases.travel_rule.clone(),

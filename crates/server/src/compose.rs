@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use app::{
-    Applications, BootstrapEntry, DeliveryWorker, Dependencies, ExpirySweeper, Orders, Retention,
-    Sessions, WebhookDependencies, Webhooks,
+    Applications, AtRestKeys, BootstrapEntry, DeliveryWorker, Dependencies, ExpirySweeper, Orders,
+    Retention, Sessions, WebhookDependencies, Webhooks,
 };
 use keyring::Keyring;
 use ports::{
@@ -105,8 +105,9 @@ pub struct UseCases {
     pub gateway: Arc<dyn WidgetGateway>,
     /// Now.
     pub clock: Arc<dyn Clock>,
-    /// The at-rest keys (for the key check of readiness).
-    pub keys: Arc<Keyring>,
+    /// The at-rest keys over every sealed value (the key checks of start-up and readiness,
+    /// reseal).
+    pub keys: AtRestKeys,
     /// The in-process emulator, when the configuration asks for one.
     pub emulator: Option<EmbeddedEmulator>,
     /// One line saying what this instance runs on.
@@ -153,6 +154,7 @@ impl UseCases {
             clock.clone(),
             random.clone(),
         );
+        let at_rest = at_rest_keys(&stores, sealer.clone(), clock.clone());
         let sender: Arc<dyn WebhookSender> = Arc::new(
             HttpWebhookSender::new(
                 SenderSettings {
@@ -225,7 +227,7 @@ impl UseCases {
             stores,
             gateway,
             clock,
-            keys,
+            keys: at_rest,
             emulator,
             description: format!("{store_text}, {upstream_text}"),
             pool,
@@ -241,6 +243,16 @@ impl UseCases {
     pub fn expiry_sweeper(&self, config: &Config) -> ExpirySweeper {
         ExpirySweeper::new(self.webhook_deps.clone(), config.webhooks.sweep_every)
     }
+}
+
+/// The at-rest keys over every sealed value of `stores`: a previous Transak access token is in
+/// use for as long as it verifies order webhooks.
+pub fn at_rest_keys(
+    stores: &Stores,
+    sealer: Arc<dyn SecretSealer>,
+    clock: Arc<dyn Clock>,
+) -> AtRestKeys {
+    AtRestKeys::new(stores, sealer, clock, transak::orders::PREVIOUS_TOKEN_GRACE)
 }
 
 /// Applies the migrations to the configured database and returns which ones were pending.
@@ -334,27 +346,37 @@ async fn upstream(
     match &config.upstream {
         Upstream::InProcessEmulator => in_process_emulator(config, public_base).await,
         Upstream::Remote(r) => {
-            let mut b = TransakConfig::builder(
-                r.environment,
-                r.api_key.clone(),
-                r.api_secret.clone(),
-                r.referrer_domain.clone(),
-            )
-            .extra_widget_params(r.extra_widget_params.clone())
-            .request_timeout(config.upstream_timeout)
-            .max_retries(config.upstream_retries);
-            if let Some(u) = &r.gateway_url {
-                b = b.gateway_url(u.clone());
-            }
-            if let Some(u) = &r.api_url {
-                b = b.api_url(u.clone());
-            }
-            let c = b
-                .build()
-                .map_err(|e| StartupError::Upstream(e.to_string()))?;
+            let c = remote_upstream(config, r)?;
             Ok((c, None, format!("Transak {} environment", r.environment)))
         }
     }
+}
+
+/// The gateway's configuration for a configured (not in-process) upstream.
+///
+/// # Errors
+///
+/// [`StartupError::Upstream`] when the Transak adapter refuses the configuration.
+pub fn remote_upstream(
+    config: &Config,
+    r: &crate::config::RemoteUpstream,
+) -> Result<TransakConfig, StartupError> {
+    let mut b = TransakConfig::builder(
+        r.environment,
+        r.api_key.clone(),
+        r.api_secret.clone(),
+        r.referrer_domain.clone(),
+    )
+    .extra_widget_params(r.extra_widget_params.clone())
+    .request_timeout(config.upstream_timeout)
+    .max_retries(config.upstream_retries);
+    if let Some(u) = &r.gateway_url {
+        b = b.gateway_url(u.clone());
+    }
+    if let Some(u) = &r.api_url {
+        b = b.api_url(u.clone());
+    }
+    b.build().map_err(|e| StartupError::Upstream(e.to_string()))
 }
 
 #[cfg(feature = "emulator")]
@@ -418,6 +440,55 @@ struct AppEntry {
     ownership_proof_policy: Option<String>,
 }
 
+/// The members of an apps file's entry.
+const APPS_FILE_MEMBERS: [&str; 4] = ["name", "apiKey", "apiSecret", "ownershipProofPolicy"];
+
+/// Parses the apps file. A problem is told by where it is (line, column, the member) and
+/// what kind it is, never by serde's message, which quotes the offending value (an API
+/// secret, say).
+fn parse_apps_file(text: &str) -> Result<Vec<AppEntry>, String> {
+    let describe = |e: &serde_json::Error, at: Option<String>| {
+        use serde_json::error::Category;
+        let what = match e.classify() {
+            Category::Syntax => "not valid JSON",
+            Category::Eof => "the file ends early",
+            Category::Data => "a member is missing, unknown, or of the wrong type",
+            Category::Io => "cannot be read",
+        };
+        // The member only for a value that is not what it should be (a syntax error is
+        // told by its line and column).
+        let at = at
+            .filter(|_| e.classify() == Category::Data)
+            .map(|p| format!(", at {p}"))
+            .unwrap_or_default();
+        format!("line {}, column {}{at}: {what}", e.line(), e.column())
+    };
+    // Where in the file: entry indexes, and member names the file format defines (any other
+    // name is the operator's text, and could be anything).
+    let at = |path: &serde_path_to_error::Path| {
+        use serde_path_to_error::Segment;
+        let mut out = String::new();
+        for segment in path {
+            match segment {
+                Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+                Segment::Map { key } if APPS_FILE_MEMBERS.contains(&key.as_str()) => {
+                    out.push_str(&format!(".{key}"));
+                }
+                Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {
+                    out.push_str(" (a member of another name)");
+                    break;
+                }
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries: Vec<AppEntry> =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| describe(e.inner(), at(e.path())))?;
+    de.end().map_err(|e| describe(&e, None))?;
+    Ok(entries)
+}
+
 /// Reads `WIDGET_SESSIONS_APPS_FILE`: a JSON array of `{"name", "apiKey", "apiSecret"}`, each
 /// optionally with `"ownershipProofPolicy"` (`ALWAYS` or `WHEN_FORCED`, the default).
 ///
@@ -427,9 +498,9 @@ struct AppEntry {
 pub fn read_apps_file(path: &Path) -> Result<Vec<BootstrapEntry>, StartupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| StartupError::AppsFile(format!("cannot read {}: {e}", path.display())))?;
-    let entries: Vec<AppEntry> = serde_json::from_str(&text).map_err(|e| {
+    let entries = parse_apps_file(&text).map_err(|problem| {
         StartupError::AppsFile(format!(
-            "{}: expected a JSON array of {{\"name\", \"apiKey\", \"apiSecret\"}}: {e}",
+            "{}: {problem}; expected a JSON array of {{\"name\", \"apiKey\", \"apiSecret\"}}, each optionally with \"ownershipProofPolicy\"",
             path.display()
         ))
     })?;
@@ -454,4 +525,90 @@ pub fn read_apps_file(path: &Path) -> Result<Vec<BootstrapEntry>, StartupError> 
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of an apps file that does not parse, for a file with `contents`.
+    fn apps_file_error(contents: &str) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "widget-sessions-apps-{}.json",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        let result = read_apps_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        match result {
+            Ok(_) => panic!("{contents} parsed"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// serde's messages quote the offending value; the apps file holds API secrets, so its
+    /// errors say where the problem is, never what the value was.
+    #[test]
+    fn an_apps_file_that_does_not_parse_never_quotes_a_value() {
+        let cases = [
+            // A secret given as a number.
+            (
+                r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": 73519842066153920}]"#,
+                "73519842066153920",
+                "line 1, column 83, at [0].apiSecret",
+            ),
+            // An entry that is only the secret.
+            (
+                r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_a"},
+                   "wss_the-secret-on-its-own-line"]"#,
+                "wss_the-secret-on-its-own-line",
+                "line 2, column 51, at [1]",
+            ),
+            // A secret as a member's name.
+            (
+                r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "wss_secret-as-a-name": "x"}]"#,
+                "wss_secret-as-a-name",
+                "line 1, column 75, at [0] (a member of another name)",
+            ),
+            // A syntax error right after a secret.
+            (
+                r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_before-the-error" x}]"#,
+                "wss_before-the-error",
+                "line 1, column 90: not valid JSON",
+            ),
+            // Something after the array.
+            (
+                r#"[] "wss_trailing-secret""#,
+                "wss_trailing-secret",
+                "line 1, column 4",
+            ),
+        ];
+        for (contents, secret, expected) in cases {
+            let e = apps_file_error(contents);
+            assert!(!e.contains(secret), "{e}");
+            assert!(e.contains(expected), "{e}");
+            assert!(e.starts_with("WIDGET_SESSIONS_APPS_FILE: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_well_formed_apps_file_is_read() {
+        let path = std::env::temp_dir().join(format!(
+            "widget-sessions-apps-{}.json",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &path,
+            r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_secret-0123456789", "ownershipProofPolicy": "ALWAYS"}]"#,
+        )
+        .unwrap();
+        let entries = read_apps_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].name, "acme");
+        assert_eq!(
+            entries[0].settings.proof_policy,
+            domain::ProofPolicy::Always
+        );
+    }
 }

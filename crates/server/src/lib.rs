@@ -4,7 +4,7 @@
 //! configuration from the environment ([`config`]), the composition root that wires every
 //! adapter into the use cases ([`compose`]), the whole service built and run until stopped
 //! ([`application::Application`]), the admin subcommands
-//! ([`admin`]), the `request` subcommand that signs and sends a request ([`request_command`]), and
+//! ([`admin`]), the checks of `doctor` ([`doctor`]), the `request` subcommand that signs and sends a request ([`request_command`]), and
 //! logging ([`telemetry`]).
 //!
 //! The in-process Transak emulator of the zero-configuration run is linked only with the
@@ -14,6 +14,7 @@ pub mod admin;
 pub mod application;
 pub mod compose;
 pub mod config;
+pub mod doctor;
 pub mod http_server;
 pub mod listen;
 pub mod request_command;

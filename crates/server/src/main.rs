@@ -124,6 +124,17 @@ enum Command {
         #[command(subcommand)]
         action: TravelRuleCommand,
     },
+    /// Reseal every sealed value (applications' secrets, webhook endpoints' secrets, the
+    /// Transak access token) under the current WIDGET_SESSIONS_SECRET_KEY, after a key rotation;
+    /// prints how many it changed.
+    Reseal {
+        #[command(flatten)]
+        options: ResealOptions,
+    },
+    /// Check the deployment and print every check in full: the database, its migrations, the
+    /// at-rest keys over every sealed value (naming the records they do not open), the stored
+    /// Transak access token. Exits non-zero when a check fails.
+    Doctor,
     /// Apply the database migrations and exit (run before rolling out a new version).
     Migrate,
     /// List the configuration variables with their defaults.
@@ -134,12 +145,30 @@ enum Command {
     },
 }
 
+/// The options of `reseal`.
+#[derive(clap::Args)]
+struct ResealOptions {
+    /// First forget the stored Transak access tokens that no configured key opens (their key
+    /// is lost): the next instance that needs one obtains a new one, which invalidates the old
+    /// one wherever it is still used.
+    #[arg(long)]
+    forget_unopenable_tokens: bool,
+}
+
 #[derive(Subcommand)]
 enum WebhooksCommand {
     /// List an application's webhook endpoints.
     List {
         /// The application's name.
         app: String,
+    },
+    /// Give an endpoint a new signing secret at once (the old one signs no further delivery);
+    /// prints it once. For a lost at-rest key or a leaked secret.
+    ReplaceSecret {
+        /// The application's name.
+        app: String,
+        /// The endpoint id (`we_…`), as `webhooks list` shows it.
+        endpoint: String,
     },
     /// Deliver an event again where its delivery FAILED (to every endpoint it failed for,
     /// or to one).
@@ -205,9 +234,12 @@ enum AppsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Reseal every stored secret under the current WIDGET_SESSIONS_SECRET_KEY (after
-    /// adding a new key and moving the old one to WIDGET_SESSIONS_OLD_SECRET_KEYS).
-    Reseal,
+    /// The same as `widget-sessions reseal`: reseal every sealed value under the current
+    /// WIDGET_SESSIONS_SECRET_KEY.
+    Reseal {
+        #[command(flatten)]
+        options: ResealOptions,
+    },
     /// Replace an application's credentials; prints the new ones once.
     Rotate {
         /// The application's name.
@@ -417,6 +449,44 @@ async fn run(command: Command) -> ExitCode {
                 }
             }
         }
+        Command::Reseal { options } => {
+            let config = match load_config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _logs = init_tracing(LogFormat::Pretty, None);
+            let action = Action::Reseal {
+                forget_unopenable_tokens: options.forget_unopenable_tokens,
+            };
+            match admin::run(&config, action).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("widget-sessions reseal: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Doctor => {
+            let config = match load_config() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _logs = init_tracing(LogFormat::Pretty, None);
+            match server::doctor::run(&config).await {
+                Ok(report) => {
+                    print(&report.text());
+                    if report.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("widget-sessions doctor: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Apps { action } => {
             let config = match load_config() {
                 Ok(c) => c,
@@ -453,7 +523,9 @@ async fn run(command: Command) -> ExitCode {
                     }
                 }
                 AppsCommand::List { json } => Action::List { json },
-                AppsCommand::Reseal => Action::Reseal,
+                AppsCommand::Reseal { options } => Action::Reseal {
+                    forget_unopenable_tokens: options.forget_unopenable_tokens,
+                },
                 AppsCommand::Update {
                     name,
                     ownership_proof,
@@ -485,6 +557,9 @@ async fn run(command: Command) -> ExitCode {
                     Action::Redeliver { event, endpoint }
                 }
                 WebhooksCommand::UnmatchedOrders { limit } => Action::UnmatchedOrders { limit },
+                WebhooksCommand::ReplaceSecret { app, endpoint } => {
+                    Action::ReplaceEndpointSecret { app, endpoint }
+                }
             };
             match admin::run(&config, action).await {
                 Ok(()) => ExitCode::SUCCESS,

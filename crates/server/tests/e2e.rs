@@ -1824,7 +1824,8 @@ async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(upstream.starts_with("failing: "), "{upstream}");
+    // Public: which check fails, never why (Transak's answer is in the logs).
+    assert_eq!(upstream, "failing");
     let calls = app.emulator.stats().injected_failures;
     assert!(calls > 0);
     for _ in 0..10 {
@@ -1861,13 +1862,7 @@ async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
     let body_json = r.json();
     assert_eq!(body_json["status"], "ready");
     assert_eq!(body_json["checks"]["database"], "ok");
-    assert!(
-        body_json["checks"]["upstream"]
-            .as_str()
-            .unwrap()
-            .starts_with("failing: "),
-        "{body_json}"
-    );
+    assert_eq!(body_json["checks"]["upstream"], "failing", "{body_json}");
     assert!(!r.text.contains(transak_emulator::DEFAULT_API_SECRET));
     // Liveness does not depend on upstream; reads keep working.
     app.get("/healthz").await.expect(200);
@@ -1879,6 +1874,42 @@ async fn readiness_reports_the_upstream_without_calling_it(store: Store) {
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     app.create(&app.a, &body).await.expect(201);
     assert_eq!(app.get("/readyz").await.json()["checks"]["upstream"], "ok");
+}
+
+/// Readiness is public: when the keys do not open what is stored it says `keys: failing`,
+/// without the tenants' names, the key ids or any other detail (they are in the logs and in
+/// `widget-sessions doctor`). Every kind of sealed value counts: here a webhook endpoint's
+/// secret that another instance sealed under a key this one does not have.
+async fn readiness_says_which_check_failed_but_not_why(app: TestApp) {
+    let receiver = Receiver::start(Some(0)).await;
+    let r = app
+        .signed(
+            &app.a,
+            "POST",
+            "/webhook-endpoints",
+            &json!({"url": receiver.url}).to_string(),
+        )
+        .await;
+    r.expect(201);
+    let pool = &app.database.as_ref().unwrap().pool;
+    sqlx::query("update webhook_endpoints set secret_key_id = 'k2-0badc0de'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"status": "not_ready", "checks": {"database": "ok", "keys": "failing", "upstream": r.json()["checks"]["upstream"]}})
+    );
+    assert!(
+        ["ok", "not used yet"].contains(&r.json()["checks"]["upstream"].as_str().unwrap()),
+        "{}",
+        r.text
+    );
+    for detail in ["k2-", "we_", "app-a", "endpoint", "sealed"] {
+        assert!(!r.text.contains(detail), "{detail} in {}", r.text);
+    }
 }
 
 async fn unknown_routes_and_methods_are_problems(store: Store) {
@@ -1924,6 +1955,51 @@ async fn unknown_routes_and_methods_are_problems(store: Store) {
         )
         .await;
     assert_problem(&r, 405, "method_not_allowed");
+}
+
+/// A path segment whose percent-escapes do not decode to UTF-8 is a malformed request:
+/// `400` as a problem document, like every other `400` (a launch link stays an HTML `404`).
+async fn a_path_that_is_not_utf8_is_a_problem(store: Store) {
+    let app = TestApp::spawn(store, &[]).await;
+    for (method, path) in [
+        ("GET", format!("{SESSIONS}/%FF")),
+        ("POST", format!("{SESSIONS}/%FF/cancel")),
+        ("GET", format!("{SESSIONS}/%C3%28/events")),
+        ("PUT", format!("{SESSIONS}/%FF/declaration")),
+        ("GET", format!("{SESSIONS}/%FF/ownership-challenge")),
+        ("POST", format!("{SESSIONS}/%FF/ownership-proof")),
+        ("DELETE", "/webhook-endpoints/%FF".to_string()),
+        ("POST", "/webhook-endpoints/%FF/rotate-secret".to_string()),
+    ] {
+        let body = if method == "GET" || method == "DELETE" {
+            ""
+        } else {
+            "{}"
+        };
+        let r = app.signed(&app.a, method, &path, body).await;
+        let errors = validation_errors(&r);
+        assert_eq!(
+            errors,
+            vec![("id".to_string(), "invalid_type".to_string())],
+            "{method} {path}"
+        );
+        assert!(
+            !r.text.contains("%FF") && !r.text.contains('\u{fffd}'),
+            "{}",
+            r.text
+        );
+    }
+    // Unsigned, too: the path is judged before the credentials.
+    let r = app
+        .send(
+            app.client
+                .get(app.absolute(&format!("/api/v1{SESSIONS}/%FF"))),
+        )
+        .await;
+    assert_problem(&r, 400, "validation_failed");
+    let r = app.get("/w/%FF").await;
+    assert_eq!(r.status.as_u16(), 404);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
 }
 
 async fn the_rate_limit_answers_429(store: Store) {
@@ -2520,6 +2596,7 @@ e2e! {
         signatures_cover_method_path_query_and_body,
         list_rejects_invalid_parameters,
         unknown_routes_and_methods_are_problems,
+        a_path_that_is_not_utf8_is_a_problem,
         the_rate_limit_answers_429,
         an_upstream_rejection_is_502,
         readiness_reports_the_upstream_without_calling_it,
@@ -2534,6 +2611,16 @@ mod postgres_only {
     async fn two_instances_share_one_database() {
         let app = super::TestApp::spawn(super::Store::Postgres, &[]).await;
         super::two_instances_share_one_database(app).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readiness_says_which_check_failed_but_not_why() {
+        let app = super::TestApp::spawn(
+            super::Store::Postgres,
+            &[("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true")],
+        )
+        .await;
+        super::readiness_says_which_check_failed_but_not_why(app).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,6 +74,7 @@ macro_rules! store_conformance {
         $crate::__conformance!($factory; endpoint_store;
             endpoints_are_scoped_limited_and_deletable,
             rotation_keeps_the_previous_secret_for_a_while,
+            sealed_secrets_are_listed_and_resealed_by_compare_and_swap,
         );
         $crate::__conformance!($factory; travel_rule;
             declarations_are_recorded_with_their_events,
@@ -90,6 +91,7 @@ macro_rules! store_conformance {
             saving_needs_the_lease_and_bumps_the_version,
             release_frees_the_lease,
             accounts_are_independent,
+            sealed_tokens_are_resealed_and_forgotten_by_compare_and_swap,
         );
         $crate::__conformance!($factory; application_store;
             create_and_find,

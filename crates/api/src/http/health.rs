@@ -24,43 +24,57 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// Readiness answer.
+/// Readiness answer. Public, so it says what failed but never why: the detail (the
+/// database's error, the records and key ids the keys do not open, the upstream's refusal)
+/// is in the logs and in `widget-sessions doctor`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready`, `not_ready` (the database does not answer) or `shutting_down`.
+    /// `ready`, `not_ready` (a check that decides readiness failed) or `shutting_down`.
     pub status: &'static str,
-    /// `ok` or what is wrong, per dependency.
+    /// Per dependency: `ok` or `failing`.
     pub checks: Checks,
 }
 
 /// Per-dependency state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checks {
-    /// The database (or the in-memory store): `ok` or why not. Decides readiness.
-    pub database: String,
-    /// Whether the configured at-rest keys open every stored application secret: `ok` or
-    /// which key ids are involved. Decides readiness.
-    pub keys: String,
-    /// The upstream credentials as last seen: `ok`, `not used yet`, or what failed.
-    /// Reported only: a Transak outage does not take the instance out of the load balancer
-    /// (reads, cancels and launch links keep working).
-    pub upstream: String,
+    /// The database (or the in-memory store) answers: `ok` or `failing`. Decides readiness.
+    pub database: &'static str,
+    /// The configured at-rest keys open every sealed value in use (applications' secrets,
+    /// webhook endpoints' secrets, the Transak access token): `ok` or `failing`. Decides
+    /// readiness.
+    pub keys: &'static str,
+    /// The upstream credentials as last seen: `ok`, `not used yet` or `failing`. Reported
+    /// only: a Transak outage does not take the instance out of the load balancer (reads,
+    /// cancels and launch links keep working).
+    pub upstream: &'static str,
 }
 
-/// Ready to take traffic: not shutting down, and the database answers (checked at most
-/// about once a second, however often this is called). The upstream's state is reported but
-/// does not decide.
+/// `ok` or `failing`.
+fn verdict<E>(result: &Result<(), E>) -> &'static str {
+    if result.is_ok() { "ok" } else { "failing" }
+}
+
+/// Ready to take traffic: not shutting down, the database answers (checked at most about
+/// once a second, however often this is called) and the at-rest keys open every sealed value
+/// in use (checked at most every 30 s). The upstream's state is reported but does not decide.
+/// A check that starts failing, or that fails differently, is logged with its detail.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "Not ready (database down, or shutting down); `checks` says why", body = Readiness),
+        (status = 503, description = "Not ready (a check failed, or shutting down); `checks` says which (the logs and `widget-sessions doctor` say why)", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let database = match state.0.readiness.get() {
         Some(cached) => cached,
         None => {
             let result = state.0.housekeeping.ping().await.map_err(|e| e.to_string());
-            state.0.readiness.put(result.clone());
+            if state.0.readiness.put(result.clone()) {
+                match &result {
+                    Ok(()) => tracing::info!("readiness: the database answers again"),
+                    Err(e) => tracing::warn!(error = %e, "readiness: the database does not answer"),
+                }
+            }
             result
         }
     };
@@ -70,19 +84,28 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         (Err(_), _) => Ok(()),
         (Ok(()), Some(cached)) => cached,
         (Ok(()), None) => {
-            let result = match state.0.applications.check_keys().await {
+            let result = match state.0.keys.check().await {
                 Ok(report) if report.ok() => Ok(()),
                 Ok(report) => Err(report.describe()),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(format!("cannot check the sealed values: {e}")),
             };
-            state.0.key_check.put(result.clone());
+            if state.0.key_check.put(result.clone()) {
+                match &result {
+                    Ok(()) => {
+                        tracing::info!("readiness: the at-rest keys open every sealed value in use")
+                    }
+                    Err(e) => {
+                        tracing::warn!(problem = %e, "readiness: the at-rest keys do not open every sealed value in use")
+                    }
+                }
+            }
             result
         }
     };
     let upstream = match state.0.gateway.status() {
-        UpstreamStatus::Ready => "ok".to_string(),
-        UpstreamStatus::Unknown => "not used yet".to_string(),
-        UpstreamStatus::Failing { reason } => format!("failing: {reason}"),
+        UpstreamStatus::Ready => "ok",
+        UpstreamStatus::Unknown => "not used yet",
+        UpstreamStatus::Failing { .. } => "failing",
     };
     let draining = state.0.lifecycle.is_draining();
     let status = match (&database, &keys, draining) {
@@ -93,14 +116,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let body = Readiness {
         status,
         checks: Checks {
-            database: match database {
-                Ok(()) => "ok".to_string(),
-                Err(e) => format!("unavailable: {e}"),
-            },
-            keys: match keys {
-                Ok(()) => "ok".to_string(),
-                Err(e) => e,
-            },
+            database: verdict(&database),
+            keys: verdict(&keys),
             upstream,
         },
     };

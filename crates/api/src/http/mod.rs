@@ -7,6 +7,7 @@ pub mod health;
 pub mod launch;
 pub mod limits;
 pub mod openapi;
+pub mod path_id;
 pub mod sessions;
 pub mod transak_orders;
 pub mod travel_rule;

@@ -1,6 +1,6 @@
 //! `/api/v1/travel-rule/widget-sessions`: create-or-reuse, get, list, cancel.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::auth::{Authenticated, Signed};
 use crate::http::create_body::{self, CreateSessionBody};
 use crate::http::error::{ApiError, Problem, ProblemCode};
+use crate::http::path_id::PathId;
 use crate::observability;
 use crate::state::AppState;
 
@@ -372,7 +373,7 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed {
         application: app, ..
     }: Signed,
@@ -594,7 +595,7 @@ pub async fn list(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed {
         application: app, ..
     }: Signed,

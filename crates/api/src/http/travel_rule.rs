@@ -3,7 +3,7 @@
 //! order: another application's session `404`; a cancelled one `409 session_cancelled`; a
 //! closed window `410 travel_rule_window_closed`; then a malformed body `400`; then the rules.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::auth::Signed;
 use crate::http::declaration_body::{self, DeclarationBody};
 use crate::http::error::{ApiError, Problem};
+use crate::http::path_id::PathId;
 use crate::http::sessions::SessionBody;
 use crate::state::AppState;
 
@@ -95,7 +96,7 @@ fn json_only(headers: &HeaderMap) -> Result<(), ApiError> {
 )]
 pub async fn declare(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Signed { application, body }: Signed,
 ) -> Result<Response, ApiError> {
@@ -128,7 +129,7 @@ pub async fn declare(
 )]
 pub async fn challenge(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed { application, .. }: Signed,
 ) -> Result<Response, ApiError> {
     let id = session_id(&id)?;
@@ -236,7 +237,7 @@ fn read_signature(body: &[u8]) -> Result<String, ValidationErrors> {
 )]
 pub async fn prove(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Signed { application, body }: Signed,
 ) -> Result<Response, ApiError> {

@@ -2,7 +2,7 @@
 //! their deliveries, and the JSON partners receive for each event ([`JsonEvents`]).
 
 use app::{EndpointWithSecret, WebhookError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Signed;
 use crate::http::error::{ApiError, Problem, ProblemCode};
+use crate::http::path_id::PathId;
 use crate::http::sessions::{BASE, SessionBody};
 use crate::state::AppState;
 
@@ -368,7 +369,7 @@ pub async fn list_endpoints(
 )]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed { application, .. }: Signed,
 ) -> Result<Response, ApiError> {
     let id: WebhookEndpointId = id.parse().map_err(|_| endpoint_not_found())?;
@@ -395,7 +396,7 @@ pub async fn delete_endpoint(
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed { application, .. }: Signed,
 ) -> Result<Response, ApiError> {
     let id: WebhookEndpointId = id.parse().map_err(|_| endpoint_not_found())?;
@@ -425,7 +426,7 @@ pub async fn rotate_secret(
 )]
 pub async fn session_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Signed { application, .. }: Signed,
 ) -> Result<Response, ApiError> {
     let id: SessionId = id.parse().map_err(|_| ApiError::session_not_found())?;

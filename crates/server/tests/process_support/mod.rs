@@ -12,6 +12,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 pub use common::http::Http;
+#[allow(unused_imports)] // Not every test binary receives webhooks.
+pub use common::receiver::{Received, Receiver};
 pub use common::resp::Resp;
 
 use std::fmt::Write as _;

@@ -124,3 +124,110 @@ pub async fn rotation_keeps_the_previous_secret_for_a_while(stores: Stores) {
         "the original secret, kept"
     );
 }
+
+/// Every endpoint's sealed secrets are listed (the previous one with the end of its
+/// signing), and each is resealed only while it is still the one read: a rotation in
+/// between wins.
+pub async fn sealed_secrets_are_listed_and_resealed_by_compare_and_swap(stores: Stores) {
+    ensure_applications(&stores).await;
+    let w = stores.clone();
+    let e1 = endpoint(APP_A, 1, &[]);
+    let e2 = endpoint(APP_B, 2, &[]);
+    register(&w, &e1).await;
+    register(&w, &e2).await;
+    w.endpoints
+        .rotate_secret(APP_B, e2.id, sealed(2), t0(), at(100))
+        .await
+        .unwrap();
+    let mut listed = w.endpoints.sealed_secrets().await.unwrap();
+    listed.sort_by_key(|s| (s.endpoint, s.slot == SecretSlot::Previous));
+    let current = |e: &WebhookEndpoint, secret| SealedEndpointSecret {
+        application: e.application,
+        endpoint: e.id,
+        slot: SecretSlot::Current,
+        secret,
+        signs_until: None,
+    };
+    assert_eq!(
+        listed,
+        vec![
+            current(&e1, sealed(1)),
+            current(&e2, sealed(2)),
+            SealedEndpointSecret {
+                application: APP_B,
+                endpoint: e2.id,
+                slot: SecretSlot::Previous,
+                secret: sealed(1),
+                signs_until: Some(at(100)),
+            },
+        ]
+    );
+
+    // Each slot on its own, and only from the value read.
+    assert!(
+        w.endpoints
+            .reseal_secret(APP_B, e2.id, SecretSlot::Previous, &sealed(1), sealed(11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !w.endpoints
+            .reseal_secret(APP_B, e2.id, SecretSlot::Previous, &sealed(1), sealed(12))
+            .await
+            .unwrap(),
+        "the previous secret changed since it was read"
+    );
+    assert!(
+        !w.endpoints
+            .reseal_secret(APP_A, e2.id, SecretSlot::Current, &sealed(2), sealed(12))
+            .await
+            .unwrap(),
+        "another application's endpoint"
+    );
+    assert!(
+        !w.endpoints
+            .reseal_secret(APP_A, e1.id, SecretSlot::Previous, &sealed(1), sealed(12))
+            .await
+            .unwrap(),
+        "an endpoint without a previous secret"
+    );
+    // A rotation between the read and the reseal wins.
+    w.endpoints
+        .rotate_secret(APP_A, e1.id, sealed(3), t0(), at(100))
+        .await
+        .unwrap();
+    assert!(
+        !w.endpoints
+            .reseal_secret(APP_A, e1.id, SecretSlot::Current, &sealed(1), sealed(13))
+            .await
+            .unwrap()
+    );
+    assert!(
+        w.endpoints
+            .reseal_secret(APP_B, e2.id, SecretSlot::Current, &sealed(2), sealed(14))
+            .await
+            .unwrap()
+    );
+    // Deliveries are signed with what is stored now.
+    mint(&stores.sessions, APP_B, sid(1), &request(1, false), t0()).await;
+    let d = w
+        .deliveries
+        .claim(&claim_query(at(1), 1, 10))
+        .await
+        .unwrap();
+    let mine = d.iter().find(|d| d.key.endpoint == e2.id).unwrap();
+    assert_eq!(mine.secret, sealed(14));
+    assert_eq!(mine.previous_secret, Some(sealed(11)));
+    let mut listed = w.endpoints.sealed_secrets().await.unwrap();
+    listed.sort_by_key(|s| (s.endpoint, s.slot == SecretSlot::Previous));
+    let secrets: Vec<_> = listed.iter().map(|s| (s.slot, s.secret.clone())).collect();
+    assert_eq!(
+        secrets,
+        vec![
+            (SecretSlot::Current, sealed(3)),
+            (SecretSlot::Previous, sealed(1)),
+            (SecretSlot::Current, sealed(14)),
+            (SecretSlot::Previous, sealed(11)),
+        ]
+    );
+}

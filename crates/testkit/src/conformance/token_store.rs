@@ -206,3 +206,140 @@ pub async fn accounts_are_independent(stores: Stores) {
         .unwrap();
     assert!(store.current("b").await.unwrap().is_none());
 }
+
+/// The tokens sealed at rest are listed, current and previous (with when it was replaced);
+/// each is resealed or forgotten only while it is still the one read, and the version goes
+/// on. A store that keeps tokens only in its own process memory seals nothing: it lists
+/// nothing, and reseals or forgets nothing.
+pub async fn sealed_tokens_are_resealed_and_forgotten_by_compare_and_swap(stores: Stores) {
+    let store = stores.tokens.clone();
+    for (n, token) in [(1u128, "t1"), (2, "t2")] {
+        let now = at(i64::try_from(n).unwrap() * 100);
+        assert!(
+            store
+                .try_lease_refresh(ACCOUNT, holder(n), now, now + TimeDelta::seconds(30))
+                .await
+                .unwrap()
+        );
+        store
+            .save_refreshed(ACCOUNT, holder(n), SecretString::from(token), at(1000), now)
+            .await
+            .unwrap();
+    }
+    let listed = store.sealed_tokens().await.unwrap();
+    let anything = EncryptedSecret {
+        key_id: "k2-other".into(),
+        sealed: vec![7; 40],
+    };
+    if listed.is_empty() {
+        for slot in [TokenSlot::Current, TokenSlot::Previous] {
+            assert!(
+                !store
+                    .reseal_token(ACCOUNT, slot, &anything, anything.clone())
+                    .await
+                    .unwrap()
+            );
+            assert!(!store.forget_token(ACCOUNT, slot, &anything).await.unwrap());
+        }
+        let current = store.current(ACCOUNT).await.unwrap().unwrap();
+        assert_eq!(current.token.expose_secret(), "t2");
+        return;
+    }
+    let slots: Vec<_> = listed
+        .iter()
+        .map(|t| (t.account.as_str(), t.slot, t.replaced_at))
+        .collect();
+    assert_eq!(
+        slots,
+        vec![
+            (ACCOUNT, TokenSlot::Current, None),
+            (ACCOUNT, TokenSlot::Previous, Some(at(200))),
+        ]
+    );
+    let (current, previous) = (listed[0].token.clone(), listed[1].token.clone());
+
+    // Resealing writes the slot it names, from the value read only: putting the previous
+    // token's sealed bytes (same purpose, so they open) in the current slot makes it current.
+    assert!(
+        !store
+            .reseal_token(ACCOUNT, TokenSlot::Current, &anything, previous.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reseal_token(
+                "another:account",
+                TokenSlot::Current,
+                &current,
+                previous.clone()
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reseal_token(ACCOUNT, TokenSlot::Current, &current, previous.clone())
+            .await
+            .unwrap()
+    );
+    let now = store.current(ACCOUNT).await.unwrap().unwrap();
+    assert_eq!(now.token.expose_secret(), "t1");
+    assert_eq!((now.version, now.expires_at), (2, at(1000)));
+    assert!(
+        store
+            .reseal_token(ACCOUNT, TokenSlot::Current, &previous, current.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reseal_token(ACCOUNT, TokenSlot::Previous, &previous, previous.clone())
+            .await
+            .unwrap()
+    );
+
+    // Forgetting the previous token keeps the current one; forgetting the current one
+    // forgets both, and the next save goes on from the version.
+    assert!(
+        !store
+            .forget_token(ACCOUNT, TokenSlot::Previous, &anything)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .forget_token(ACCOUNT, TokenSlot::Previous, &previous)
+            .await
+            .unwrap()
+    );
+    let now = store.current(ACCOUNT).await.unwrap().unwrap();
+    assert_eq!(now.token.expose_secret(), "t2");
+    assert!(now.previous.is_none());
+    assert!(
+        store
+            .forget_token(ACCOUNT, TokenSlot::Current, &current)
+            .await
+            .unwrap()
+    );
+    assert!(store.current(ACCOUNT).await.unwrap().is_none());
+    assert!(store.sealed_tokens().await.unwrap().is_empty());
+    assert!(
+        store
+            .try_lease_refresh(ACCOUNT, holder(3), at(300), at(330))
+            .await
+            .unwrap()
+    );
+    let saved = store
+        .save_refreshed(
+            ACCOUNT,
+            holder(3),
+            SecretString::from("t3"),
+            at(1000),
+            at(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 3);
+    assert!(saved.previous.is_none());
+}

@@ -136,6 +136,31 @@ impl AccessTokenStore for MemoryTokenStore {
         }
         self.inner.release_refresh(account, holder).await
     }
+
+    async fn sealed_tokens(&self) -> Result<Vec<ports::SealedAccessToken>, StoreError> {
+        self.inner.sealed_tokens().await
+    }
+
+    async fn reseal_token(
+        &self,
+        account: &str,
+        slot: ports::TokenSlot,
+        current: &ports::EncryptedSecret,
+        resealed: ports::EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .reseal_token(account, slot, current, resealed)
+            .await
+    }
+
+    async fn forget_token(
+        &self,
+        account: &str,
+        slot: ports::TokenSlot,
+        current: &ports::EncryptedSecret,
+    ) -> Result<bool, StoreError> {
+        self.inner.forget_token(account, slot, current).await
+    }
 }
 
 /// A clock that starts at the system time and moves only when told.
