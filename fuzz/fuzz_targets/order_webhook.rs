@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
                 claims["webhookData"]["status"].as_str(),
                 Some(event.status.as_str())
             );
-            for (v, max) in [(&event.event_id, 100), (&event.order_id, 200), (&event.status, 100)] {
+            for (v, max) in [(event.event_id.as_str(), 100), (event.order_id.as_str(), 200), (event.status.as_str(), 100)] {
                 assert!(!v.is_empty() && v.len() <= max && !v.chars().any(char::is_control));
             }
             if let Some(p) = &event.partner_order_id {

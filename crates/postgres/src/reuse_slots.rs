@@ -43,6 +43,9 @@ impl PgStore {
         // every one of its CTEs is set up on each execution. Only when there is no reusable
         // session, or its flag must be raised, does the full statement decide, atomically,
         // with the signature already recorded.
+        // Both statements run on one connection: sqlx pings a connection each time it goes
+        // back to the pool, so a create that falls through pays that round trip once.
+        let mut conn = self.pool().acquire().await.map_err(store_error)?;
         let mut q = std::borrow::Cow::Borrowed(q);
         if let Some(nonce) = &q.nonce {
             let row = recording_the_request!(
@@ -63,10 +66,11 @@ impl PgStore {
                 Some(nonce.signature.as_slice()),
                 nonce.expires_at,
             )
-            .fetch_one(self.pool())
+            .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
             if !row.fresh {
+                drop(conn); // back to the pool before the marker check takes one
                 self.request_refused().await;
                 return Ok(ReuseOutcome::Replayed);
             }
@@ -174,9 +178,10 @@ impl PgStore {
             q.reopened_event.as_uuid(),
             EventType::SessionTravelRuleReopened.as_str()
         )
-        .fetch_one(self.pool())
+        .fetch_one(&mut *conn)
         .await
         .map_err(store_error)?;
+        drop(conn);
 
         if row.replayed {
             self.request_refused().await;
