@@ -9,8 +9,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
-    ApplicationId, EventId, EventType, RetrySchedule, SessionId, WebhookEndpointId, WebhookUrl,
-    WebhookUrlError,
+    ApplicationId, EventId, EventType, PreviousSecretLifetime, RetrySchedule, SessionId,
+    WebhookEndpointId, WebhookUrl, WebhookUrlError,
 };
 use ports::{
     Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DeliveryQueue, DueDelivery,
@@ -69,8 +69,6 @@ pub struct WebhookSettings {
     /// How long a worker holds a claimed delivery before another may take it over. Must
     /// exceed the sender's timeout.
     pub lease: Duration,
-    /// How long a rotated-out secret keeps signing deliveries.
-    pub rotation_overlap: Duration,
     /// Deliveries in flight per worker.
     pub max_in_flight: u32,
     /// Deliveries in flight per worker to one endpoint.
@@ -88,7 +86,6 @@ impl Default for WebhookSettings {
             max_endpoints: 10,
             schedule: RetrySchedule::default(),
             lease: Duration::from_secs(30),
-            rotation_overlap: Duration::from_secs(24 * 3600),
             max_in_flight: 64,
             per_endpoint: 4,
             tick: Duration::from_secs(1),
@@ -250,9 +247,10 @@ impl Webhooks {
         Ok(deleted)
     }
 
-    /// A new secret for an endpoint (returned here only); for
-    /// [`WebhookSettings::rotation_overlap`] deliveries are signed with both. `None` if the
-    /// application has no such endpoint.
+    /// A new secret for an endpoint (returned here only). The secret it replaces — the one
+    /// last handed out — keeps signing deliveries alongside it for `previous_lifetime` (not
+    /// at all for [`PreviousSecretLifetime::NONE`]); any older secret stops now. `None` if
+    /// the application has no such endpoint.
     ///
     /// # Errors
     ///
@@ -261,8 +259,9 @@ impl Webhooks {
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
+        previous_lifetime: PreviousSecretLifetime,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
-        self.new_endpoint_secret(application, id, self.settings.rotation_overlap)
+        self.new_endpoint_secret(application, id, previous_lifetime)
             .await
     }
 
@@ -279,7 +278,7 @@ impl Webhooks {
         application: ApplicationId,
         id: WebhookEndpointId,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
-        self.new_endpoint_secret(application, id, Duration::ZERO)
+        self.new_endpoint_secret(application, id, PreviousSecretLifetime::NONE)
             .await
     }
 
@@ -287,7 +286,7 @@ impl Webhooks {
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
-        overlap: Duration,
+        previous_lifetime: PreviousSecretLifetime,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
         let secret = self.new_secret();
         let sealed = self
@@ -295,14 +294,15 @@ impl Webhooks {
             .sealer
             .seal(&secret, seal_context(application, id));
         let now = self.deps.clock.now();
-        let until = now + TimeDelta::from_std(overlap).unwrap_or(TimeDelta::zero());
+        let until = now + TimeDelta::seconds(i64::from(previous_lifetime.as_secs()));
         let rotated = self
             .deps
             .endpoints
-            .rotate_secret(application, id, sealed, now, until)
+            .rotate_secret(application, id, sealed, until)
             .await?;
         Ok(rotated.map(|endpoint| {
-            info!(endpoint_id = %id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
+            info!(endpoint_id = %id, previous_secret_signs_for_secs = previous_lifetime.as_secs(),
+                "webhook secret rotated");
             EndpointWithSecret { endpoint, secret }
         }))
     }

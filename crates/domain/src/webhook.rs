@@ -1,6 +1,7 @@
 //! Webhook rules: which URLs a partner may register ([`WebhookUrl`]), which addresses count
-//! as public ([`is_public_address`]), and when a failed delivery is tried again
-//! ([`RetrySchedule`]).
+//! as public ([`is_public_address`]), when a failed delivery is tried again
+//! ([`RetrySchedule`]), and how long a rotated-out secret keeps signing
+//! ([`PreviousSecretLifetime`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -179,6 +180,62 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only
         || s[0] < 0x2000 // not in global unicast 2000::/3 …
         || s[0] >= 0x4000) // … either side
+}
+
+/// How long the secret an endpoint rotation replaces keeps signing deliveries alongside the
+/// new one: 0 (it stops at once) to 24 hours, 24 hours by default.
+///
+/// ```
+/// use domain::PreviousSecretLifetime;
+/// assert_eq!(PreviousSecretLifetime::default().as_secs(), 86_400);
+/// assert_eq!(PreviousSecretLifetime::from_secs(0).unwrap().as_secs(), 0);
+/// assert!(PreviousSecretLifetime::from_secs(86_401).is_err());
+/// assert!(PreviousSecretLifetime::from_secs(-1).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PreviousSecretLifetime(u32);
+
+/// A previous secret's lifetime outside 0–86,400 seconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("previousSecretExpiresInSecs must be a whole number of seconds from 0 to 86400")]
+pub struct InvalidPreviousSecretLifetime;
+
+impl crate::RuleViolation for InvalidPreviousSecretLifetime {
+    fn code(&self) -> crate::ErrorCode {
+        crate::ErrorCode::OutOfRange
+    }
+}
+
+impl PreviousSecretLifetime {
+    /// The longest (and default) lifetime, in seconds: 24 hours.
+    pub const MAX_SECS: u32 = 86_400;
+    /// The replaced secret stops signing at once.
+    pub const NONE: Self = Self(0);
+
+    /// `secs` seconds, if within 0–[`Self::MAX_SECS`].
+    pub fn from_secs(secs: i64) -> Result<Self, InvalidPreviousSecretLifetime> {
+        u32::try_from(secs)
+            .ok()
+            .filter(|s| *s <= Self::MAX_SECS)
+            .map(Self)
+            .ok_or(InvalidPreviousSecretLifetime)
+    }
+
+    /// In seconds.
+    pub fn as_secs(self) -> u32 {
+        self.0
+    }
+
+    /// As a duration.
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.0))
+    }
+}
+
+impl Default for PreviousSecretLifetime {
+    fn default() -> Self {
+        Self(Self::MAX_SECS)
+    }
 }
 
 /// When a failed delivery is tried again.

@@ -143,8 +143,8 @@ pub struct DueDelivery {
     pub url: WebhookUrl,
     /// The endpoint's signing secret, sealed.
     pub secret: EncryptedSecret,
-    /// The secret it replaced, while deliveries are still signed with both (24 h after a
-    /// rotation).
+    /// The secret it replaced, while deliveries are still signed with both (for the
+    /// lifetime its rotation gave it: 24 h by default).
     pub previous_secret: Option<EncryptedSecret>,
 }
 

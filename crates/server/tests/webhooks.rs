@@ -254,6 +254,31 @@ async fn a_receiver_down_past_the_schedule_ends_failed(store: Store) {
     assert_eq!(receiver.deliveries().len(), 3, "no attempt after FAILED");
 }
 
+/// Rotates `id`'s secret with `body`; the new secret.
+async fn rotate(app: &TestApp, id: &str, body: &str) -> String {
+    let r = app
+        .signed(
+            &app.a,
+            "POST",
+            &format!("{ENDPOINTS}/{id}/rotate-secret"),
+            body,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let rotated = r.json();
+    assert_eq!(rotated["id"], id);
+    rotated["secret"].as_str().unwrap().to_string()
+}
+
+/// The `v1,…` signatures a delivery carries.
+fn signatures(d: &Received) -> Vec<String> {
+    d.header("webhook-signature")
+        .split(' ')
+        .map(str::to_string)
+        .collect()
+}
+
 /// After a rotation, deliveries carry two signatures: one under each secret.
 async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
     let app = spawn(store, "1").await;
@@ -261,23 +286,12 @@ async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
     let endpoint = register(&app, &app.a, &receiver.url, None).await;
     let old = endpoint["secret"].as_str().unwrap().to_string();
     let id = endpoint["id"].as_str().unwrap();
-    let r = app
-        .signed(
-            &app.a,
-            "POST",
-            &format!("{ENDPOINTS}/{id}/rotate-secret"),
-            "",
-        )
-        .await;
-    r.expect(200);
-    let rotated = r.json();
-    let new = rotated["secret"].as_str().unwrap().to_string();
+    let new = rotate(&app, id, "").await;
     assert_ne!(old, new);
-    assert_eq!(rotated["id"], endpoint["id"]);
     app.create_ok(&app.a, &btc(&user()), 201).await;
     let got = receiver.until("a delivery", |d| !d.is_empty()).await;
     let d = &got[0];
-    assert_eq!(d.header("webhook-signature").split(' ').count(), 2);
+    assert_eq!(signatures(d).len(), 2, "{:?}", d.headers);
     assert!(d.verifies(&[&old]) && d.verifies(&[&new]));
     // Rotating an endpoint of another application, or an unknown one: 404.
     let r = app
@@ -289,6 +303,97 @@ async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
         )
         .await;
     assert_problem(&r, 404, "webhook_endpoint_not_found");
+}
+
+/// Two rotations in a row: the secret the first one handed out (the one the partner was
+/// last given) still signs, alongside the newest; the original stops at the second rotation
+/// instead of living on.
+async fn a_second_rotation_keeps_the_secret_last_handed_out(store: Store) {
+    let app = spawn(store, "1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let original = endpoint["secret"].as_str().unwrap().to_string();
+    let id = endpoint["id"].as_str().unwrap();
+    let first = rotate(&app, id, "").await;
+    let second = rotate(&app, id, r#"{"previousSecretExpiresInSecs": 86400}"#).await;
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("a delivery", |d| !d.is_empty()).await;
+    let d = &got[0];
+    assert_eq!(
+        signatures(d).len(),
+        2,
+        "exactly the two live secrets sign: {:?}",
+        d.headers
+    );
+    assert!(d.verifies(&[&second]), "{:?}", d.headers);
+    assert!(
+        d.verifies(&[&first]),
+        "the secret handed out by the first rotation still verifies"
+    );
+    assert!(
+        !d.verifies(&[&original]),
+        "the original secret no longer verifies"
+    );
+}
+
+/// `previousSecretExpiresInSecs: 0` ends the replaced secret at once: deliveries carry the
+/// new secret's signature only. Out-of-range or mistyped values are refused like other
+/// validation errors.
+async fn a_rotation_can_end_the_previous_secret_at_once(store: Store) {
+    let app = spawn(store, "1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let original = endpoint["secret"].as_str().unwrap().to_string();
+    let id = endpoint["id"].as_str().unwrap();
+    let path = format!("{ENDPOINTS}/{id}/rotate-secret");
+    for (body, expected) in [
+        (
+            r#"{"previousSecretExpiresInSecs": 86401}"#,
+            fe("previousSecretExpiresInSecs", "out_of_range"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": -1}"#,
+            fe("previousSecretExpiresInSecs", "out_of_range"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": "60"}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": 1.5}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": null}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpires": 60}"#,
+            fe("previousSecretExpires", "unknown_field"),
+        ),
+        ("[60]", fe("", "invalid_json")),
+        ("{", fe("", "invalid_json")),
+    ] {
+        let r = app.signed(&app.a, "POST", &path, body).await;
+        assert_eq!(validation_errors(&r), vec![expected], "{body}");
+    }
+    // With the partners' client crate, typed; nothing was rotated by the refused requests.
+    let c = client::Client::new(&app.base, &app.a.key, &app.a.secret).unwrap();
+    let rotated = c
+        .rotate_endpoint_secret(id, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(rotated.id, id);
+    let new = rotated.secret.unwrap();
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("a delivery", |d| !d.is_empty()).await;
+    let d = &got[0];
+    assert_eq!(signatures(d).len(), 1, "{:?}", d.headers);
+    assert!(d.verifies(&[&new]), "{:?}", d.headers);
+    assert!(
+        !d.verifies(&[&original]),
+        "the replaced secret stopped at once"
+    );
 }
 
 /// Endpoint types filter what an endpoint receives.
@@ -822,6 +927,8 @@ both! {
     a_failing_receiver_gets_the_event_on_the_third_attempt,
     a_receiver_down_past_the_schedule_ends_failed,
     a_rotated_secret_signs_alongside_the_old_one,
+    a_second_rotation_keeps_the_secret_last_handed_out,
+    a_rotation_can_end_the_previous_secret_at_once,
     an_endpoint_receives_only_its_event_types,
     endpoints_are_validated_listed_and_deleted,
     a_completed_order_reaches_the_session_and_the_partner,
