@@ -466,9 +466,46 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
             json!({"url": "https://localhost/"}),
             "webhook_url_not_public",
         ),
+        // Ports below 1024 other than 443 (80 only where `http` is allowed).
+        (
+            json!({"url": "https://hooks.example.com:22/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://hooks.example.com:80/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://93.184.216.34:1023/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://127.0.0.1:25/"}),
+            "invalid_webhook_url",
+        ),
     ] {
         assert_problem(&post(body.clone()).await, 400, code);
     }
+    // A name that does not resolve is refused exactly like one that resolves to a private
+    // address (the sender's tests show the two are one refusal): no DNS oracle.
+    let missing = assert_problem(
+        &post(json!({"url": "https://no-such-host.invalid/hook"})).await,
+        400,
+        "webhook_url_not_public",
+    );
+    assert_eq!(
+        missing["detail"],
+        "the webhook URL's host does not resolve to public addresses only"
+    );
+    let p = assert_problem(
+        &post(json!({"url": "https://hooks.example.com:22/"})).await,
+        400,
+        "invalid_webhook_url",
+    );
+    assert_eq!(
+        p["detail"],
+        "the webhook URL must use port 443 or a port from 1024 up"
+    );
     let errors = validation_errors(
         &post(json!({"eventTypes": ["session.created", "session.exploded"], "extra": 1})).await,
     );
@@ -489,7 +526,7 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
     .await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        let e = register(&app, &app.a, &format!("http://127.0.0.1:9/{n}"), None).await;
+        let e = register(&app, &app.a, &format!("http://127.0.0.1:9999/{n}"), None).await;
         ids.push(e["id"].as_str().unwrap().to_string());
     }
     let r = app
@@ -497,7 +534,7 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
             &app.a,
             "POST",
             ENDPOINTS,
-            &json!({"url": "http://127.0.0.1:9/x"}).to_string(),
+            &json!({"url": "http://127.0.0.1:9999/x"}).to_string(),
         )
         .await;
     assert_problem(&r, 409, "too_many_webhook_endpoints");
@@ -528,8 +565,24 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
         404,
         "webhook_endpoint_not_found",
     );
-    // A slot is free again.
-    register(&app, &app.a, "http://127.0.0.1:9/again", None).await;
+    // A slot is free again. Port 80 is allowed here (as `http` is); ports below 1024 other
+    // than 80 and 443 are not.
+    let p = assert_problem(
+        &app.signed(
+            &app.a,
+            "POST",
+            ENDPOINTS,
+            &json!({"url": "http://127.0.0.1:22/"}).to_string(),
+        )
+        .await,
+        400,
+        "invalid_webhook_url",
+    );
+    assert_eq!(
+        p["detail"],
+        "the webhook URL must use port 443, port 80 or a port from 1024 up"
+    );
+    register(&app, &app.a, "http://127.0.0.1/again", None).await;
 }
 
 // ---- Transak's order webhooks (`POST /webhooks/transak`) ----

@@ -30,8 +30,9 @@ pub const ENDPOINTS: &str = "/api/v1/webhook-endpoints";
 #[allow(dead_code)] // Documents the body for OpenAPI; it is read member by member.
 #[schema(rename_all = "camelCase")]
 pub struct CreateEndpointBody {
-    /// `https://…` (`http` only where private networks are allowed). Its host must resolve
-    /// to public addresses only.
+    /// `https://…` (`http` only where private networks are allowed), on port 443 or a port
+    /// from 1024 up (also 80 where `http` is allowed). Its host must resolve to public
+    /// addresses only.
     #[schema(example = "https://hooks.example.com/widget-sessions")]
     url: String,
     /// The event types to receive; all when absent or empty.
@@ -215,7 +216,8 @@ impl From<WebhookError> for ApiError {
             WebhookError::Url(u) => ApiError::BadRequest {
                 code: match u {
                     domain::WebhookUrlError::Invalid(_) => ProblemCode::InvalidWebhookUrl,
-                    domain::WebhookUrlError::NotPublic(_) => ProblemCode::WebhookUrlNotPublic,
+                    domain::WebhookUrlError::NotPublic(_)
+                    | domain::WebhookUrlError::HostNotPublic => ProblemCode::WebhookUrlNotPublic,
                 },
                 detail: u.to_string(),
                 errors: Vec::new(),
@@ -372,7 +374,7 @@ fn no_store(mut r: Response) -> Response {
     security(("api_key" = [], "hmac" = [])),
     responses(
         (status = 201, description = "Registered; `secret` is shown this once", body = EndpointBody),
-        (status = 400, description = "`validation_failed`, `invalid_webhook_url` or `webhook_url_not_public`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed`; `invalid_webhook_url` (not `https`, malformed, credentials, or a port below 1024 other than 443 — and 80 where `http` is allowed); `webhook_url_not_public` (a non-public address, or a host name that does not resolve to public addresses only: one answer whether it resolves to a private address or not at all)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`too_many_webhook_endpoints`", body = Problem, content_type = "application/problem+json"),
     )
