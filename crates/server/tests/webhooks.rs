@@ -954,6 +954,90 @@ async fn a_burst_to_one_endpoint_drains_without_waiting_for_the_poll(store: Stor
     assert_eq!(ids.len(), 12);
 }
 
+/// Two applications whose ten endpoints each hang until the sender's timeout do not hold
+/// up a third application's delivery: each application has at most
+/// [`PER_APPLICATION`] deliveries in flight per instance, so the instance keeps room for
+/// the others and the victim's event leaves at once, while the neighbours' are still in
+/// flight.
+async fn slow_neighbours_do_not_delay_another_applications_deliveries(store: Store) {
+    /// The default cap of deliveries in flight per application and instance.
+    const PER_APPLICATION: usize = 16;
+    /// The sender's timeout: the neighbours' attempts stay in flight this long.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS", "10000"),
+        ],
+    )
+    .await;
+    let victim = app_c();
+    // Ten endpoints for each noisy application, each answering only after the timeout.
+    let mut noisy: Vec<(&Creds, Vec<Receiver>)> = Vec::new();
+    for who in [&app.a, &app.b] {
+        let mut receivers = Vec::new();
+        for _ in 0..10 {
+            let r = Receiver::start_with_delay(Some(0), Duration::from_secs(60)).await;
+            register(&app, who, &r.url, None).await;
+            receivers.push(r);
+        }
+        noisy.push((who, receivers));
+    }
+    let fast = Receiver::start(Some(0)).await;
+    register(&app, &victim, &fast.url, None).await;
+    // Four events each: 40 deliveries per noisy application, more than the instance's 64
+    // slots together.
+    let noisy_started = Instant::now();
+    for (who, _) in &noisy {
+        for _ in 0..4 {
+            app.create_ok(who, &btc(&user()), 201).await;
+        }
+    }
+    let in_flight =
+        |receivers: &[Receiver]| -> usize { receivers.iter().map(|r| r.deliveries().len()).sum() };
+    let started = Instant::now();
+    while noisy
+        .iter()
+        .any(|(_, receivers)| in_flight(receivers) < PER_APPLICATION)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the neighbours' deliveries did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let sent = Instant::now();
+    let s = app.create_ok(&victim, &btc(&user()), 201).await;
+    let got = fast.until("the victim's delivery", |d| !d.is_empty()).await;
+    let latency = sent.elapsed();
+    assert_eq!(got[0].json()["type"], "session.created");
+    assert_eq!(got[0].json()["data"]["id"], s["id"]);
+    // Within 1 s in normal operation; 2.5 s leaves room for a loaded machine. Without the
+    // per-application cap the neighbours took every slot and the victim waited for their
+    // timeout (about 9 s).
+    assert!(
+        latency < Duration::from_millis(2500),
+        "the victim's event took {latency:?}"
+    );
+    // The neighbours' attempts are still in flight (none can have ended before the
+    // timeout), each application at its cap, not beyond.
+    assert!(
+        noisy_started.elapsed() < TIMEOUT,
+        "the test ran too slowly to tell"
+    );
+    for (who, receivers) in &noisy {
+        assert_eq!(
+            in_flight(receivers),
+            PER_APPLICATION,
+            "{} deliveries in flight at once",
+            who.name
+        );
+    }
+    println!("the victim's event was delivered {latency:?} after its create");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -988,4 +1072,5 @@ both! {
     order_webhooks_are_verified,
     listen_shows_verified_events_and_cleans_up,
     a_burst_to_one_endpoint_drains_without_waiting_for_the_poll,
+    slow_neighbours_do_not_delay_another_applications_deliveries,
 }
