@@ -9,8 +9,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
-    ApplicationId, EventId, EventType, RetrySchedule, SessionId, WebhookEndpointId, WebhookUrl,
-    WebhookUrlError,
+    ApplicationId, EventId, EventType, PreviousSecretLifetime, RetrySchedule, SessionId,
+    WebhookEndpointId, WebhookUrl, WebhookUrlError,
 };
 use ports::{
     Attempt, AttemptOutcome, ClaimQuery, Clock, DeliveryKey, DeliveryQueue, DueDelivery,
@@ -69,16 +69,26 @@ pub struct WebhookSettings {
     /// How long a worker holds a claimed delivery before another may take it over. Must
     /// exceed the sender's timeout.
     pub lease: Duration,
-    /// How long a rotated-out secret keeps signing deliveries.
-    pub rotation_overlap: Duration,
     /// Deliveries in flight per worker.
     pub max_in_flight: u32,
     /// Deliveries in flight per worker to one endpoint.
     pub per_endpoint: u32,
+    /// Deliveries in flight per worker for one application (all its endpoints together), so
+    /// that applications with slow endpoints cannot take every slot and hold up the others'.
+    pub per_application: u32,
     /// How often a worker looks for due deliveries without being woken.
     pub tick: Duration,
     /// How often the expiry sweeper runs.
     pub sweep_every: Duration,
+}
+
+impl WebhookSettings {
+    /// Deliveries in flight per worker, by default.
+    pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
+    /// Deliveries in flight per worker for one application, by default: a quarter of the
+    /// worker's slots, so at least four applications must be slow at once before any other
+    /// waits for a slot.
+    pub const DEFAULT_PER_APPLICATION: u32 = 16;
 }
 
 impl Default for WebhookSettings {
@@ -88,9 +98,9 @@ impl Default for WebhookSettings {
             max_endpoints: 10,
             schedule: RetrySchedule::default(),
             lease: Duration::from_secs(30),
-            rotation_overlap: Duration::from_secs(24 * 3600),
-            max_in_flight: 64,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             per_endpoint: 4,
+            per_application: Self::DEFAULT_PER_APPLICATION,
             tick: Duration::from_secs(1),
             sweep_every: Duration::from_secs(5),
         }
@@ -250,9 +260,10 @@ impl Webhooks {
         Ok(deleted)
     }
 
-    /// A new secret for an endpoint (returned here only); for
-    /// [`WebhookSettings::rotation_overlap`] deliveries are signed with both. `None` if the
-    /// application has no such endpoint.
+    /// A new secret for an endpoint (returned here only). The secret it replaces — the one
+    /// last handed out — keeps signing deliveries alongside it for `previous_lifetime` (not
+    /// at all for [`PreviousSecretLifetime::NONE`]); any older secret stops now. `None` if
+    /// the application has no such endpoint.
     ///
     /// # Errors
     ///
@@ -261,8 +272,9 @@ impl Webhooks {
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
+        previous_lifetime: PreviousSecretLifetime,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
-        self.new_endpoint_secret(application, id, self.settings.rotation_overlap)
+        self.new_endpoint_secret(application, id, previous_lifetime)
             .await
     }
 
@@ -279,7 +291,7 @@ impl Webhooks {
         application: ApplicationId,
         id: WebhookEndpointId,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
-        self.new_endpoint_secret(application, id, Duration::ZERO)
+        self.new_endpoint_secret(application, id, PreviousSecretLifetime::NONE)
             .await
     }
 
@@ -287,7 +299,7 @@ impl Webhooks {
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
-        overlap: Duration,
+        previous_lifetime: PreviousSecretLifetime,
     ) -> Result<Option<EndpointWithSecret>, StoreError> {
         let secret = self.new_secret();
         let sealed = self
@@ -295,14 +307,15 @@ impl Webhooks {
             .sealer
             .seal(&secret, seal_context(application, id));
         let now = self.deps.clock.now();
-        let until = now + TimeDelta::from_std(overlap).unwrap_or(TimeDelta::zero());
+        let until = now + TimeDelta::seconds(i64::from(previous_lifetime.as_secs()));
         let rotated = self
             .deps
             .endpoints
-            .rotate_secret(application, id, sealed, now, until)
+            .rotate_secret(application, id, sealed, until)
             .await?;
         Ok(rotated.map(|endpoint| {
-            info!(endpoint_id = %id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
+            info!(endpoint_id = %id, previous_secret_signs_for_secs = previous_lifetime.as_secs(),
+                "webhook secret rotated");
             EndpointWithSecret { endpoint, secret }
         }))
     }
@@ -362,11 +375,12 @@ fn attempt_result(result: &Result<u16, SendError>) -> &'static str {
     }
 }
 
-/// Deliveries this worker has in flight, per endpoint.
+/// Deliveries this worker has in flight, per endpoint and per application.
 #[derive(Default)]
 struct InFlight {
     total: u32,
     per_endpoint: HashMap<WebhookEndpointId, u32>,
+    per_application: HashMap<ApplicationId, u32>,
     keys: HashMap<DeliveryKey, ()>,
 }
 
@@ -517,7 +531,7 @@ impl DeliveryWorker {
     /// Claims what this worker has room for; the claimed deliveries and how many were asked
     /// for.
     async fn claim(&self) -> Result<(Vec<DueDelivery>, u32), StoreError> {
-        let (limit, skip) = {
+        let (limit, skip, application_in_flight) = {
             let f = self.lock();
             let skip: Vec<WebhookEndpointId> = f
                 .per_endpoint
@@ -525,7 +539,13 @@ impl DeliveryWorker {
                 .filter(|(_, n)| **n >= self.settings.per_endpoint)
                 .map(|(e, _)| *e)
                 .collect();
-            (self.settings.max_in_flight.saturating_sub(f.total), skip)
+            let applications: Vec<(ApplicationId, u32)> =
+                f.per_application.iter().map(|(a, n)| (*a, *n)).collect();
+            (
+                self.settings.max_in_flight.saturating_sub(f.total),
+                skip,
+                applications,
+            )
         };
         if limit == 0 {
             return Ok((Vec::new(), 0));
@@ -541,12 +561,15 @@ impl DeliveryWorker {
                 limit,
                 per_endpoint: self.settings.per_endpoint,
                 skip_endpoints: skip,
+                per_application: self.settings.per_application,
+                application_in_flight,
             })
             .await?;
         let mut f = self.lock();
         for d in &claimed {
             f.total += 1;
             *f.per_endpoint.entry(d.key.endpoint).or_default() += 1;
+            *f.per_application.entry(d.key.application).or_default() += 1;
             f.keys.insert(d.key, ());
         }
         Ok((claimed, limit))
@@ -559,6 +582,12 @@ impl DeliveryWorker {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 f.per_endpoint.remove(&key.endpoint);
+            }
+        }
+        if let Some(n) = f.per_application.get_mut(&key.application) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.per_application.remove(&key.application);
             }
         }
         f.keys.remove(&key);

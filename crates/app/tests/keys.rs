@@ -210,7 +210,7 @@ async fn everything_sealed_under_old() -> (Stores, Arc<SealedTokens>) {
         if n > 1 {
             stores
                 .endpoints
-                .rotate_secret(APP_A, endpoint(n).id, secret("second"), t0(), until)
+                .rotate_secret(APP_A, endpoint(n).id, secret("second"), until)
                 .await
                 .unwrap();
         }

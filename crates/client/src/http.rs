@@ -313,18 +313,41 @@ impl Client {
         }
     }
 
-    /// Gives an endpoint a new secret (the answer carries it); the old one keeps signing
-    /// alongside it for the overlap the service allows.
+    /// Gives an endpoint a new secret (the answer carries it). The secret it replaces (the
+    /// one last handed out) keeps signing alongside it for `previous_secret_expires_in`:
+    /// `None` for the service's default (24 hours), `Some(Duration::ZERO)` to end it at
+    /// once, at most 24 hours, in whole seconds. Any older secret stops at once.
     ///
     /// # Errors
     ///
-    /// [`Error::Api`] when there is no such endpoint; [`Error::InvalidArgument`] when `id`
-    /// is not an endpoint id.
-    pub async fn rotate_endpoint_secret(&self, id: &str) -> Result<Endpoint, Error> {
+    /// [`Error::Api`] when there is no such endpoint or the service refuses the duration;
+    /// [`Error::InvalidArgument`] when `id` is not an endpoint id or the duration is not a
+    /// whole number of seconds.
+    pub async fn rotate_endpoint_secret(
+        &self,
+        id: &str,
+        previous_secret_expires_in: Option<Duration>,
+    ) -> Result<Endpoint, Error> {
         endpoint_id(id)?;
-        self.call("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"), None)
+        let body = rotate_body(previous_secret_expires_in)?;
+        self.call("POST", &format!("{ENDPOINTS}/{id}/rotate-secret"), body)
             .await
     }
+}
+
+/// The body of a rotation: none for the default, else `{"previousSecretExpiresInSecs": N}`.
+fn rotate_body(previous_secret_expires_in: Option<Duration>) -> Result<Option<Vec<u8>>, Error> {
+    let Some(d) = previous_secret_expires_in else {
+        return Ok(None);
+    };
+    if d.subsec_nanos() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "the previous secret's lifetime is in whole seconds, not {d:?}"
+        )));
+    }
+    serde_json::to_vec(&serde_json::json!({ "previousSecretExpiresInSecs": d.as_secs() }))
+        .map(Some)
+        .map_err(|e| Error::InvalidArgument(format!("the request cannot be sent: {e}")))
 }
 
 /// An endpoint id as the service makes them (`we_` and a UUID): nothing else goes into a
@@ -402,6 +425,24 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_rotation_sends_the_previous_secrets_lifetime_only_when_given() {
+        assert_eq!(rotate_body(None).unwrap(), None);
+        let body = rotate_body(Some(Duration::ZERO)).unwrap().unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"previousSecretExpiresInSecs": 0})
+        );
+        let body = rotate_body(Some(Duration::from_secs(3600)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, br#"{"previousSecretExpiresInSecs":3600}"#);
+        assert!(matches!(
+            rotate_body(Some(Duration::from_millis(1500))),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     fn raw(status: u16, body: &str, headers: &[(&'static str, &'static str)]) -> RawResponse {

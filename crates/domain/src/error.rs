@@ -14,7 +14,7 @@ use std::fmt;
 /// ```
 /// use domain::ErrorCode;
 /// assert_eq!(ErrorCode::CurrencyNetworkMismatch.as_str(), "currency_network_mismatch");
-/// assert_eq!(ErrorCode::ALL.len(), 34);
+/// assert_eq!(ErrorCode::ALL.len(), 35);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidType,
     /// A mandatory member is missing or empty.
     Required,
+    /// A number is outside the range the member allows.
+    OutOfRange,
     /// Neither or both of `userId` / `businessId` were given.
     ExactlyOneSubject,
     /// A subject id is not a UUID.
@@ -92,11 +94,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (for documentation and exhaustive tests).
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::InvalidJson,
         ErrorCode::UnknownField,
         ErrorCode::InvalidType,
         ErrorCode::Required,
+        ErrorCode::OutOfRange,
         ErrorCode::ExactlyOneSubject,
         ErrorCode::InvalidUuid,
         ErrorCode::UnsupportedCurrency,
@@ -136,6 +139,7 @@ impl ErrorCode {
             ErrorCode::UnknownField => "unknown_field",
             ErrorCode::InvalidType => "invalid_type",
             ErrorCode::Required => "required",
+            ErrorCode::OutOfRange => "out_of_range",
             ErrorCode::ExactlyOneSubject => "exactly_one_subject",
             ErrorCode::InvalidUuid => "invalid_uuid",
             ErrorCode::UnsupportedCurrency => "unsupported_currency",

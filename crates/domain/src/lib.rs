@@ -88,7 +88,8 @@ pub use travel_rule::{
 };
 pub use txhash::{InvalidTxHash, TxHash};
 pub use webhook::{
-    InvalidRetrySchedule, RetrySchedule, WebhookUrl, WebhookUrlError, is_public_address,
+    InvalidPreviousSecretLifetime, InvalidRetrySchedule, PreviousSecretLifetime, RetrySchedule,
+    WebhookUrl, WebhookUrlError, is_public_address,
 };
 
 /// Re-exported so users of the crate name the same `uuid` and `chrono` versions.

@@ -1,6 +1,7 @@
 //! Webhook rules: which URLs a partner may register ([`WebhookUrl`]), which addresses count
-//! as public ([`is_public_address`]), and when a failed delivery is tried again
-//! ([`RetrySchedule`]).
+//! as public ([`is_public_address`]), when a failed delivery is tried again
+//! ([`RetrySchedule`]), and how long a rotated-out secret keeps signing
+//! ([`PreviousSecretLifetime`]).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -16,15 +17,22 @@ pub enum WebhookUrlError {
     /// Not a usable URL at all: malformed, another scheme, credentials in it, too long.
     #[error("the webhook URL {0}")]
     Invalid(&'static str),
-    /// It points at a loopback, private, link-local or otherwise non-public address.
+    /// It points at a loopback, private, link-local or otherwise non-public address (an IP
+    /// address, or `localhost`, named in the URL itself).
     #[error("the webhook URL points at {0}, which is not a public address")]
     NotPublic(String),
+    /// Its host name does not resolve to public addresses only: it resolves to a non-public
+    /// address, or does not resolve at all. One refusal for both, with no detail, so that
+    /// registering URLs cannot be used to learn which internal names exist.
+    #[error("the webhook URL's host does not resolve to public addresses only")]
+    HostNotPublic,
 }
 
 /// A webhook endpoint's URL that passed the rules a URL can be checked against without
 /// resolving its host: `https` (or `http` where private networks are allowed), a host, no
-/// credentials, and — for an IP address or `localhost` — a public address unless private
-/// networks are allowed. Whether a *name* resolves to public addresses is checked by the
+/// credentials, port 443 or a port from 1024 up (also 80 where private networks, and so
+/// `http`, are allowed), and — for an IP address or `localhost` — a public address unless
+/// private networks are allowed. Whether a *name* resolves to public addresses is checked by the
 /// sender, at registration and at every delivery.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct WebhookUrl(Url);
@@ -48,6 +56,7 @@ impl WebhookUrl {
     /// assert!(matches!(WebhookUrl::parse("http://hooks.example.com/", false), Err(WebhookUrlError::Invalid(_))));
     /// assert!(matches!(WebhookUrl::parse("https://10.0.0.7/", false), Err(WebhookUrlError::NotPublic(_))));
     /// assert!(WebhookUrl::parse("http://127.0.0.1:9000/hook", true).is_ok());
+    /// assert!(matches!(WebhookUrl::parse("https://hooks.example.com:22/", false), Err(WebhookUrlError::Invalid(_))));
     /// ```
     pub fn parse(s: &str, allow_private: bool) -> Result<Self, WebhookUrlError> {
         if s.len() > Self::MAX_LEN {
@@ -65,6 +74,16 @@ impl WebhookUrl {
         }
         if url.fragment().is_some() {
             return Err(WebhookUrlError::Invalid("must not have a fragment"));
+        }
+        // Ports below 1024 are other services' (ssh, smtp, …): a webhook must not be a way
+        // to talk to them.
+        let port = url.port_or_known_default().unwrap_or(0);
+        if port < 1024 && port != 443 && !(port == 80 && allow_private) {
+            return Err(WebhookUrlError::Invalid(if allow_private {
+                "must use port 443, port 80 or a port from 1024 up"
+            } else {
+                "must use port 443 or a port from 1024 up"
+            }));
         }
         match url.host() {
             None => return Err(WebhookUrlError::Invalid("has no host")),
@@ -179,6 +198,62 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x0100 && s[1..4] == [0; 3]) // discard-only
         || s[0] < 0x2000 // not in global unicast 2000::/3 …
         || s[0] >= 0x4000) // … either side
+}
+
+/// How long the secret an endpoint rotation replaces keeps signing deliveries alongside the
+/// new one: 0 (it stops at once) to 24 hours, 24 hours by default.
+///
+/// ```
+/// use domain::PreviousSecretLifetime;
+/// assert_eq!(PreviousSecretLifetime::default().as_secs(), 86_400);
+/// assert_eq!(PreviousSecretLifetime::from_secs(0).unwrap().as_secs(), 0);
+/// assert!(PreviousSecretLifetime::from_secs(86_401).is_err());
+/// assert!(PreviousSecretLifetime::from_secs(-1).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PreviousSecretLifetime(u32);
+
+/// A previous secret's lifetime outside 0–86,400 seconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("previousSecretExpiresInSecs must be a whole number of seconds from 0 to 86400")]
+pub struct InvalidPreviousSecretLifetime;
+
+impl crate::RuleViolation for InvalidPreviousSecretLifetime {
+    fn code(&self) -> crate::ErrorCode {
+        crate::ErrorCode::OutOfRange
+    }
+}
+
+impl PreviousSecretLifetime {
+    /// The longest (and default) lifetime, in seconds: 24 hours.
+    pub const MAX_SECS: u32 = 86_400;
+    /// The replaced secret stops signing at once.
+    pub const NONE: Self = Self(0);
+
+    /// `secs` seconds, if within 0–[`Self::MAX_SECS`].
+    pub fn from_secs(secs: i64) -> Result<Self, InvalidPreviousSecretLifetime> {
+        u32::try_from(secs)
+            .ok()
+            .filter(|s| *s <= Self::MAX_SECS)
+            .map(Self)
+            .ok_or(InvalidPreviousSecretLifetime)
+    }
+
+    /// In seconds.
+    pub fn as_secs(self) -> u32 {
+        self.0
+    }
+
+    /// As a duration.
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.0))
+    }
+}
+
+impl Default for PreviousSecretLifetime {
+    fn default() -> Self {
+        Self(Self::MAX_SECS)
+    }
 }
 
 /// When a failed delivery is tried again.
@@ -396,6 +471,39 @@ mod tests {
             );
         }
         assert!(WebhookUrl::parse("http://localhost:9000/", true).is_ok());
+        // Ports: 443 and 1024 up; 80 only where `http` is allowed.
+        for (s, allow_private) in [
+            ("https://hooks.example.com/", false),
+            ("https://hooks.example.com:443/", false),
+            ("https://hooks.example.com:1024/", false),
+            ("https://hooks.example.com:8443/", false),
+            ("https://hooks.example.com:65535/", false),
+            ("http://127.0.0.1/", true),
+            ("http://127.0.0.1:80/", true),
+            ("https://127.0.0.1:80/", true),
+            ("http://127.0.0.1:443/", true),
+            ("http://127.0.0.1:8080/", true),
+        ] {
+            assert!(WebhookUrl::parse(s, allow_private).is_ok(), "{s}");
+        }
+        for (s, allow_private) in [
+            ("https://hooks.example.com:22/", false),
+            ("https://hooks.example.com:25/", false),
+            ("https://hooks.example.com:80/", false),
+            ("https://hooks.example.com:1023/", false),
+            ("https://hooks.example.com:1/", false),
+            ("https://93.184.216.34:22/", false),
+            ("https://127.0.0.1:22/", false),
+            ("http://127.0.0.1:22/", true),
+            ("http://127.0.0.1:8/", true),
+            ("https://127.0.0.1:1023/", true),
+        ] {
+            let e = WebhookUrl::parse(s, allow_private).unwrap_err();
+            assert!(
+                matches!(e, WebhookUrlError::Invalid(m) if m.contains("port")),
+                "{s}: {e}"
+            );
+        }
         assert!(WebhookUrl::parse("ftp://localhost/", true).is_err());
         let long = format!("https://example.com/{}", "a".repeat(2100));
         assert!(WebhookUrl::parse(&long, false).is_err());

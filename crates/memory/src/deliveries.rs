@@ -47,7 +47,7 @@ impl DeliveryQueue for MemoryStore {
     async fn claim(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
         let mut guard = self.state();
         let inner = &mut *guard;
-        let mut due: Vec<(DateTime<Utc>, EventId, WebhookEndpointId)> = inner
+        let mut due: Vec<(DateTime<Utc>, EventId, WebhookEndpointId, ApplicationId)> = inner
             .deliveries
             .iter()
             .filter(|((_, endpoint), row)| {
@@ -58,21 +58,33 @@ impl DeliveryQueue for MemoryStore {
                     && inner.endpoints.contains_key(&(row.application, *endpoint))
             })
             .map(|((event, endpoint), row)| {
-                (row.next_attempt_at.unwrap_or(q.now), *event, *endpoint)
+                (
+                    row.next_attempt_at.unwrap_or(q.now),
+                    *event,
+                    *endpoint,
+                    row.application,
+                )
             })
             .collect();
         due.sort();
         let mut per_endpoint: HashMap<WebhookEndpointId, u32> = HashMap::new();
+        let mut per_application: HashMap<ApplicationId, u32> =
+            q.application_in_flight.iter().copied().collect();
         let mut claimed = Vec::new();
-        for (_, event, endpoint) in due {
+        for (_, event, endpoint, application) in due {
             if claimed.len() >= q.limit as usize {
                 break;
             }
-            let n = per_endpoint.entry(endpoint).or_default();
-            if *n >= q.per_endpoint {
+            let of_application = per_application.entry(application).or_default();
+            if *of_application >= q.per_application {
                 continue;
             }
-            *n += 1;
+            let of_endpoint = per_endpoint.entry(endpoint).or_default();
+            if *of_endpoint >= q.per_endpoint {
+                continue;
+            }
+            *of_endpoint += 1;
+            *of_application += 1;
             let (Some(row), Some(ev)) = (
                 inner.deliveries.get_mut(&(event, endpoint)),
                 inner.events.get(&event),

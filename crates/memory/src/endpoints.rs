@@ -74,20 +74,14 @@ impl EndpointStore for MemoryStore {
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
-        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let mut inner = self.state();
         let Some(row) = inner.endpoints.get_mut(&(application, id)) else {
             return Ok(None);
         };
-        let old = std::mem::replace(&mut row.secret, secret);
-        let keep = row
-            .previous
-            .take()
-            .filter(|(_, until)| *until > now)
-            .map(|(previous, _)| previous);
-        row.previous = Some((keep.unwrap_or(old), previous_until));
+        let handed_out = std::mem::replace(&mut row.secret, secret);
+        row.previous = Some((handed_out, previous_until));
         Ok(Some(row.endpoint.clone()))
     }
 

@@ -128,6 +128,11 @@ pub struct ClaimQuery {
     pub per_endpoint: u32,
     /// Endpoints to leave out (this worker is already as busy with them as it may be).
     pub skip_endpoints: Vec<WebhookEndpointId>,
+    /// The most deliveries of one application this worker may have in flight: a claim
+    /// returns at most this many less those in [`ClaimQuery::application_in_flight`].
+    pub per_application: u32,
+    /// The applications this worker has deliveries in flight for, with how many.
+    pub application_in_flight: Vec<(ApplicationId, u32)>,
 }
 
 /// A claimed delivery, with what it takes to send it.
@@ -143,8 +148,8 @@ pub struct DueDelivery {
     pub url: WebhookUrl,
     /// The endpoint's signing secret, sealed.
     pub secret: EncryptedSecret,
-    /// The secret it replaced, while deliveries are still signed with both (24 h after a
-    /// rotation).
+    /// The secret it replaced, while deliveries are still signed with both (for the
+    /// lifetime its rotation gave it: 24 h by default).
     pub previous_secret: Option<EncryptedSecret>,
 }
 
@@ -206,7 +211,10 @@ pub trait EventLog: Send + Sync {
 pub trait DeliveryQueue: Send + Sync {
     /// Claims up to `query.limit` pending deliveries that are due and not under a live
     /// lease, oldest due first, at most `query.per_endpoint` per endpoint, none of
-    /// `query.skip_endpoints`; deliveries to deleted endpoints are never returned.
+    /// `query.skip_endpoints`, and at most `query.per_application` per application less
+    /// what `query.application_in_flight` says is in flight for it (an application at its
+    /// cap is passed over, so the others' due deliveries are claimed instead of waiting
+    /// behind it); deliveries to deleted endpoints are never returned.
     ///
     /// # Concurrency
     ///

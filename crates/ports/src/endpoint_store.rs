@@ -97,17 +97,16 @@ pub trait EndpointStore: Send + Sync {
         id: WebhookEndpointId,
     ) -> Result<bool, StoreError>;
 
-    /// Replaces an endpoint's secret with `secret`; the current one keeps signing
-    /// deliveries (alongside) until `previous_until`. If an earlier rotation's previous
-    /// secret still signs at `now`, that one is kept instead: a rotation repeated (say, after
-    /// its answer was lost) never drops the secret the partner actually has. `None` when
-    /// there is no such endpoint.
+    /// Replaces an endpoint's secret with `secret`; the current one (the secret last handed
+    /// out) becomes the previous secret and keeps signing deliveries alongside it until
+    /// `previous_until`. An earlier previous secret is dropped whatever its time: only the
+    /// secret last handed out and the new one are ever live, and no rotation extends an
+    /// older secret's life. `None` when there is no such endpoint.
     async fn rotate_secret(
         &self,
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
-        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError>;
 

@@ -50,7 +50,9 @@ pub trait WebhookSender: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`WebhookUrlError::NotPublic`] or [`WebhookUrlError::Invalid`] (does not resolve).
+    /// [`WebhookUrlError::NotPublic`] for an IP address that is not public;
+    /// [`WebhookUrlError::HostNotPublic`] for a name that resolves to a non-public address
+    /// or does not resolve (one refusal for both).
     async fn check(&self, url: &WebhookUrl) -> Result<(), WebhookUrlError>;
 }
 

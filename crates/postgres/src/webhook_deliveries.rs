@@ -31,13 +31,19 @@ const CHANNEL: &str = "widget_sessions_deliveries";
 impl DeliveryQueue for PgStore {
     #[instrument(skip_all, fields(limit = q.limit))]
     async fn claim(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
-        // Due and free deliveries, oldest due first, at most `per_endpoint` per endpoint,
-        // locked with SKIP LOCKED so that concurrent claims split them; then leased.
+        // Due and free deliveries, oldest due first, at most `per_endpoint` per endpoint and,
+        // of those, at most the room each application has left, locked with SKIP LOCKED so
+        // that concurrent claims split them; then leased.
         let skip: Vec<Uuid> = q
             .skip_endpoints
             .iter()
             .map(WebhookEndpointId::as_uuid)
             .collect();
+        let (busy, busy_in_flight): (Vec<Uuid>, Vec<i32>) = q
+            .application_in_flight
+            .iter()
+            .map(|(a, n)| (a.as_uuid(), i32::try_from(*n).unwrap_or(i32::MAX)))
+            .unzip();
         let rows = sqlx::query!(
             r#"with orphans as (
                    -- A delivery written while its endpoint was being deleted: it has nowhere
@@ -59,14 +65,24 @@ impl DeliveryQueue for PgStore {
                    where d.status = 'PENDING' and d.next_attempt_at <= $1
                      and (d.lease_until is null or d.lease_until <= $1)
                      and d.endpoint_id <> all($6::uuid[])
+               ), fair as (
+                   -- Of those, ranked within their application: an application gets only
+                   -- the room it has left, and one at its cap is passed over.
+                   select r.application_id, r.event_id, r.endpoint_id, r.next_attempt_at,
+                          row_number() over (partition by r.application_id
+                                             order by r.next_attempt_at) as app_rank
+                   from ranked r
+                   where r.rank <= $5
                ), picked as (
                    select d.application_id, d.event_id, d.endpoint_id
                    from webhook_deliveries d
-                   join ranked r using (application_id, event_id, endpoint_id)
-                   where r.rank <= $5
+                   join fair f using (application_id, event_id, endpoint_id)
+                   left join unnest($7::uuid[], $8::int4[]) as busy(application_id, in_flight)
+                          on busy.application_id = f.application_id
+                   where f.app_rank <= $9::int8 - coalesce(busy.in_flight, 0)
                      and d.status = 'PENDING'
                      and (d.lease_until is null or d.lease_until <= $1)
-                   order by r.next_attempt_at
+                   order by f.next_attempt_at
                    limit $4
                    for update of d skip locked
                ), leased as (
@@ -93,7 +109,10 @@ impl DeliveryQueue for PgStore {
             q.lease_until,
             i64::from(q.limit),
             i64::from(q.per_endpoint),
-            &skip
+            &skip,
+            &busy,
+            &busy_in_flight,
+            i64::from(q.per_application)
         )
         .fetch_all(self.pool())
         .await

@@ -147,16 +147,14 @@ impl EndpointStore for PgStore {
         application: ApplicationId,
         id: WebhookEndpointId,
         secret: EncryptedSecret,
-        now: DateTime<Utc>,
         previous_until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
-        // A previous secret still in its overlap is the one the partner may hold: keep it.
+        // The current secret (the one last handed out) becomes the previous one; an older
+        // previous secret is overwritten. The right-hand sides read the row as it was.
         let row = sqlx::query!(
             r#"update webhook_endpoints
-               set previous_secret_key_id = case when previous_secret_until > $6
-                       then previous_secret_key_id else secret_key_id end,
-                   previous_secret_sealed = case when previous_secret_until > $6
-                       then previous_secret_sealed else secret_sealed end,
+               set previous_secret_key_id = secret_key_id,
+                   previous_secret_sealed = secret_sealed,
                    previous_secret_until = $5,
                    secret_key_id = $3, secret_sealed = $4
                where application_id = $1 and id = $2
@@ -165,8 +163,7 @@ impl EndpointStore for PgStore {
             id.as_uuid(),
             secret.key_id,
             secret.sealed,
-            previous_until,
-            now
+            previous_until
         )
         .fetch_optional(self.pool())
         .await

@@ -454,6 +454,7 @@ fn placeholder(pg_type: &str) -> &'static str {
         "Text" => "'ACTIVE'",
         "Int4" => "200",
         "UuidArray" => "array['00000000-0000-0000-0000-000000000001'::uuid]",
+        "Int4Array" => "array[1]",
         "TextArray" => "array['session.created']",
         "ByteaArray" => "array[sha256('x'::bytea)]",
         "Jsonb" => "'{}'::jsonb",

@@ -418,6 +418,7 @@ fn webhook_settings(r: &Reader<'_>, in_memory: bool) -> (app::WebhookSettings, D
         schedule: r.value(&WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE),
         lease: or_default(lease, &WIDGET_SESSIONS_WEBHOOK_LEASE_SECS),
         tick: r.value(&WIDGET_SESSIONS_WEBHOOK_POLL_MS),
+        per_application: r.value(&WIDGET_SESSIONS_WEBHOOK_MAX_IN_FLIGHT_PER_APPLICATION),
         sweep_every: r.value(&WIDGET_SESSIONS_EXPIRY_SWEEP_SECS),
         ..app::WebhookSettings::default()
     };

@@ -254,6 +254,31 @@ async fn a_receiver_down_past_the_schedule_ends_failed(store: Store) {
     assert_eq!(receiver.deliveries().len(), 3, "no attempt after FAILED");
 }
 
+/// Rotates `id`'s secret with `body`; the new secret.
+async fn rotate(app: &TestApp, id: &str, body: &str) -> String {
+    let r = app
+        .signed(
+            &app.a,
+            "POST",
+            &format!("{ENDPOINTS}/{id}/rotate-secret"),
+            body,
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let rotated = r.json();
+    assert_eq!(rotated["id"], id);
+    rotated["secret"].as_str().unwrap().to_string()
+}
+
+/// The `v1,…` signatures a delivery carries.
+fn signatures(d: &Received) -> Vec<String> {
+    d.header("webhook-signature")
+        .split(' ')
+        .map(str::to_string)
+        .collect()
+}
+
 /// After a rotation, deliveries carry two signatures: one under each secret.
 async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
     let app = spawn(store, "1").await;
@@ -261,23 +286,12 @@ async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
     let endpoint = register(&app, &app.a, &receiver.url, None).await;
     let old = endpoint["secret"].as_str().unwrap().to_string();
     let id = endpoint["id"].as_str().unwrap();
-    let r = app
-        .signed(
-            &app.a,
-            "POST",
-            &format!("{ENDPOINTS}/{id}/rotate-secret"),
-            "",
-        )
-        .await;
-    r.expect(200);
-    let rotated = r.json();
-    let new = rotated["secret"].as_str().unwrap().to_string();
+    let new = rotate(&app, id, "").await;
     assert_ne!(old, new);
-    assert_eq!(rotated["id"], endpoint["id"]);
     app.create_ok(&app.a, &btc(&user()), 201).await;
     let got = receiver.until("a delivery", |d| !d.is_empty()).await;
     let d = &got[0];
-    assert_eq!(d.header("webhook-signature").split(' ').count(), 2);
+    assert_eq!(signatures(d).len(), 2, "{:?}", d.headers);
     assert!(d.verifies(&[&old]) && d.verifies(&[&new]));
     // Rotating an endpoint of another application, or an unknown one: 404.
     let r = app
@@ -289,6 +303,97 @@ async fn a_rotated_secret_signs_alongside_the_old_one(store: Store) {
         )
         .await;
     assert_problem(&r, 404, "webhook_endpoint_not_found");
+}
+
+/// Two rotations in a row: the secret the first one handed out (the one the partner was
+/// last given) still signs, alongside the newest; the original stops at the second rotation
+/// instead of living on.
+async fn a_second_rotation_keeps_the_secret_last_handed_out(store: Store) {
+    let app = spawn(store, "1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let original = endpoint["secret"].as_str().unwrap().to_string();
+    let id = endpoint["id"].as_str().unwrap();
+    let first = rotate(&app, id, "").await;
+    let second = rotate(&app, id, r#"{"previousSecretExpiresInSecs": 86400}"#).await;
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("a delivery", |d| !d.is_empty()).await;
+    let d = &got[0];
+    assert_eq!(
+        signatures(d).len(),
+        2,
+        "exactly the two live secrets sign: {:?}",
+        d.headers
+    );
+    assert!(d.verifies(&[&second]), "{:?}", d.headers);
+    assert!(
+        d.verifies(&[&first]),
+        "the secret handed out by the first rotation still verifies"
+    );
+    assert!(
+        !d.verifies(&[&original]),
+        "the original secret no longer verifies"
+    );
+}
+
+/// `previousSecretExpiresInSecs: 0` ends the replaced secret at once: deliveries carry the
+/// new secret's signature only. Out-of-range or mistyped values are refused like other
+/// validation errors.
+async fn a_rotation_can_end_the_previous_secret_at_once(store: Store) {
+    let app = spawn(store, "1").await;
+    let receiver = Receiver::start(Some(0)).await;
+    let endpoint = register(&app, &app.a, &receiver.url, None).await;
+    let original = endpoint["secret"].as_str().unwrap().to_string();
+    let id = endpoint["id"].as_str().unwrap();
+    let path = format!("{ENDPOINTS}/{id}/rotate-secret");
+    for (body, expected) in [
+        (
+            r#"{"previousSecretExpiresInSecs": 86401}"#,
+            fe("previousSecretExpiresInSecs", "out_of_range"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": -1}"#,
+            fe("previousSecretExpiresInSecs", "out_of_range"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": "60"}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": 1.5}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpiresInSecs": null}"#,
+            fe("previousSecretExpiresInSecs", "invalid_type"),
+        ),
+        (
+            r#"{"previousSecretExpires": 60}"#,
+            fe("previousSecretExpires", "unknown_field"),
+        ),
+        ("[60]", fe("", "invalid_json")),
+        ("{", fe("", "invalid_json")),
+    ] {
+        let r = app.signed(&app.a, "POST", &path, body).await;
+        assert_eq!(validation_errors(&r), vec![expected], "{body}");
+    }
+    // With the partners' client crate, typed; nothing was rotated by the refused requests.
+    let c = client::Client::new(&app.base, &app.a.key, &app.a.secret).unwrap();
+    let rotated = c
+        .rotate_endpoint_secret(id, Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(rotated.id, id);
+    let new = rotated.secret.unwrap();
+    app.create_ok(&app.a, &btc(&user()), 201).await;
+    let got = receiver.until("a delivery", |d| !d.is_empty()).await;
+    let d = &got[0];
+    assert_eq!(signatures(d).len(), 1, "{:?}", d.headers);
+    assert!(d.verifies(&[&new]), "{:?}", d.headers);
+    assert!(
+        !d.verifies(&[&original]),
+        "the replaced secret stopped at once"
+    );
 }
 
 /// Endpoint types filter what an endpoint receives.
@@ -361,9 +466,46 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
             json!({"url": "https://localhost/"}),
             "webhook_url_not_public",
         ),
+        // Ports below 1024 other than 443 (80 only where `http` is allowed).
+        (
+            json!({"url": "https://hooks.example.com:22/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://hooks.example.com:80/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://93.184.216.34:1023/"}),
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"url": "https://127.0.0.1:25/"}),
+            "invalid_webhook_url",
+        ),
     ] {
         assert_problem(&post(body.clone()).await, 400, code);
     }
+    // A name that does not resolve is refused exactly like one that resolves to a private
+    // address (the sender's tests show the two are one refusal): no DNS oracle.
+    let missing = assert_problem(
+        &post(json!({"url": "https://no-such-host.invalid/hook"})).await,
+        400,
+        "webhook_url_not_public",
+    );
+    assert_eq!(
+        missing["detail"],
+        "the webhook URL's host does not resolve to public addresses only"
+    );
+    let p = assert_problem(
+        &post(json!({"url": "https://hooks.example.com:22/"})).await,
+        400,
+        "invalid_webhook_url",
+    );
+    assert_eq!(
+        p["detail"],
+        "the webhook URL must use port 443 or a port from 1024 up"
+    );
     let errors = validation_errors(
         &post(json!({"eventTypes": ["session.created", "session.exploded"], "extra": 1})).await,
     );
@@ -384,7 +526,7 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
     .await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        let e = register(&app, &app.a, &format!("http://127.0.0.1:9/{n}"), None).await;
+        let e = register(&app, &app.a, &format!("http://127.0.0.1:9999/{n}"), None).await;
         ids.push(e["id"].as_str().unwrap().to_string());
     }
     let r = app
@@ -392,7 +534,7 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
             &app.a,
             "POST",
             ENDPOINTS,
-            &json!({"url": "http://127.0.0.1:9/x"}).to_string(),
+            &json!({"url": "http://127.0.0.1:9999/x"}).to_string(),
         )
         .await;
     assert_problem(&r, 409, "too_many_webhook_endpoints");
@@ -423,8 +565,24 @@ async fn endpoints_are_validated_listed_and_deleted(store: Store) {
         404,
         "webhook_endpoint_not_found",
     );
-    // A slot is free again.
-    register(&app, &app.a, "http://127.0.0.1:9/again", None).await;
+    // A slot is free again. Port 80 is allowed here (as `http` is); ports below 1024 other
+    // than 80 and 443 are not.
+    let p = assert_problem(
+        &app.signed(
+            &app.a,
+            "POST",
+            ENDPOINTS,
+            &json!({"url": "http://127.0.0.1:22/"}).to_string(),
+        )
+        .await,
+        400,
+        "invalid_webhook_url",
+    );
+    assert_eq!(
+        p["detail"],
+        "the webhook URL must use port 443, port 80 or a port from 1024 up"
+    );
+    register(&app, &app.a, "http://127.0.0.1/again", None).await;
 }
 
 // ---- Transak's order webhooks (`POST /webhooks/transak`) ----
@@ -796,6 +954,90 @@ async fn a_burst_to_one_endpoint_drains_without_waiting_for_the_poll(store: Stor
     assert_eq!(ids.len(), 12);
 }
 
+/// Two applications whose ten endpoints each hang until the sender's timeout do not hold
+/// up a third application's delivery: each application has at most
+/// [`PER_APPLICATION`] deliveries in flight per instance, so the instance keeps room for
+/// the others and the victim's event leaves at once, while the neighbours' are still in
+/// flight.
+async fn slow_neighbours_do_not_delay_another_applications_deliveries(store: Store) {
+    /// The default cap of deliveries in flight per application and instance.
+    const PER_APPLICATION: usize = 16;
+    /// The sender's timeout: the neighbours' attempts stay in flight this long.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_TIMEOUT_MS", "10000"),
+        ],
+    )
+    .await;
+    let victim = app_c();
+    // Ten endpoints for each noisy application, each answering only after the timeout.
+    let mut noisy: Vec<(&Creds, Vec<Receiver>)> = Vec::new();
+    for who in [&app.a, &app.b] {
+        let mut receivers = Vec::new();
+        for _ in 0..10 {
+            let r = Receiver::start_with_delay(Some(0), Duration::from_secs(60)).await;
+            register(&app, who, &r.url, None).await;
+            receivers.push(r);
+        }
+        noisy.push((who, receivers));
+    }
+    let fast = Receiver::start(Some(0)).await;
+    register(&app, &victim, &fast.url, None).await;
+    // Four events each: 40 deliveries per noisy application, more than the instance's 64
+    // slots together.
+    let noisy_started = Instant::now();
+    for (who, _) in &noisy {
+        for _ in 0..4 {
+            app.create_ok(who, &btc(&user()), 201).await;
+        }
+    }
+    let in_flight =
+        |receivers: &[Receiver]| -> usize { receivers.iter().map(|r| r.deliveries().len()).sum() };
+    let started = Instant::now();
+    while noisy
+        .iter()
+        .any(|(_, receivers)| in_flight(receivers) < PER_APPLICATION)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the neighbours' deliveries did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let sent = Instant::now();
+    let s = app.create_ok(&victim, &btc(&user()), 201).await;
+    let got = fast.until("the victim's delivery", |d| !d.is_empty()).await;
+    let latency = sent.elapsed();
+    assert_eq!(got[0].json()["type"], "session.created");
+    assert_eq!(got[0].json()["data"]["id"], s["id"]);
+    // Within 1 s in normal operation; 2.5 s leaves room for a loaded machine. Without the
+    // per-application cap the neighbours took every slot and the victim waited for their
+    // timeout (about 9 s).
+    assert!(
+        latency < Duration::from_millis(2500),
+        "the victim's event took {latency:?}"
+    );
+    // The neighbours' attempts are still in flight (none can have ended before the
+    // timeout), each application at its cap, not beyond.
+    assert!(
+        noisy_started.elapsed() < TIMEOUT,
+        "the test ran too slowly to tell"
+    );
+    for (who, receivers) in &noisy {
+        assert_eq!(
+            in_flight(receivers),
+            PER_APPLICATION,
+            "{} deliveries in flight at once",
+            who.name
+        );
+    }
+    println!("the victim's event was delivered {latency:?} after its create");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -822,10 +1064,13 @@ both! {
     a_failing_receiver_gets_the_event_on_the_third_attempt,
     a_receiver_down_past_the_schedule_ends_failed,
     a_rotated_secret_signs_alongside_the_old_one,
+    a_second_rotation_keeps_the_secret_last_handed_out,
+    a_rotation_can_end_the_previous_secret_at_once,
     an_endpoint_receives_only_its_event_types,
     endpoints_are_validated_listed_and_deleted,
     a_completed_order_reaches_the_session_and_the_partner,
     order_webhooks_are_verified,
     listen_shows_verified_events_and_cleans_up,
     a_burst_to_one_endpoint_drains_without_waiting_for_the_poll,
+    slow_neighbours_do_not_delay_another_applications_deliveries,
 }

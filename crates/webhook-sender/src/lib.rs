@@ -249,21 +249,16 @@ impl WebhookSender for HttpWebhookSender {
             return Ok(());
         };
         let port = url.as_url().port_or_known_default().unwrap_or(443);
-        // The partner sees only which rule failed, never what its host resolved to (that
-        // would map internal names); the detail is logged.
-        match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_public(host, port)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(match e.downcast::<NotPublic>() {
-                Ok(np) => {
-                    tracing::info!(reason = %np, "webhook URL refused: not a public address");
-                    WebhookUrlError::NotPublic(host.to_string())
-                }
-                Err(_) => WebhookUrlError::Invalid("has a host that does not resolve"),
-            }),
-            Err(_) => Err(WebhookUrlError::Invalid(
-                "has a host that does not resolve (the lookup timed out)",
-            )),
-        }
+        // The partner sees one refusal whether the name resolves to a non-public address or
+        // does not resolve at all, never what it resolved to: otherwise registrations would
+        // tell which internal names exist. The detail is logged.
+        let reason = match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_public(host, port)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("looking up {host} timed out"),
+        };
+        tracing::info!(%reason, "webhook URL refused: its host does not resolve to public addresses only");
+        Err(WebhookUrlError::HostNotPublic)
     }
 }
 

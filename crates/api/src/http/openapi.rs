@@ -18,6 +18,7 @@ use crate::http::sessions::{
 use crate::http::travel_rule::{ChallengeBody, ProofBody};
 use crate::http::webhooks::{
     CreateEndpointBody, DeliveryBody, EndpointBody, EndpointList, EventBody, EventList,
+    RotateSecretBody,
 };
 
 /// The API description.
@@ -55,9 +56,9 @@ Errors are application/problem+json documents with a stable `code`.",
         Problem, FieldProblem, Health, Readiness, Checks, CreateEndpointBody, EndpointBody,
         EndpointList, EventBody, EventList, DeliveryBody, OrderBody, TravelRuleBody,
         OwnershipProofBody, DeclarationBody, VaspBody, ThirdPartyBody, NaturalPersonBody,
-        LegalPersonBody, ChallengeBody, ProofBody
+        LegalPersonBody, ChallengeBody, ProofBody, RotateSecretBody
     )),
-    modifiers(&Security, &ClosedBodies),
+    modifiers(&Security, &ClosedBodies, &OptionalBodies),
     tags(
         (name = "sessions", description = "Create, reuse, read, list and cancel widget sessions (signed)"),
         (name = "travel rule", description = "A session's travel-rule record: the customer's declaration and the ownership proof (signed)"),
@@ -96,7 +97,11 @@ impl Modify for Security {
 struct ClosedBodies;
 
 /// The request bodies that refuse unknown members.
-const CLOSED_BODIES: &[&str] = &["CreateSessionBody", "CreateEndpointBody"];
+const CLOSED_BODIES: &[&str] = &[
+    "CreateSessionBody",
+    "CreateEndpointBody",
+    "RotateSecretBody",
+];
 
 impl Modify for ClosedBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -109,6 +114,29 @@ impl Modify for ClosedBodies {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
                 object.additional_properties =
                     Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+}
+
+/// Operations whose request body may be left out (utoipa marks a typed body required).
+struct OptionalBodies;
+
+/// The paths (all `POST`) whose body is optional.
+const OPTIONAL_BODIES: &[&str] = &["/api/v1/webhook-endpoints/{id}/rotate-secret"];
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::Required;
+        for path in OPTIONAL_BODIES {
+            if let Some(body) = openapi
+                .paths
+                .paths
+                .get_mut(*path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
             }
         }
     }

@@ -6,7 +6,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use domain::{ErrorCode, EventType, FieldError, SessionId, ValidationErrors, WebhookEndpointId};
+use domain::{
+    ErrorCode, EventType, FieldError, PreviousSecretLifetime, RuleViolation as _, SessionId,
+    ValidationErrors, WebhookEndpointId,
+};
 use ports::{Delivery, EventEncoder, EventRecord, SessionEvent, SessionView, WebhookEndpoint};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
@@ -27,14 +30,29 @@ pub const ENDPOINTS: &str = "/api/v1/webhook-endpoints";
 #[allow(dead_code)] // Documents the body for OpenAPI; it is read member by member.
 #[schema(rename_all = "camelCase")]
 pub struct CreateEndpointBody {
-    /// `https://…` (`http` only where private networks are allowed). Its host must resolve
-    /// to public addresses only.
+    /// `https://…` (`http` only where private networks are allowed), on port 443 or a port
+    /// from 1024 up (also 80 where `http` is allowed). Its host must resolve to public
+    /// addresses only.
     #[schema(example = "https://hooks.example.com/widget-sessions")]
     url: String,
     /// The event types to receive; all when absent or empty.
     #[schema(value_type = Option<Vec<String>>, example = json!(["session.consumed", "session.expired"]))]
     event_types: Option<Vec<String>>,
 }
+
+/// What a rotation may say (the body is optional).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body for OpenAPI; it is read member by member.
+#[schema(rename_all = "camelCase")]
+pub struct RotateSecretBody {
+    /// How long the secret being replaced keeps signing deliveries alongside the new one,
+    /// in whole seconds from 0 (it stops at once) to 86400 (the default).
+    #[schema(minimum = 0, maximum = 86400, example = 3600, nullable = false)]
+    previous_secret_expires_in_secs: Option<u32>,
+}
+
+/// The member of [`RotateSecretBody`].
+const PREVIOUS_EXPIRES: &str = "previousSecretExpiresInSecs";
 
 /// A webhook endpoint.
 #[derive(Serialize, ToSchema)]
@@ -198,7 +216,8 @@ impl From<WebhookError> for ApiError {
             WebhookError::Url(u) => ApiError::BadRequest {
                 code: match u {
                     domain::WebhookUrlError::Invalid(_) => ProblemCode::InvalidWebhookUrl,
-                    domain::WebhookUrlError::NotPublic(_) => ProblemCode::WebhookUrlNotPublic,
+                    domain::WebhookUrlError::NotPublic(_)
+                    | domain::WebhookUrlError::HostNotPublic => ProblemCode::WebhookUrlNotPublic,
                 },
                 detail: u.to_string(),
                 errors: Vec::new(),
@@ -293,6 +312,53 @@ fn read_create(body: &[u8]) -> Result<(String, Vec<EventType>), ApiError> {
     }
 }
 
+/// Reads the optional `{"previousSecretExpiresInSecs": N}` (no body: the default).
+fn read_rotate(body: &[u8]) -> Result<PreviousSecretLifetime, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PreviousSecretLifetime::default());
+    }
+    let not_object = || {
+        ApiError::Validation(ValidationErrors::single(FieldError::new(
+            "",
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object (or empty)",
+        )))
+    };
+    let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(body) else {
+        return Err(not_object());
+    };
+    let mut lifetime = PreviousSecretLifetime::default();
+    let mut errors = Vec::new();
+    for (name, v) in &members {
+        match (name.as_str(), v) {
+            (PREVIOUS_EXPIRES, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                let secs = n.as_i64().unwrap_or(i64::MAX);
+                match PreviousSecretLifetime::from_secs(secs) {
+                    Ok(l) => lifetime = l,
+                    Err(e) => errors.push(e.at(PREVIOUS_EXPIRES)),
+                }
+            }
+            (PREVIOUS_EXPIRES, _) => errors.push(FieldError::new(
+                PREVIOUS_EXPIRES,
+                ErrorCode::InvalidType,
+                "previousSecretExpiresInSecs must be a whole number of seconds",
+            )),
+            (other, _) => {
+                let shown: String = other.chars().take(64).collect();
+                errors.push(FieldError::new(
+                    shown.clone(),
+                    ErrorCode::UnknownField,
+                    format!("{shown} is not a member of a rotation (previousSecretExpiresInSecs)"),
+                ));
+            }
+        }
+    }
+    match ValidationErrors::from_vec(errors) {
+        Some(errors) => Err(ApiError::Validation(errors)),
+        None => Ok(lifetime),
+    }
+}
+
 fn no_store(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -308,7 +374,7 @@ fn no_store(mut r: Response) -> Response {
     security(("api_key" = [], "hmac" = [])),
     responses(
         (status = 201, description = "Registered; `secret` is shown this once", body = EndpointBody),
-        (status = 400, description = "`validation_failed`, `invalid_webhook_url` or `webhook_url_not_public`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed`; `invalid_webhook_url` (not `https`, malformed, credentials, or a port below 1024 other than 443 — and 80 where `http` is allowed); `webhook_url_not_public` (a non-public address, or a host name that does not resolve to public addresses only: one answer whether it resolves to a private address or not at all)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`too_many_webhook_endpoints`", body = Problem, content_type = "application/problem+json"),
     )
@@ -380,16 +446,20 @@ pub async fn delete_endpoint(
     }
 }
 
-/// Replace an endpoint's signing secret. For 24 hours deliveries carry signatures under
-/// both the old and the new secret.
+/// Replace an endpoint's signing secret. Until `previousSecretExpiresInSecs` (default 24
+/// hours; `0`: at once) deliveries carry signatures under both the secret it replaces — the
+/// one last handed out — and the new one. Any older secret stops at once: only those two
+/// are ever live, and no rotation extends an older secret's life.
 #[utoipa::path(
     post,
     path = "/api/v1/webhook-endpoints/{id}/rotate-secret",
     tag = "webhooks",
     params(("id" = String, Path, description = "Endpoint id (`we_…`)")),
+    request_body(content = RotateSecretBody, description = "Optional: no body rotates with the default"),
     security(("api_key" = [], "hmac" = [])),
     responses(
         (status = 200, description = "The endpoint with its new `secret`, shown this once", body = EndpointBody),
+        (status = 400, description = "`validation_failed`: the body is not a JSON object, or `previousSecretExpiresInSecs` is not a whole number from 0 to 86400 (`out_of_range`, `invalid_type`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`webhook_endpoint_not_found`", body = Problem, content_type = "application/problem+json"),
     )
@@ -397,13 +467,14 @@ pub async fn delete_endpoint(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     PathId(id): PathId,
-    Signed { application, .. }: Signed,
+    Signed { application, body }: Signed,
 ) -> Result<Response, ApiError> {
     let id: WebhookEndpointId = id.parse().map_err(|_| endpoint_not_found())?;
+    let previous_lifetime = read_rotate(&body)?;
     let rotated = state
         .0
         .webhooks
-        .rotate_secret(application, id)
+        .rotate_secret(application, id, previous_lifetime)
         .await?
         .ok_or_else(endpoint_not_found)?;
     Ok(no_store(

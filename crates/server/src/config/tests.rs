@@ -320,6 +320,11 @@ fn the_documented_defaults_are_the_owners_values() {
         (webhooks.lease, webhooks.tick, webhooks.sweep_every)
     );
     assert_eq!(c.webhooks.schedule, webhooks.schedule);
+    assert_eq!(c.webhooks.per_application, webhooks.per_application);
+    assert_eq!(
+        default_of("WIDGET_SESSIONS_WEBHOOK_MAX_IN_FLIGHT_PER_APPLICATION"),
+        "`16`"
+    );
     assert_eq!(
         c.webhook_timeout,
         webhook_sender::SenderSettings::default().timeout
@@ -376,16 +381,21 @@ fn ranges_are_checked_and_documented() {
         ("WIDGET_SESSIONS_RETENTION_DAYS", "0"),
         ("WIDGET_SESSIONS_DB_MAX_CONNECTIONS", "1001"),
         ("WIDGET_SESSIONS_WEBHOOK_POLL_MS", "5"),
+        (
+            "WIDGET_SESSIONS_WEBHOOK_MAX_IN_FLIGHT_PER_APPLICATION",
+            "65",
+        ),
     ]))
     .unwrap_err();
     for expected in [
         "WIDGET_SESSIONS_RETENTION_DAYS=\"0\": must be between 1 and 36500 days",
         "WIDGET_SESSIONS_DB_MAX_CONNECTIONS=\"1001\": must be between 1 and 1000",
         "WIDGET_SESSIONS_WEBHOOK_POLL_MS=\"5\": must be between 10 and 3600000 milliseconds",
+        "WIDGET_SESSIONS_WEBHOOK_MAX_IN_FLIGHT_PER_APPLICATION=\"65\": must be between 1 and 64",
     ] {
         assert!(e.0.iter().any(|p| p == expected), "{expected} not in:\n{e}");
     }
-    assert_eq!(e.0.len(), 3, "{e}");
+    assert_eq!(e.0.len(), 4, "{e}");
     assert!(markdown_table().contains("| session lifetime; 1 to 300 seconds | `300` |"));
 }
 

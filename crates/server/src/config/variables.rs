@@ -142,6 +142,10 @@ variables! {
     /// how long an instance holds a delivery it claimed before another may take it over (must exceed the webhook timeout)
     WIDGET_SESSIONS_WEBHOOK_LEASE_SECS: Secs =
         Setting::new(|| app::WebhookSettings::default().lease).range(1, 3600);
+    /// webhook deliveries one application (all its endpoints together) may have in flight per instance, of the instance's 64: applications with slow endpoints cannot hold up the others'
+    WIDGET_SESSIONS_WEBHOOK_MAX_IN_FLIGHT_PER_APPLICATION: Number<u32> =
+        Setting::new(|| app::WebhookSettings::default().per_application)
+            .range(1, app::WebhookSettings::DEFAULT_MAX_IN_FLIGHT as u64);
     /// how often each instance looks for sessions that expired, to emit `session.expired`
     WIDGET_SESSIONS_EXPIRY_SWEEP_SECS: Secs =
         Setting::new(|| app::WebhookSettings::default().sweep_every).range(1, 300);

@@ -225,6 +225,54 @@ pub async fn claims_respect_per_endpoint_limits_and_skips(stores: Stores) {
     assert!(!got.is_empty() && got.iter().all(|d| d.key.endpoint == e2.id));
 }
 
+/// A claim takes at most `per_application` less what is in flight for each application: an
+/// application at its cap is passed over (its older deliveries wait) and the others' are
+/// claimed; one below it gets only the room it has left.
+pub async fn claims_respect_per_application_limits(stores: Stores) {
+    ensure_applications(&stores).await;
+    let s = stores.sessions.clone();
+    let w = stores.clone();
+    let a1 = endpoint(APP_A, 1, &[]);
+    let a2 = endpoint(APP_A, 2, &[]);
+    let b1 = endpoint(APP_B, 3, &[]);
+    for e in [&a1, &a2, &b1] {
+        register(&w, e).await;
+    }
+    // Application A's ten deliveries are all older than B's two.
+    for n in 0..5u128 {
+        mint(&s, APP_A, sid(n + 1), &request(n + 1, false), t0()).await;
+    }
+    for n in 5..7u128 {
+        mint(&s, APP_B, sid(n + 1), &request(n + 1, false), at(1)).await;
+    }
+    let of = |got: &[DueDelivery], app| got.iter().filter(|d| d.key.application == app).count();
+
+    // A is at its cap: passed over, B's are claimed although A's are older.
+    let mut q = claim_query(at(2), 1, 100);
+    q.per_application = 3;
+    q.application_in_flight = vec![(APP_A, 3)];
+    let got = w.deliveries.claim(&q).await.unwrap();
+    assert_eq!((of(&got, APP_A), of(&got, APP_B)), (0, 2), "{got:?}");
+
+    // A has room for two more: it gets two, oldest first, across its endpoints.
+    let mut q = claim_query(at(2), 2, 100);
+    q.per_application = 3;
+    q.application_in_flight = vec![(APP_A, 1), (APP_B, 2)];
+    let got = w.deliveries.claim(&q).await.unwrap();
+    assert_eq!((of(&got, APP_A), of(&got, APP_B)), (2, 0), "{got:?}");
+
+    // Nothing in flight: the cap alone, with the per-endpoint limit still applying.
+    let mut q = claim_query(at(2), 3, 100);
+    q.per_application = 5;
+    q.per_endpoint = 2;
+    let got = w.deliveries.claim(&q).await.unwrap();
+    assert_eq!(of(&got, APP_A), 4, "two per endpoint: {got:?}");
+    let mut q = claim_query(at(2), 4, 100);
+    q.per_application = 3;
+    let got = w.deliveries.claim(&q).await.unwrap();
+    assert_eq!(of(&got, APP_A), 3, "{got:?}");
+}
+
 /// A worker waiting for deliveries wakes when one is written (not only at its timeout).
 pub async fn waiting_workers_wake_on_new_deliveries(stores: Stores) {
     let s = stores.sessions.clone();

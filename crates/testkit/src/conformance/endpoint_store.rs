@@ -63,7 +63,8 @@ pub async fn endpoints_are_scoped_limited_and_deletable(stores: Stores) {
     assert_eq!(w.endpoints.list(APP_B).await.unwrap().len(), 10);
 }
 
-/// After a rotation, claims carry the previous secret until its time, then only the new.
+/// After a rotation, claims carry the previous secret until its time, then only the new;
+/// a second rotation keeps the secret the first handed out, never the original.
 pub async fn rotation_keeps_the_previous_secret_for_a_while(stores: Stores) {
     ensure_applications(&stores).await;
     let s = stores.sessions.clone();
@@ -72,13 +73,13 @@ pub async fn rotation_keeps_the_previous_secret_for_a_while(stores: Stores) {
     register(&w, &e).await;
     let rotated = w
         .endpoints
-        .rotate_secret(APP_A, e.id, sealed(2), t0(), at(100))
+        .rotate_secret(APP_A, e.id, sealed(2), at(100))
         .await
         .unwrap();
     assert_eq!(rotated, Some(e.clone()));
     assert_eq!(
         w.endpoints
-            .rotate_secret(APP_B, e.id, sealed(3), t0(), at(100))
+            .rotate_secret(APP_B, e.id, sealed(3), at(100))
             .await
             .unwrap(),
         None
@@ -98,31 +99,77 @@ pub async fn rotation_keeps_the_previous_secret_for_a_while(stores: Stores) {
         .unwrap();
     assert_eq!(d[0].previous_secret, None);
 
-    // Rotated twice within the overlap (the first answer lost): the secret the partner
-    // had before keeps signing, not the one it never saw.
+    // Rotated twice within the overlap: the secret the first rotation handed out (the one
+    // the partner was last given) signs alongside the newest until the second rotation's
+    // time; the original stops at once, its own time is not carried over nor extended.
     let e2 = endpoint(APP_A, 2, &[]);
     register(&w, &e2).await;
     w.endpoints
-        .rotate_secret(APP_A, e2.id, sealed(5), t0(), at(100))
+        .rotate_secret(APP_A, e2.id, sealed(5), at(100))
         .await
         .unwrap();
     w.endpoints
-        .rotate_secret(APP_A, e2.id, sealed(6), at(10), at(110))
+        .rotate_secret(APP_A, e2.id, sealed(6), at(60))
         .await
         .unwrap();
     mint(&s, APP_A, sid(3), &request(3, false), at(40)).await;
-    let d = w
-        .deliveries
-        .claim(&claim_query(at(50), 4, 10))
+    let mine = |d: Vec<DueDelivery>| d.into_iter().find(|d| d.key.endpoint == e2.id).unwrap();
+    let d = mine(
+        w.deliveries
+            .claim(&claim_query(at(50), 4, 10))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(d.secret, sealed(6));
+    assert_eq!(
+        d.previous_secret,
+        Some(sealed(5)),
+        "the secret last handed out, not the original"
+    );
+    let listed = w.endpoints.sealed_secrets().await.unwrap();
+    let previous: Vec<_> = listed
+        .iter()
+        .filter(|l| l.endpoint == e2.id && l.slot == SecretSlot::Previous)
+        .map(|l| (l.secret.clone(), l.signs_until))
+        .collect();
+    assert_eq!(
+        previous,
+        vec![(sealed(5), Some(at(60)))],
+        "one previous secret"
+    );
+    // Past the second rotation's time (though within the first's): the newest alone.
+    w.deliveries
+        .release(Uuid::from_u128(4), &[d.key])
         .await
         .unwrap();
-    let mine = d.iter().find(|d| d.key.endpoint == e2.id).unwrap();
-    assert_eq!(mine.secret, sealed(6));
-    assert_eq!(
-        mine.previous_secret,
-        Some(sealed(1)),
-        "the original secret, kept"
+    let d = mine(
+        w.deliveries
+            .claim(&claim_query(at(70), 5, 10))
+            .await
+            .unwrap(),
     );
+    assert_eq!(d.secret, sealed(6));
+    assert_eq!(
+        d.previous_secret, None,
+        "no rotation extends an older secret"
+    );
+
+    // A previous secret whose time is now (a rotation that ends it at once) signs nothing.
+    let e3 = endpoint(APP_A, 3, &[]);
+    register(&w, &e3).await;
+    w.endpoints
+        .rotate_secret(APP_A, e3.id, sealed(7), at(80))
+        .await
+        .unwrap();
+    mint(&s, APP_A, sid(4), &request(4, false), at(80)).await;
+    let d = w
+        .deliveries
+        .claim(&claim_query(at(80), 6, 10))
+        .await
+        .unwrap();
+    let d = d.iter().find(|d| d.key.endpoint == e3.id).unwrap();
+    assert_eq!(d.secret, sealed(7));
+    assert_eq!(d.previous_secret, None);
 }
 
 /// Every endpoint's sealed secrets are listed (the previous one with the end of its
@@ -136,7 +183,7 @@ pub async fn sealed_secrets_are_listed_and_resealed_by_compare_and_swap(stores: 
     register(&w, &e1).await;
     register(&w, &e2).await;
     w.endpoints
-        .rotate_secret(APP_B, e2.id, sealed(2), t0(), at(100))
+        .rotate_secret(APP_B, e2.id, sealed(2), at(100))
         .await
         .unwrap();
     let mut listed = w.endpoints.sealed_secrets().await.unwrap();
@@ -193,7 +240,7 @@ pub async fn sealed_secrets_are_listed_and_resealed_by_compare_and_swap(stores: 
     );
     // A rotation between the read and the reseal wins.
     w.endpoints
-        .rotate_secret(APP_A, e1.id, sealed(3), t0(), at(100))
+        .rotate_secret(APP_A, e1.id, sealed(3), at(100))
         .await
         .unwrap();
     assert!(

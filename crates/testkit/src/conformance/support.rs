@@ -72,6 +72,8 @@ pub(crate) fn claim_query(now: DateTime<Utc>, owner: u128, limit: u32) -> ClaimQ
         limit,
         per_endpoint: 100,
         skip_endpoints: Vec::new(),
+        per_application: 1000,
+        application_in_flight: Vec::new(),
     }
 }
 
