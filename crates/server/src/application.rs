@@ -111,7 +111,20 @@ impl Application {
         }
         let demo = if config.database_url.is_none() && config.apps_file.is_none() {
             let issued = applications
-                .create("demo", None, None, ports::ApplicationSettings::default())
+                .create(
+                    "demo",
+                    None,
+                    None,
+                    // The zero-configuration run shows the whole flow: its launch links ask
+                    // the travel-rule questions before they open the widget.
+                    ports::ApplicationSettings {
+                        hosted: domain::HostedStep {
+                            enabled: true,
+                            ..domain::HostedStep::off()
+                        },
+                        ..ports::ApplicationSettings::default()
+                    },
+                )
                 .await
                 .map_err(|e| StartupError::Applications(e.to_string()))?;
             Some(DemoApp {
