@@ -787,6 +787,9 @@ fn page_markup(p: &PageParts<'_>) -> Markup {
                         @if let Some(d) = recorded {
                             h2 { "Your answer" }
                             (summary(&d.declaration))
+                            @if let Some(message) = input.error_for("custody") {
+                                p.error #custody-error { (message) }
+                            }
                             @if p.record != TravelRuleStatus::Complete {
                                 form method="post" action=(p.post_to) {
                                     @for (k, v) in declaration_values(&d.declaration) {

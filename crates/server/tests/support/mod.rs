@@ -79,6 +79,26 @@ pub fn app_c() -> Creds {
     }
 }
 
+/// An application that runs the hosted travel-rule step (`hostedTravelRule` in its apps-file
+/// entry), framed by any origin.
+pub fn app_h() -> Creds {
+    Creds {
+        name: "app-h",
+        key: "e2e-app-h-key-0123456789".into(),
+        secret: "e2e-app-h-secret-0123456789abcdef".into(),
+    }
+}
+
+/// An application that runs the hosted travel-rule step and lets only
+/// `https://partner.example` frame it (`frameAncestors`).
+pub fn app_f() -> Creds {
+    Creds {
+        name: "app-f",
+        key: "e2e-app-f-key-0123456789".into(),
+        secret: "e2e-app-f-secret-0123456789abcdef".into(),
+    }
+}
+
 /// A temporary file removed on drop.
 struct TempFile(PathBuf);
 
@@ -198,12 +218,18 @@ impl TestApp {
         emulator: Emulator,
     ) -> TestApp {
         server::telemetry::init_test_tracing();
-        let apps = [app_a(), app_b(), app_c()]
+        let apps = [app_a(), app_b(), app_c(), app_h(), app_f()]
             .iter()
             .map(|c| {
                 let mut entry = json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret});
-                if c.name == "app-c" {
-                    entry["ownershipProofPolicy"] = json!("ALWAYS");
+                match c.name {
+                    "app-c" => entry["ownershipProofPolicy"] = json!("ALWAYS"),
+                    "app-h" => entry["hostedTravelRule"] = json!(true),
+                    "app-f" => {
+                        entry["hostedTravelRule"] = json!(true);
+                        entry["frameAncestors"] = json!(["https://partner.example"]);
+                    }
+                    _ => {}
                 }
                 entry
             })
