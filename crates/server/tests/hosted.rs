@@ -9,9 +9,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
 use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use serde_json::{Value, json};
 use sha3::{Digest, Keccak256};
@@ -721,58 +718,6 @@ async fn frame_ancestors_restrict_framing(store: Store) {
     // Each response has its own nonce.
     let nonce = |r: &Resp| r.header("content-security-policy").unwrap().to_string();
     assert_ne!(nonce(&app.get(&link).await), nonce(&app.get(&link).await));
-}
-
-/// `target/hosted-signers-npm/node_modules`: the domain's independent bitcoin signers
-/// (bip322-js, bitcoinjs-message) installed with `npm ci` from their committed lockfile.
-fn signer_modules() -> PathBuf {
-    let signers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/tests/signers");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ownership-signers-npm");
-    let lock = std::fs::read_to_string(signers.join("package-lock.json")).unwrap();
-    let stamp = dir.join("installed-package-lock.json");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str()) {
-        std::fs::create_dir_all(&dir).unwrap();
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(signers.join(file), dir.join(file)).unwrap();
-        }
-        let status = Command::new("npm")
-            .args([
-                "ci",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for this test (apt-get install nodejs npm)");
-        assert!(status.success(), "npm ci in {}", dir.display());
-        std::fs::write(&stamp, lock).unwrap();
-    }
-    dir.join("node_modules")
-}
-
-/// Runs the independent signer `sign.js` with `command` and `input`.
-fn bitcoin_signer(command: &str, input: &Value) -> Value {
-    use std::io::Write as _;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/tests/signers/sign.js");
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(command)
-        .env("NODE_PATH", signer_modules())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node is needed for this test (apt-get install nodejs)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sign.js {command} failed");
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The whole step without JavaScript: the customer reads the page, declares a wallet of
