@@ -638,5 +638,31 @@ mod tests {
             entries[0].settings.proof_policy,
             domain::ProofPolicy::Always
         );
+        assert_eq!(entries[0].settings.hosted, domain::HostedStep::off());
+    }
+
+    #[test]
+    fn the_apps_file_sets_the_hosted_step() {
+        let path = std::env::temp_dir().join(format!(
+            "widget-sessions-apps-{}.json",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &path,
+            r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_secret-0123456789", "hostedTravelRule": true, "frameAncestors": ["https://Partner.example"]}]"#,
+        )
+        .unwrap();
+        let entries = read_apps_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(entries[0].settings.hosted.enabled);
+        assert_eq!(
+            entries[0].settings.hosted.frame_ancestors.to_stored(),
+            "https://partner.example"
+        );
+        let e = apps_file_error(
+            r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_secret-0123456789", "frameAncestors": ["javascript:alert(1)"]}]"#,
+        );
+        assert!(e.contains("frameAncestors must be origins"), "{e}");
+        assert!(!e.contains("wss_secret"), "{e}");
     }
 }
