@@ -720,6 +720,45 @@ async fn frame_ancestors_restrict_framing(store: Store) {
     assert_ne!(nonce(&app.get(&link).await), nonce(&app.get(&link).await));
 }
 
+/// The page's posts share the client's budget with the link itself (the per-client limit):
+/// past it, `429` with an HTML page, and the session is untouched.
+async fn the_posts_are_rate_limited_per_client(store: Store) {
+    let app = TestApp::spawn(
+        store,
+        &[
+            ("WIDGET_SESSIONS_CLIENT_RATE_LIMIT", "2"),
+            ("WIDGET_SESSIONS_CLIENT_IP_HEADER", "x-forwarded-for"),
+        ],
+    )
+    .await;
+    let h = app_h();
+    let (id, link, _) = session(&app, &h, false).await;
+    let origin = app.base.clone();
+    let mut codes = Vec::new();
+    for path in ["travel-rule", "continue"].iter().cycle().take(8) {
+        let r = app
+            .post_form(
+                &format!("{link}/{path}"),
+                &[("custody", "SELF_HOSTED")],
+                &[("origin", &origin), ("x-forwarded-for", "203.0.113.9")],
+            )
+            .await;
+        if r.code() == 429 {
+            assert!(
+                r.header("content-type").unwrap().starts_with("text/html"),
+                "{}",
+                r.text
+            );
+            assert!(r.header("retry-after").is_some());
+        }
+        codes.push(r.code());
+    }
+    assert_eq!(&codes[..4], [400, 409, 400, 409], "{codes:?}");
+    assert!(codes[4..].iter().all(|c| *c == 429), "{codes:?}");
+    let s = travel_rule(&app, &h, &id).await;
+    assert_eq!(s["status"], "ACTIVE");
+}
+
 /// The whole step without JavaScript: the customer reads the page, declares a wallet of
 /// their own, pastes a BIP-322 signature made by another implementation (bip322-js) over the
 /// message the page shows, and continues to the widget.
@@ -819,6 +858,7 @@ hosted! {
         declaration_errors_are_shown_next_to_their_fields,
         one_post_keeps_the_declaration_when_the_signature_is_refused,
         posts_from_another_origin_are_refused,
+        the_posts_are_rate_limited_per_client,
         the_whole_step_without_javascript,
     ],
 }
