@@ -12,6 +12,8 @@
 //           declares, signs and continues to the widget;
 //   nojs:   JavaScript disabled: declares, pastes a BIP-322 signature made elsewhere,
 //           continues to the widget;
+//   framed: the link of a record awaiting its proof inside the SDK's iframe, no wallet: the
+//           page offers to open itself in a new tab;
 //   peek:   a plain GET of a fresh link (the test then checks that nothing was consumed).
 // axe-core runs on every state of the page (in the contexts with JavaScript: it is a script);
 // violations of serious or critical impact are reported. Screenshots of the states go to $SCREENSHOTS when it is set.
@@ -228,6 +230,29 @@ try {
       await page.waitForURL((url) => url.href.startsWith(plan.widgetBase));
     });
     seen.nojs = { message, walletHidden, error, widgetUrl: page.url() };
+    await context.close();
+  }
+
+  // Framed without a wallet (as on a phone: wallets do not inject into frames), the page
+  // offers to open itself in a new tab.
+  {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
+    const page = await context.newPage();
+    await step("framed: opening the partner page", () => page.goto(plan.framed.partnerPage));
+    const iframe = await step("framed: waiting for the SDK's iframe", () =>
+      page.waitForSelector("#transakIframe", { state: "attached" }),
+    );
+    const frame = page.frameLocator("#transakIframe");
+    await step("framed: the offer of a new tab", () =>
+      frame.locator("#no-wallet").waitFor({ state: "visible" }),
+    );
+    await axe(await iframe.contentFrame(), "framed: no wallet");
+    seen.framed = {
+      href: await frame.locator("#new-tab").getAttribute("href"),
+      target: await frame.locator("#new-tab").getAttribute("target"),
+      signHidden: await frame.locator("#sign").isHidden(),
+    };
     await context.close();
   }
 

@@ -336,9 +336,9 @@ async fn hosted_script(args: &[&str], input: &Value) -> Value {
 /// by an ethers wallet) declares a wallet of their own on a forced session, signs, continues
 /// and completes the order, and the partner's receiver gets every event, signed; a Solana
 /// customer (an injected provider signing with tweetnacl) does the same at the top level;
-/// a customer without JavaScript pastes a BIP-322 signature made by bip322-js; a plain open
-/// of a link consumes nothing; axe-core finds no serious or critical problem on any state
-/// of the page.
+/// a customer without JavaScript pastes a BIP-322 signature made by bip322-js; framed
+/// without a wallet, the page offers to open itself in a new tab; a plain open of a link
+/// consumes nothing; axe-core finds no serious or critical problem on any state of the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hosted_travel_rule_step_in_a_real_browser() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -403,6 +403,21 @@ async fn the_hosted_travel_rule_step_in_a_real_browser() {
         "counterpartyAddress": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}),
     )
     .await;
+    // A record awaiting its proof, to be shown framed without a wallet.
+    let framed = create(
+        json!({"userId": user(), "currency": "ETH", "network": "ETH",
+        "counterpartyAddress": "0x52908400098527886E0F7030069857D2E4169EE7",
+        "forceVerifyOwnership": true}),
+    )
+    .await;
+    app.signed(
+        &h,
+        "PUT",
+        &format!("{SESSIONS}/{}/declaration", framed["id"].as_str().unwrap()),
+        &json!({"custody": "SELF_HOSTED", "owner": "CUSTOMER"}).to_string(),
+    )
+    .await
+    .expect(200);
     // The BIP-322 signature the no-JavaScript customer pastes: made by bip322-js over the
     // challenge (the page shows the same message; the browser side checks that).
     let challenge = app
@@ -444,6 +459,8 @@ async fn the_hosted_travel_rule_step_in_a_real_browser() {
         "sol": {"secret": keys["sol"]["secret"], "address": keys["sol"]["address"], "link": link(&sol)},
         "nojs": {"link": link(&btc), "signature": signature},
         "peek": {"link": link(&peek)},
+        "framed": {"partnerPage": format!("{partner}/?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("link", &link(&framed)).finish())},
     });
     let started = Instant::now();
     let seen = hosted_script(&["run", &chromium], &plan).await;
@@ -548,9 +565,22 @@ async fn the_hosted_travel_rule_step_in_a_real_browser() {
         .json();
     assert_eq!(s["status"], "ACTIVE");
 
+    // Framed without a wallet: the offer of a new tab, to this very link (the SDK's
+    // parameters kept), and no wallet button; nothing consumed.
+    let href = seen["framed"]["href"].as_str().unwrap();
+    assert!(href.starts_with(&link(&framed)), "{seen}");
+    assert!(href.contains("sdkName="), "{seen}");
+    assert_eq!(seen["framed"]["target"], "_blank");
+    assert_eq!(seen["framed"]["signHidden"], true);
+    let s = app
+        .get_session(&h, framed["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(s["status"], "ACTIVE");
+
     // (f) axe-core on every state: nothing serious or critical.
     let report = seen["axe"].as_array().unwrap();
-    assert!(report.len() >= 11, "{seen}");
+    assert!(report.len() >= 12, "{seen}");
     for state in report {
         assert_eq!(state["serious"], json!([]), "{state}");
     }
