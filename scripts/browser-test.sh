@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The real-browser end-to-end test (crates/server/tests/browser.rs): headless Chromium opens a
+# The real-browser end-to-end tests (crates/server/tests/browser.rs): headless Chromium opens a
 # partner page embedding a launch link through Transak's browser SDK (@transak/transak-sdk
 # from npm, bundled with esbuild), completes the order in the emulated widget, and the test
 # checks the page's SDK events, the partner's signed webhooks, the session's order and the
-# "already used" page.
+# "already used" page; then the hosted travel-rule step (browser/hosted.mjs): EVM and Solana
+# customers with injected wallets (ethers, tweetnacl), one without JavaScript pasting a
+# BIP-322 signature, a plain open that consumes nothing, and axe-core on every state of the
+# page. SCREENSHOTS=<dir> saves the page's states as PNG (docs/hosted-*.png come from it).
 #
 # Installs what is missing: Debian's chromium (apt-get, as root) and browser/'s npm packages
 # (`npm ci`; no browser is ever downloaded: playwright-core drives the system's Chromium).
@@ -33,9 +36,12 @@ if [ "$node_major" -lt 20 ] || ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 
-if [ ! -d browser/node_modules ]; then
+# Installed again whenever the lockfile changed since the last install.
+stamp=browser/node_modules/.installed-package-lock.json
+if [ ! -d browser/node_modules ] || ! cmp -s browser/package-lock.json "$stamp"; then
   echo "== npm ci (browser/)"
   (cd browser && npm ci --no-audit --no-fund)
+  cp browser/package-lock.json "$stamp"
 fi
 
 echo "== the browser test"

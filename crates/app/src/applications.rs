@@ -418,7 +418,7 @@ impl Applications {
                 Some(record) => {
                     if record.application.settings != entry.settings {
                         self.store
-                            .set_settings(record.application.id, entry.settings)
+                            .set_settings(record.application.id, entry.settings.clone())
                             .await?;
                     }
                     if self.matches(&record, &entry).await? {
@@ -440,7 +440,7 @@ impl Applications {
                         &entry.name,
                         &entry.api_key,
                         &entry.api_secret,
-                        entry.settings,
+                        entry.settings.clone(),
                     );
                     match self.store.create(new).await {
                         Ok(_) => {}

@@ -56,9 +56,9 @@ use domain::{
 use ports::{
     Caller, CancelError, CancelOutcome, CancelResult, ClaimToken, Clock, CreateError,
     CreateOutcome, FulfilError, GatewayError, LaunchError, LaunchLinks, LaunchOutcome,
-    LaunchResult, ListError, ListQuery, NewSession, Randomness, RequestLog, RequestNonce,
-    ReuseOutcome, ReuseQuery, SessionPage, SessionService, SessionStore, SessionView, StatusFilter,
-    StoreError, StoredSession, WidgetGateway, WidgetRequest,
+    LaunchResult, LinkState, ListError, ListQuery, NewSession, Randomness, RequestLog,
+    RequestNonce, ReuseOutcome, ReuseQuery, SessionPage, SessionService, SessionStore, SessionView,
+    StatusFilter, StoreError, StoredSession, WidgetGateway, WidgetRequest,
 };
 use tracing::{debug, error, info, instrument, warn};
 
@@ -213,10 +213,12 @@ impl Sessions {
         };
         let session = Session::new(session_id, application, request.clone(), now, &self.policy);
         let challenge = self.challenge(caller, &session);
-        let session = session.with_travel_rule(
-            TravelRuleRecord::new(caller.settings.proof_policy),
-            challenge,
-        );
+        let session = session
+            .with_travel_rule(
+                TravelRuleRecord::new(caller.settings.proof_policy),
+                challenge,
+            )
+            .with_hosted_step(caller.settings.hosted.clone());
         let new = NewSession {
             session,
             key,
@@ -444,9 +446,33 @@ impl SessionService for Sessions {
                 })?;
                 Ok(LaunchOutcome::Redirect(url))
             }
+            LaunchResult::Held(s) => Ok(LaunchOutcome::TravelRuleStep(Box::new(
+                self.view_stored(s, now),
+            ))),
             LaunchResult::Ended(s) => Ok(LaunchOutcome::Gone(s.session.status_at(now))),
             LaunchResult::Withheld => Ok(LaunchOutcome::Withheld),
             LaunchResult::Unknown => Ok(LaunchOutcome::Unknown),
+        }
+    }
+
+    async fn open_link(&self, token: &str) -> Result<LinkState, LaunchError> {
+        let Some((application, id)) = self.deps.links.verify(token) else {
+            return Ok(LinkState::Unknown);
+        };
+        let now = self.deps.clock.now();
+        // A launch that does not consume is a read.
+        match self
+            .deps
+            .store
+            .launch(application, id, now, false, self.deps.random.event_id())
+            .await?
+        {
+            LaunchResult::Opened(s) | LaunchResult::Held(s) => {
+                Ok(LinkState::Active(Box::new(self.view_stored(s, now))))
+            }
+            LaunchResult::Ended(s) => Ok(LinkState::Gone(s.session.status_at(now))),
+            LaunchResult::Withheld => Ok(LinkState::Withheld),
+            LaunchResult::Unknown => Ok(LinkState::Unknown),
         }
     }
 }

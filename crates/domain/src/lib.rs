@@ -81,8 +81,9 @@ pub use session::{
 };
 pub use travel_rule::{
     Country, Custody, Declaration, DeclarationChange, DeclarationError, DeclarationFinal,
-    DeclarationSource, InvalidCountry, InvalidCustody, InvalidLei, InvalidName, InvalidOwner,
-    InvalidProofPolicy, InvalidTravelRuleStatus, Lei, Owner, PersonName, ProofChange, ProofPolicy,
+    DeclarationSource, FrameAncestor, FrameAncestors, HostedStep, InvalidCountry, InvalidCustody,
+    InvalidFrameAncestor, InvalidLei, InvalidName, InvalidOwner, InvalidProofPolicy,
+    InvalidTravelRuleStatus, Lei, MAX_FRAME_ANCESTORS, Owner, PersonName, ProofChange, ProofPolicy,
     RecordedDeclaration, ThirdParty, TravelRuleRecord, TravelRuleStatus, Vasp, VerifiedProof,
     proof_required, status as travel_rule_status,
 };

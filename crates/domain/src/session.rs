@@ -21,8 +21,8 @@ use crate::ids::{ApplicationId, SessionId};
 use crate::ownership::Challenge;
 use crate::scope::{SessionScope, ValidRequest};
 use crate::travel_rule::{
-    DeclarationChange, DeclarationFinal, ProofChange, RecordedDeclaration, TravelRuleRecord,
-    TravelRuleStatus, VerifiedProof,
+    DeclarationChange, DeclarationFinal, HostedStep, ProofChange, RecordedDeclaration,
+    TravelRuleRecord, TravelRuleStatus, VerifiedProof,
 };
 
 /// Where a session stands at a given instant.
@@ -124,6 +124,8 @@ pub struct SessionParts {
     /// The ownership challenge, rendered when the session was created; `None` for a
     /// counterparty that cannot sign.
     pub challenge: Option<Challenge>,
+    /// The application's hosted travel-rule step when the session was created.
+    pub hosted: HostedStep,
 }
 
 /// A travel-rule widget session.
@@ -183,6 +185,7 @@ impl Session {
                 end: None,
                 travel_rule: TravelRuleRecord::default(),
                 challenge: None,
+                hosted: HostedStep::off(),
             },
         }
     }
@@ -330,6 +333,24 @@ impl Session {
                 reopened: self.parts.travel_rule.reopened_by(before, upgraded),
             }
         }
+    }
+
+    /// The session with the application's hosted travel-rule step (snapshotted at creation).
+    pub fn with_hosted_step(mut self, hosted: HostedStep) -> Self {
+        self.parts.hosted = hosted;
+        self
+    }
+
+    /// The application's hosted travel-rule step when the session was created.
+    pub fn hosted_step(&self) -> &HostedStep {
+        &self.parts.hosted
+    }
+
+    /// Whether the launch link shows the hosted travel-rule page instead of opening the
+    /// widget: the step is on and the record is not `COMPLETE` (contract §11). Such a link
+    /// consumes nothing until the page's Continue.
+    pub fn hosted_step_pending(&self) -> bool {
+        self.parts.hosted.enabled && self.travel_rule_status() != TravelRuleStatus::Complete
     }
 
     /// The travel-rule record.

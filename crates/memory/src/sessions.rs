@@ -282,6 +282,9 @@ impl SessionStore for MemoryStore {
         if !enabled {
             return Ok(LaunchResult::Withheld);
         }
+        if row.session.hosted_step_pending() {
+            return Ok(LaunchResult::Held(row.clone()));
+        }
         if !consume {
             return Ok(LaunchResult::Opened(row.clone()));
         }

@@ -82,11 +82,14 @@ impl fmt::Debug for EncryptedSecret {
 }
 
 /// What an application chose for its sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApplicationSettings {
     /// When its customers must prove that they control a self-hosted wallet of their own
     /// (snapshotted on each session when it is created).
     pub proof_policy: domain::ProofPolicy,
+    /// Whether its launch links ask the customer for the travel-rule record first, and who
+    /// may frame that page (snapshotted on each session when it is created).
+    pub hosted: domain::HostedStep,
 }
 
 /// A partner application, as listed.

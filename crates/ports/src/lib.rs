@@ -74,7 +74,7 @@ pub use request_log::{MAX_REQUEST_AGE_MS, MAX_REQUEST_LEAD_MS, RequestLog, Reque
 pub use sealer::{SealContext, SealError, SecretSealer};
 pub use service::{
     Caller, CancelError, CancelOutcome, CreateError, CreateOutcome, LaunchError, LaunchOutcome,
-    ListError, SessionPage, SessionService, SessionView,
+    LinkState, ListError, SessionPage, SessionService, SessionView,
 };
 pub use session_store::{
     CancelResult, FulfilError, LaunchResult, ListQuery, NewSession, Page, ReuseOutcome, ReuseQuery,

@@ -135,6 +135,9 @@ pub enum CancelError {
 pub enum LaunchOutcome {
     /// Redirect here (the session was ACTIVE; a consuming launch consumed it).
     Redirect(WidgetUrl),
+    /// The session is ACTIVE, runs the hosted travel-rule step and its record is not
+    /// `COMPLETE`: show the travel-rule page; nothing was consumed.
+    TravelRuleStep(Box<SessionView>),
     /// The session ended: consumed, cancelled or expired.
     Gone(SessionStatus),
     /// The session is active but its application is disabled: the link does not open
@@ -226,4 +229,25 @@ pub trait SessionService: Send + Sync {
     ///
     /// [`LaunchError::Store`] when the store fails.
     async fn launch(&self, token: &str, consume: bool) -> Result<LaunchOutcome, LaunchError>;
+
+    /// The session behind a launch link, read without consuming anything (for the hosted
+    /// travel-rule page's forms).
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError::Store`] when the store fails.
+    async fn open_link(&self, token: &str) -> Result<LinkState, LaunchError>;
+}
+
+/// The session behind a launch link, as [`SessionService::open_link`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// The session is ACTIVE (and its application enabled).
+    Active(Box<SessionView>),
+    /// The session ended: consumed, cancelled or expired.
+    Gone(SessionStatus),
+    /// The session is active but its application is disabled.
+    Withheld,
+    /// No session has this link.
+    Unknown,
 }

@@ -195,6 +195,10 @@ pub enum LaunchResult {
     /// The session is ACTIVE but its application is disabled: its links do not open (nor
     /// consume) while it is, and open again once it is enabled if the session still is.
     Withheld,
+    /// The session is ACTIVE and enabled, but it runs the hosted travel-rule step and its
+    /// record is not `COMPLETE` ([`domain::Session::hosted_step_pending`]): nothing was
+    /// consumed, even when `consume` was asked.
+    Held(StoredSession),
     /// The session is CONSUMED, CANCELLED or EXPIRED.
     Ended(StoredSession),
     /// No such session for this application.
@@ -304,8 +308,9 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<CancelResult, StoreError>;
 
     /// Opens a session's launch link: if `consume`, marks the ACTIVE session CONSUMED at
-    /// `now` and writes its `session.consumed` event `event` (and deliveries). One atomic
-    /// statement, one round trip.
+    /// `now` and writes its `session.consumed` event `event` (and deliveries) — unless its
+    /// hosted travel-rule step is pending ([`LaunchResult::Held`], decided in the same
+    /// statement). One atomic statement, one round trip.
     ///
     /// # Concurrency
     ///

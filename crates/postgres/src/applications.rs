@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ApplicationId, ProofPolicy};
+use domain::{ApplicationId, FrameAncestors, HostedStep, ProofPolicy};
 use ports::{
     ApiKeyDigest, Application, ApplicationError, ApplicationRecord, ApplicationSettings,
     ApplicationStatus, ApplicationStore, EncryptedSecret, NewApplication, StoreError,
@@ -35,6 +35,8 @@ struct AppRow {
     created_at: DateTime<Utc>,
     rotated_at: DateTime<Utc>,
     ownership_proof_policy: String,
+    hosted_travel_rule: bool,
+    frame_ancestors: String,
 }
 
 impl AppRow {
@@ -51,6 +53,17 @@ impl AppRow {
                 proof_policy: ProofPolicy::parse(&self.ownership_proof_policy).map_err(|_| {
                     StoreError::unexpected(format!("application {}: unknown proof policy", self.id))
                 })?,
+                hosted: HostedStep {
+                    enabled: self.hosted_travel_rule,
+                    frame_ancestors: FrameAncestors::parse(&self.frame_ancestors).map_err(
+                        |_| {
+                            StoreError::unexpected(format!(
+                                "application {}: invalid frame ancestors",
+                                self.id
+                            ))
+                        },
+                    )?,
+                },
             },
         })
     }
@@ -84,7 +97,7 @@ impl ApplicationStore for PgApplicationStore {
         sqlx::query_as!(
             AppRow,
             r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                      ownership_proof_policy
+                      ownership_proof_policy, hosted_travel_rule, frame_ancestors
                from applications where api_key_digest = $1"#,
             api_key.0.as_slice()
         )
@@ -100,7 +113,7 @@ impl ApplicationStore for PgApplicationStore {
         sqlx::query_as!(
             AppRow,
             r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                      ownership_proof_policy
+                      ownership_proof_policy, hosted_travel_rule, frame_ancestors
                from applications where name = $1"#,
             name
         )
@@ -116,17 +129,20 @@ impl ApplicationStore for PgApplicationStore {
         let row = sqlx::query_as!(
             AppRow,
             r#"insert into applications (id, name, api_key_digest, secret_key_id, secret_sealed,
-                                         status, created_at, rotated_at, ownership_proof_policy)
-               values ($1, $2, $3, $4, $5, 'active', $6, $6, $7)
+                                         status, created_at, rotated_at, ownership_proof_policy,
+                                         hosted_travel_rule, frame_ancestors)
+               values ($1, $2, $3, $4, $5, 'active', $6, $6, $7, $8, $9)
                returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                         ownership_proof_policy"#,
+                         ownership_proof_policy, hosted_travel_rule, frame_ancestors"#,
             new.id.as_uuid(),
             new.name,
             new.api_key.0.as_slice(),
             new.secret.key_id,
             new.secret.sealed,
             new.now,
-            new.settings.proof_policy.as_str()
+            new.settings.proof_policy.as_str(),
+            new.settings.hosted.enabled,
+            new.settings.hosted.frame_ancestors.to_stored()
         )
         .fetch_one(&self.pool)
         .await
@@ -139,7 +155,7 @@ impl ApplicationStore for PgApplicationStore {
         sqlx::query_as!(
             AppRow,
             r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                      ownership_proof_policy
+                      ownership_proof_policy, hosted_travel_rule, frame_ancestors
                from applications order by name"#
         )
         .fetch_all(&self.pool)
@@ -155,7 +171,7 @@ impl ApplicationStore for PgApplicationStore {
         sqlx::query_as!(
             AppRow,
             r#"select id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                      ownership_proof_policy
+                      ownership_proof_policy, hosted_travel_rule, frame_ancestors
                from applications order by name"#
         )
         .fetch_all(&self.pool)
@@ -203,7 +219,7 @@ impl ApplicationStore for PgApplicationStore {
                set api_key_digest = $2, secret_key_id = $3, secret_sealed = $4, rotated_at = $5
                where id = $1
                returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                         ownership_proof_policy"#,
+                         ownership_proof_policy, hosted_travel_rule, frame_ancestors"#,
             id.as_uuid(),
             api_key.0.as_slice(),
             secret.key_id,
@@ -227,7 +243,7 @@ impl ApplicationStore for PgApplicationStore {
             AppRow,
             r#"update applications set status = $2 where id = $1
                returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                         ownership_proof_policy"#,
+                         ownership_proof_policy, hosted_travel_rule, frame_ancestors"#,
             id.as_uuid(),
             status.as_str()
         )
@@ -246,11 +262,15 @@ impl ApplicationStore for PgApplicationStore {
     ) -> Result<Application, ApplicationError> {
         let row = sqlx::query_as!(
             AppRow,
-            r#"update applications set ownership_proof_policy = $2 where id = $1
+            r#"update applications
+               set ownership_proof_policy = $2, hosted_travel_rule = $3, frame_ancestors = $4
+               where id = $1
                returning id, name, secret_key_id, secret_sealed, status, created_at, rotated_at,
-                         ownership_proof_policy"#,
+                         ownership_proof_policy, hosted_travel_rule, frame_ancestors"#,
             id.as_uuid(),
-            settings.proof_policy.as_str()
+            settings.proof_policy.as_str(),
+            settings.hosted.enabled,
+            settings.hosted.frame_ancestors.to_stored()
         )
         .fetch_optional(&self.pool)
         .await

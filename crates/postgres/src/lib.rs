@@ -7,7 +7,7 @@
 //! `webhook_deliveries`, `applications`, `upstream_tokens`, and `housekeeping` for retention
 //! across them. Every query is checked at compile time against the committed offline data
 //! (`crates/postgres/.sqlx`), so building needs no database. A session is read as the SQL
-//! type `session_row_v2` (one definition of its columns, in the migrations), and each
+//! type `session_row_v3` (one definition of its columns, in the migrations), and each
 //! lifecycle rule the statements need is one SQL function beside it, checked against the
 //! domain's by the conformance suite.
 //!

@@ -51,7 +51,7 @@ impl PgStore {
             let row = recording_the_request!(
                 r#"
                    select exists(select 1 from nonce) as "fresh!",
-                          (select session_row_v2(s) from sessions s
+                          (select session_row_v3(s) from sessions s
                            where s.application_id = $1
                              and s.id = (select session_id from reuse_slots
                                          where application_id = $1 and reuse_key = $2
@@ -163,7 +163,7 @@ impl PgStore {
                       (select count(*) from upgraded) + (select count(*) from reopened)
                           as "upgraded!",
                       slot.claim_expires_at as "claim_expires_at?",
-                      (select session_row_v2(c.s) from cand c) as "session?: SessionRow"
+                      (select session_row_v3(c.s) from cand c) as "session?: SessionRow"
                from (values (1)) as one (n)
                     left join slot on true left join cand on true"#,
             q.application.as_uuid(),

@@ -3,18 +3,18 @@
 use chrono::{DateTime, Utc};
 use domain::{
     ApplicationId, Asset, Challenge, Counterparty, CounterpartyAddress, Country, Currency, Custody,
-    Declaration, DeclarationSource, InvoiceDetails, Lei, LightningPayment, Network, NodeId,
-    OrderStatus, Owner, PaymentHash, PersonName, ProofMethod, ProofPolicy, RecordedDeclaration,
-    SessionEnd, SessionId, SessionParts, SessionScope, Subject, ThirdParty, TravelRuleRecord,
-    TxHash, Vasp, VerifiedProof,
+    Declaration, DeclarationSource, FrameAncestors, HostedStep, InvoiceDetails, Lei,
+    LightningPayment, Network, NodeId, OrderStatus, Owner, PaymentHash, PersonName, ProofMethod,
+    ProofPolicy, RecordedDeclaration, SessionEnd, SessionId, SessionParts, SessionScope, Subject,
+    ThirdParty, TravelRuleRecord, TxHash, Vasp, VerifiedProof,
 };
 use ports::{SessionOrder, StoreError, StoredSession, WidgetUrl};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// A session as the adapter reads it: the SQL type `session_row_v2`, built from a
-/// `sessions` row by the SQL function of the same name (`select session_row_v2(s) as
+/// A session as the adapter reads it: the SQL type `session_row_v3`, built from a
+/// `sessions` row by the SQL function of the same name (`select session_row_v3(s) as
 /// "session!: SessionRow" from sessions s …`), field for field in that type's order. Also
 /// read from an event's JSON copy of the `sessions` row (columns it does not know are
 /// ignored, newer ones may be missing).
@@ -22,7 +22,7 @@ use uuid::Uuid;
 /// The one list of a session's columns: the type and function are defined once (a
 /// migration), and no statement spells the columns out.
 #[derive(Debug, Clone, sqlx::Type, serde::Deserialize)]
-#[sqlx(type_name = "session_row_v2")]
+#[sqlx(type_name = "session_row_v3")]
 pub(crate) struct SessionRow {
     pub application_id: Uuid,
     pub id: Uuid,
@@ -70,6 +70,10 @@ pub(crate) struct SessionRow {
     pub proof_method: Option<String>,
     #[serde(default)]
     pub proof_verified_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub hosted_travel_rule: bool,
+    #[serde(default)]
+    pub frame_ancestors: String,
 }
 
 /// The policy of a session stored before policies were.
@@ -151,6 +155,11 @@ impl SessionRow {
             },
         };
         let challenge = self.challenge.map(Challenge::from_stored);
+        let hosted = HostedStep {
+            enabled: self.hosted_travel_rule,
+            frame_ancestors: FrameAncestors::parse(&self.frame_ancestors)
+                .map_err(|_| corrupt("frame ancestors", id))?,
+        };
         Ok(StoredSession {
             session: domain::Session::restore(SessionParts {
                 id: SessionId::from_uuid(id),
@@ -162,6 +171,7 @@ impl SessionRow {
                 end,
                 travel_rule,
                 challenge,
+                hosted,
             }),
             widget_url: Some(self.widget_url)
                 .filter(|url| !url.is_empty())

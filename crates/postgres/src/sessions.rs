@@ -22,7 +22,7 @@ impl PgStore {
         id: SessionId,
     ) -> Result<Option<StoredSession>, StoreError> {
         sqlx::query_scalar!(
-            r#"select session_row_v2(s) as "session!: SessionRow"
+            r#"select session_row_v3(s) as "session!: SessionRow"
                from sessions s where s.application_id = $1 and s.id = $2"#,
             app.as_uuid(),
             id.as_uuid()
@@ -99,13 +99,15 @@ impl SessionStore for PgStore {
                        invoice_created_at, invoice_expires_at, invoice_amount_msat, tx_hash,
                        force_verify_ownership, widget_url, created_at, expires_at, proof_policy,
                        challenge, invoice_payee, declaration, declared_at, declaration_source,
-                       proof_method, proof_verified_at, travel_rule_kept)
+                       proof_method, proof_verified_at, travel_rule_kept, hosted_travel_rule,
+                       frame_ancestors)
                    select $1, $2, $3, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                           $18, $21, $22, $24,
                           (select declaration from declared), (select declared_at from declared),
                           (select source from declared), (select method from proven),
                           (select verified_at from proven),
-                          exists (select 1 from declared) or exists (select 1 from proven)
+                          exists (select 1 from declared) or exists (select 1 from proven),
+                          $27, $28
                    from slot
                    returning s
                ), carried_declaration as (
@@ -135,7 +137,7 @@ impl SessionStore for PgStore {
                                             (ins.s).force_verify_ownership,
                                             (ins.s).proof_policy) = 'COMPLETE'
                )
-               select (select session_row_v2(i.s) from ins i) as "session?: SessionRow",
+               select (select session_row_v3(i.s) from ins i) as "session?: SessionRow",
                       (select count(*) from event) + (select count(*) from completed)
                           + (select count(*) from carried_declaration)
                           + (select count(*) from carried_proof) as "written!""#,
@@ -164,7 +166,9 @@ impl SessionStore for PgStore {
             carry_after,
             c.invoice_payee,
             new.completed_event.as_uuid(),
-            EventType::SessionTravelRuleCompleted.as_str()
+            EventType::SessionTravelRuleCompleted.as_str(),
+            s.hosted_step().enabled,
+            s.hosted_step().frame_ancestors.to_stored()
         )
         .fetch_one(self.pool())
         .await
@@ -209,7 +213,7 @@ impl SessionStore for PgStore {
         let rows = match q.subject {
             Some(subject) => {
                 sqlx::query_scalar!(
-                    r#"select session_row_v2(s) as "session!: SessionRow"
+                    r#"select session_row_v3(s) as "session!: SessionRow"
                        from sessions s
                        where s.application_id = $1 and s.subject_kind = $2 and s.subject_id = $3
                          and s.id < coalesce($4::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -231,7 +235,7 @@ impl SessionStore for PgStore {
             }
             None => {
                 sqlx::query_scalar!(
-                    r#"select session_row_v2(s) as "session!: SessionRow"
+                    r#"select session_row_v3(s) as "session!: SessionRow"
                        from sessions s
                        where s.application_id = $1
                          and s.id < coalesce($2::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
@@ -291,11 +295,11 @@ impl SessionStore for PgStore {
                    where s.application_id = $1 and s.id = $2 and not exists (select 1 from upd)
                    for share
                )
-               select true as "cancelled!", session_row_v2(upd.s) as "session!: SessionRow"
+               select true as "cancelled!", session_row_v3(upd.s) as "session!: SessionRow"
                from upd
                where (select count(*) from event) >= 0
                union all
-               select false, session_row_v2(cur.s) from cur"#,
+               select false, session_row_v3(cur.s) from cur"#,
             application.as_uuid(),
             id.as_uuid(),
             now,
@@ -342,6 +346,7 @@ impl SessionStore for PgStore {
                     LaunchResult::Ended(s)
                 }
                 Some(_) if !enabled => LaunchResult::Withheld,
+                Some(s) if s.session.hosted_step_pending() => LaunchResult::Held(s),
                 Some(s) => LaunchResult::Opened(s),
             });
         }
@@ -361,6 +366,9 @@ impl SessionStore for PgStore {
                                         s.expires_at, $3)
                      and not exists (select 1 from applications a
                                      where a.id = $1 and a.status = 'disabled')
+                     and not hosted_step_pending(s.hosted_travel_rule, s.declaration,
+                                                 s.proof_verified_at is not null,
+                                                 s.force_verify_ownership, s.proof_policy)
                    returning s, old.widget_url as url
                ), event as (
                    select emit_session_event($1, $4, $5, $3, to_jsonb(upd.s)) as n
@@ -370,12 +378,12 @@ impl SessionStore for PgStore {
                    where s.application_id = $1 and s.id = $2 and not exists (select 1 from upd)
                    for share
                )
-               select true as "consumed!", session_row_v2(upd.s) as "session!: SessionRow",
+               select true as "consumed!", session_row_v3(upd.s) as "session!: SessionRow",
                       upd.url as "url?", true as "enabled!"
                from upd
                where (select count(*) from event) >= 0
                union all
-               select false, session_row_v2(cur.s), null::text,
+               select false, session_row_v3(cur.s), null::text,
                       not exists (select 1 from applications a
                                   where a.id = $1 and a.status = 'disabled')
                from cur"#,
@@ -398,6 +406,12 @@ impl SessionStore for PgStore {
             LaunchResult::Opened(stored)
         } else if !row.enabled && stored.session.status_at(now) == SessionStatus::Active {
             LaunchResult::Withheld
+        } else if stored.session.status_at(now) == SessionStatus::Active
+            && stored.session.hosted_step_pending()
+        {
+            // Not consumed because its hosted travel-rule step is pending (the statement's
+            // `hosted_step_pending`, the same rule).
+            LaunchResult::Held(stored)
         } else {
             LaunchResult::Ended(stored)
         })

@@ -56,7 +56,7 @@ impl OrderLog for PgStore {
                )
                select exists(select 1 from seen) as "recorded!",
                       exists(select 1 from seen where session_id is not null) as "matched!",
-                      (select session_row_v2(upd.s) from upd) as "session?: SessionRow",
+                      (select session_row_v3(upd.s) from upd) as "session?: SessionRow",
                       (select count(*) from event) as "events!""#,
             update.order_id,
             update.event_id,

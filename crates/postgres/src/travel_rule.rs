@@ -33,7 +33,7 @@ impl PgStore {
     ) -> Result<(Transaction<'static, Postgres>, Option<StoredSession>), StoreError> {
         let mut tx = self.pool().begin().await.map_err(store_error)?;
         let row = sqlx::query_scalar!(
-            r#"select session_row_v2(s) as "session!: SessionRow"
+            r#"select session_row_v3(s) as "session!: SessionRow"
                from sessions s where s.application_id = $1 and s.id = $2
                for update"#,
             application.as_uuid(),

@@ -29,6 +29,10 @@ pub enum Action {
         name: String,
         /// The ownership-proof policy, if it changes.
         proof_policy: Option<domain::ProofPolicy>,
+        /// Whether the hosted travel-rule step runs, if that changes.
+        hosted_travel_rule: Option<bool>,
+        /// The origins allowed to frame the hosted page, if they change.
+        frame_ancestors: Option<domain::FrameAncestors>,
     },
     /// List applications (as JSON lines for scripts with `json`).
     List {
@@ -98,7 +102,7 @@ fn print(text: &str) {
 
 /// The applications as an aligned table (columns as wide as their longest value).
 pub fn list_table(list: &[ports::Application]) -> String {
-    let rows: Vec<[String; 6]> = list
+    let rows: Vec<[String; 7]> = list
         .iter()
         .map(|a| {
             [
@@ -106,6 +110,12 @@ pub fn list_table(list: &[ports::Application]) -> String {
                 a.id.to_string(),
                 a.status.as_str().to_string(),
                 a.settings.proof_policy.as_str().to_string(),
+                if a.settings.hosted.enabled {
+                    "on"
+                } else {
+                    "off"
+                }
+                .to_string(),
                 a.created_at
                     .to_rfc3339_opts(domain::chrono::SecondsFormat::Secs, true),
                 a.rotated_at
@@ -113,7 +123,10 @@ pub fn list_table(list: &[ports::Application]) -> String {
             ]
         })
         .collect();
-    let header = ["name", "id", "status", "proofs", "created", "rotated"].map(str::to_string);
+    let header = [
+        "name", "id", "status", "proofs", "hosted", "created", "rotated",
+    ]
+    .map(str::to_string);
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -143,6 +156,9 @@ pub fn list_json(list: &[ports::Application]) -> String {
                 "id": a.id.to_string(),
                 "status": a.status.as_str(),
                 "ownershipProofPolicy": a.settings.proof_policy.as_str(),
+                "hostedTravelRule": a.settings.hosted.enabled,
+                "frameAncestors": a.settings.hosted.frame_ancestors.origins().iter()
+                    .map(|o| o.as_str()).collect::<Vec<_>>(),
                 "createdAt": a.created_at,
                 "rotatedAt": a.rotated_at,
             })
@@ -262,18 +278,35 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
             })?;
             print(&reseal_text(&report, forgotten));
         }
-        Action::Update { name, proof_policy } => {
+        Action::Update {
+            name,
+            proof_policy,
+            hosted_travel_rule,
+            frame_ancestors,
+        } => {
             let mut settings = apps.named(&name).await.map_err(|e| e.to_string())?.settings;
             if let Some(policy) = proof_policy {
                 settings.proof_policy = policy;
+            }
+            if let Some(on) = hosted_travel_rule {
+                settings.hosted.enabled = on;
+            }
+            if let Some(origins) = frame_ancestors {
+                settings.hosted.frame_ancestors = origins;
             }
             let updated = apps
                 .update(&name, settings)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
-                "updated {name:?}: ownership proofs {} (sessions created from now on; existing ones keep theirs)",
-                updated.settings.proof_policy
+                "updated {name:?}: ownership proofs {}, hosted travel-rule step {}, framed by {} (sessions created from now on; existing ones keep theirs)",
+                updated.settings.proof_policy,
+                if updated.settings.hosted.enabled {
+                    "on"
+                } else {
+                    "off"
+                },
+                updated.settings.hosted.frame_ancestors.csp_sources()
             );
         }
         Action::Rotate { name } => {

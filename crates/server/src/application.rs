@@ -111,7 +111,20 @@ impl Application {
         }
         let demo = if config.database_url.is_none() && config.apps_file.is_none() {
             let issued = applications
-                .create("demo", None, None, ports::ApplicationSettings::default())
+                .create(
+                    "demo",
+                    None,
+                    None,
+                    // The zero-configuration run shows the whole flow: its launch links ask
+                    // the travel-rule questions before they open the widget.
+                    ports::ApplicationSettings {
+                        hosted: domain::HostedStep {
+                            enabled: true,
+                            ..domain::HostedStep::off()
+                        },
+                        ..ports::ApplicationSettings::default()
+                    },
+                )
                 .await
                 .map_err(|e| StartupError::Applications(e.to_string()))?;
             Some(DemoApp {
@@ -345,8 +358,9 @@ Create a session (run it twice: the second call reuses the session), from anothe
     POST /travel-rule/widget-sessions \
     '{{"userId":"7f0c2a52-8f7e-4c3e-9a61-2f1d7e1b9c44","currency":"BTC","network":"BTC","counterpartyAddress":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}}'
 
-Then open the "widgetUrl" of the answer in a browser: the first open redirects to the
-(emulated) Transak widget, any later open says the link was used.
+Then open the "widgetUrl" of the answer in a browser: the demo application runs the hosted
+travel-rule step, so the link first asks about the recipient; Continue then opens the
+(emulated) Transak widget, and any later open says the link was used.
 Public base of launch links: {public}. API reference: {url}/api/v1/openapi.json
 "#
     );

@@ -438,10 +438,21 @@ struct AppEntry {
     api_secret: String,
     #[serde(default)]
     ownership_proof_policy: Option<String>,
+    #[serde(default)]
+    hosted_travel_rule: bool,
+    #[serde(default)]
+    frame_ancestors: Vec<String>,
 }
 
 /// The members of an apps file's entry.
-const APPS_FILE_MEMBERS: [&str; 4] = ["name", "apiKey", "apiSecret", "ownershipProofPolicy"];
+const APPS_FILE_MEMBERS: [&str; 6] = [
+    "name",
+    "apiKey",
+    "apiSecret",
+    "ownershipProofPolicy",
+    "hostedTravelRule",
+    "frameAncestors",
+];
 
 /// Parses the apps file. A problem is told by where it is (line, column, the member) and
 /// what kind it is, never by serde's message, which quotes the offending value (an API
@@ -490,7 +501,9 @@ fn parse_apps_file(text: &str) -> Result<Vec<AppEntry>, String> {
 }
 
 /// Reads `WIDGET_SESSIONS_APPS_FILE`: a JSON array of `{"name", "apiKey", "apiSecret"}`, each
-/// optionally with `"ownershipProofPolicy"` (`ALWAYS` or `WHEN_FORCED`, the default).
+/// optionally with `"ownershipProofPolicy"` (`ALWAYS` or `WHEN_FORCED`, the default),
+/// `"hostedTravelRule"` (`true` or `false`, the default) and `"frameAncestors"` (an array of
+/// origins allowed to frame the hosted page; default any).
 ///
 /// # Errors
 ///
@@ -517,11 +530,26 @@ pub fn read_apps_file(path: &Path) -> Result<Vec<BootstrapEntry>, StartupError> 
                     ))
                 })?,
             };
+            let frame_ancestors = domain::FrameAncestors::parse(&e.frame_ancestors.join(" "))
+                .map_err(|_| {
+                    StartupError::AppsFile(format!(
+                        "{}: application {:?}: frameAncestors must be origins such as https://partner.example (http or https, no path), at most {}",
+                        path.display(),
+                        e.name,
+                        domain::MAX_FRAME_ANCESTORS
+                    ))
+                })?;
             Ok(BootstrapEntry {
                 name: e.name,
                 api_key: e.api_key,
                 api_secret: SecretString::from(e.api_secret),
-                settings: ports::ApplicationSettings { proof_policy },
+                settings: ports::ApplicationSettings {
+                    proof_policy,
+                    hosted: domain::HostedStep {
+                        enabled: e.hosted_travel_rule,
+                        frame_ancestors,
+                    },
+                },
             })
         })
         .collect()
@@ -610,5 +638,31 @@ mod tests {
             entries[0].settings.proof_policy,
             domain::ProofPolicy::Always
         );
+        assert_eq!(entries[0].settings.hosted, domain::HostedStep::off());
+    }
+
+    #[test]
+    fn the_apps_file_sets_the_hosted_step() {
+        let path = std::env::temp_dir().join(format!(
+            "widget-sessions-apps-{}.json",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &path,
+            r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_secret-0123456789", "hostedTravelRule": true, "frameAncestors": ["https://Partner.example"]}]"#,
+        )
+        .unwrap();
+        let entries = read_apps_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(entries[0].settings.hosted.enabled);
+        assert_eq!(
+            entries[0].settings.hosted.frame_ancestors.to_stored(),
+            "https://partner.example"
+        );
+        let e = apps_file_error(
+            r#"[{"name": "acme", "apiKey": "wsk_key-0123456789abc", "apiSecret": "wss_secret-0123456789", "frameAncestors": ["javascript:alert(1)"]}]"#,
+        );
+        assert!(e.contains("frameAncestors must be origins"), "{e}");
+        assert!(!e.contains("wss_secret"), "{e}");
     }
 }

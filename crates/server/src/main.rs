@@ -219,6 +219,14 @@ enum AppsCommand {
         /// always, or only when a session is created with forceVerifyOwnership.
         #[arg(long, value_enum, default_value_t = OwnershipProof::WhenForced)]
         ownership_proof: OwnershipProof,
+        /// Whether its launch links ask the customer the travel-rule questions (and for the
+        /// ownership proof) before they open the widget.
+        #[arg(long, value_enum, default_value_t = OnOff::Off)]
+        hosted_travel_rule: OnOff,
+        /// The origins allowed to frame the hosted travel-rule page, separated by commas
+        /// (e.g. https://partner.example); default any.
+        #[arg(long, value_parser = parse_frame_ancestors)]
+        frame_ancestors: Option<domain::FrameAncestors>,
     },
     /// Change an application's settings (sessions created before keep theirs).
     Update {
@@ -227,6 +235,13 @@ enum AppsCommand {
         /// When its customers must prove they control a self-hosted wallet of their own.
         #[arg(long, value_enum)]
         ownership_proof: Option<OwnershipProof>,
+        /// Whether its launch links ask the customer the travel-rule questions first.
+        #[arg(long, value_enum)]
+        hosted_travel_rule: Option<OnOff>,
+        /// The origins allowed to frame the hosted travel-rule page, separated by commas;
+        /// an empty value allows any origin.
+        #[arg(long, value_parser = parse_frame_ancestors)]
+        frame_ancestors: Option<domain::FrameAncestors>,
     },
     /// List applications.
     List {
@@ -264,6 +279,20 @@ enum OwnershipProof {
     Always,
     /// Only when the session was created with forceVerifyOwnership.
     WhenForced,
+}
+
+/// `--hosted-travel-rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+/// `--frame-ancestors`: origins separated by commas.
+fn parse_frame_ancestors(s: &str) -> Result<domain::FrameAncestors, String> {
+    domain::FrameAncestors::parse(s).map_err(|e| e.to_string())
 }
 
 impl From<OwnershipProof> for domain::ProofPolicy {
@@ -500,6 +529,8 @@ async fn run(command: Command) -> ExitCode {
                     api_secret,
                     api_secret_stdin,
                     ownership_proof,
+                    hosted_travel_rule,
+                    frame_ancestors,
                 } => {
                     let api_secret = if api_secret_stdin {
                         let mut line = String::new();
@@ -519,6 +550,10 @@ async fn run(command: Command) -> ExitCode {
                         api_secret,
                         settings: ports::ApplicationSettings {
                             proof_policy: ownership_proof.into(),
+                            hosted: domain::HostedStep {
+                                enabled: hosted_travel_rule == OnOff::On,
+                                frame_ancestors: frame_ancestors.unwrap_or_default(),
+                            },
                         },
                     }
                 }
@@ -529,9 +564,13 @@ async fn run(command: Command) -> ExitCode {
                 AppsCommand::Update {
                     name,
                     ownership_proof,
+                    hosted_travel_rule,
+                    frame_ancestors,
                 } => Action::Update {
                     name,
                     proof_policy: ownership_proof.map(Into::into),
+                    hosted_travel_rule: hosted_travel_rule.map(|h| h == OnOff::On),
+                    frame_ancestors,
                 },
                 AppsCommand::Rotate { name } => Action::Rotate { name },
                 AppsCommand::Disable { name } => Action::Disable { name },

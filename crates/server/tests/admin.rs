@@ -68,6 +68,91 @@ async fn applications_are_managed_from_the_command_line() {
     assert!(out.contains(r#""status":"disabled""#), "{out}");
 }
 
+/// The hosted travel-rule step is an application setting: set at creation, changed by
+/// `update`, listed; frame ancestors must be origins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_step_is_set_per_application() {
+    let d = Deployment::new().await;
+    let (ok, out, err) = d
+        .run(
+            &[
+                "apps",
+                "create",
+                "hosted",
+                "--hosted-travel-rule",
+                "on",
+                "--frame-ancestors",
+                "https://partner.example, https://*.partner.example:8443",
+            ],
+            &[],
+            "",
+        )
+        .await;
+    assert!(ok, "{out}{err}");
+    let listed = |out: &str| -> Value {
+        let list: Value = serde_json::from_str(out).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "hosted")
+            .unwrap()
+            .clone()
+    };
+    let (_, out, _) = d.run(&["apps", "list", "--json"], &[], "").await;
+    let app = listed(&out);
+    assert_eq!(app["hostedTravelRule"], true, "{app}");
+    assert_eq!(
+        app["frameAncestors"],
+        serde_json::json!(["https://partner.example", "https://*.partner.example:8443"])
+    );
+    let (_, table, _) = d.run(&["apps", "list"], &[], "").await;
+    assert!(
+        table.lines().next().unwrap().contains(" hosted "),
+        "{table}"
+    );
+
+    let (ok, out, err) = d
+        .run(
+            &[
+                "apps",
+                "update",
+                "hosted",
+                "--hosted-travel-rule",
+                "off",
+                "--frame-ancestors",
+                "",
+            ],
+            &[],
+            "",
+        )
+        .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("hosted travel-rule step off, framed by *"),
+        "{out}"
+    );
+    let (_, out, _) = d.run(&["apps", "list", "--json"], &[], "").await;
+    let app = listed(&out);
+    assert_eq!(app["hostedTravelRule"], false, "{app}");
+    assert_eq!(app["frameAncestors"], serde_json::json!([]));
+
+    let (ok, _, err) = d
+        .run(
+            &[
+                "apps",
+                "update",
+                "hosted",
+                "--frame-ancestors",
+                "partner.example/x",
+            ],
+            &[],
+            "",
+        )
+        .await;
+    assert!(!ok);
+    assert!(err.contains("a frame ancestor is an origin"), "{err}");
+}
+
 /// The `secret_key_id` of every sealed value in the database, in a stable order.
 async fn stored_key_ids(d: &Deployment) -> Vec<String> {
     sqlx::query_scalar(

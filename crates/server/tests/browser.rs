@@ -5,6 +5,10 @@
 //! partner's webhook receiver gets `session.consumed` then `session.order_updated`, the
 //! session shows the order, and the link, opened again, shows the "already used" page.
 //!
+//! Then the hosted travel-rule step (`browser/hosted.mjs`, one browser for every scenario):
+//! see [`the_hosted_travel_rule_step_in_a_real_browser`]. With `SCREENSHOTS=<dir>` it saves
+//! the page's states as PNG (the pictures of `docs/travel-rule.md`).
+//!
 //! Needs Chromium and the npm packages of `browser/` (`npm ci`), so it is built only with the
 //! `browser-test` feature: `scripts/browser-test.sh` installs both and runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -289,4 +293,295 @@ async fn a_partner_page_completes_an_order_through_transaks_sdk() {
         r.text
     );
     assert!(r.header("location").is_none());
+}
+
+/// Runs `browser/hosted.mjs` with `args` and `input` on its standard input; what it printed.
+async fn hosted_script(args: &[&str], input: &Value) -> Value {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new("node")
+        .current_dir(browser_dir())
+        .arg("hosted.mjs")
+        .args(args)
+        .envs(
+            std::env::var("SCREENSHOTS")
+                .ok()
+                .map(|d| ("SCREENSHOTS", d)),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("could not run node");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.to_string().as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("hosted.mjs ran for over two minutes")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "hosted.mjs failed ({}):\n{stderr}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("hosted.mjs printed no JSON ({e}): {stdout}\n{stderr}"))
+}
+
+/// The hosted travel-rule step in a real browser, for an application that runs it: an EVM
+/// customer inside the SDK's iframe on a partner page (an injected EIP-1193 provider backed
+/// by an ethers wallet) declares a wallet of their own on a forced session, signs, continues
+/// and completes the order, and the partner's receiver gets every event, signed; a Solana
+/// customer (an injected provider signing with tweetnacl) does the same at the top level;
+/// a customer without JavaScript pastes a BIP-322 signature made by bip322-js; framed
+/// without a wallet, the page offers to open itself in a new tab; a plain open of a link
+/// consumes nothing; axe-core finds no serious or critical problem on any state of the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosted_travel_rule_step_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install chromium (or set CHROMIUM)"
+    );
+    let bundle = bundle_partner_script();
+    let app = TestApp::spawn(
+        Store::Memory,
+        &[
+            ("WIDGET_SESSIONS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WIDGET_SESSIONS_WEBHOOK_RETRY_SCHEDULE", "1,1,1"),
+        ],
+    )
+    .await;
+    let h = app_h();
+    let receiver = Receiver::start(Some(0)).await;
+    let types = [
+        "session.declaration_recorded",
+        "session.ownership_verified",
+        "session.travel_rule_completed",
+        "session.consumed",
+        "session.order_updated",
+    ];
+    let r = app
+        .signed(
+            &h,
+            "POST",
+            "/webhook-endpoints",
+            &json!({"url": receiver.url, "eventTypes": types}).to_string(),
+        )
+        .await;
+    r.expect(201);
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+
+    let keys = hosted_script(&["keys"], &json!(null)).await;
+    let create = |body: Value| {
+        let app = &app;
+        let h = &h;
+        async move { app.create_ok(h, &body, 201).await }
+    };
+    let user = || uuid::Uuid::new_v4().to_string();
+    let evm = create(
+        json!({"userId": user(), "currency": "ETH", "network": "ETH",
+        "counterpartyAddress": keys["evm"]["address"], "forceVerifyOwnership": true}),
+    )
+    .await;
+    let sol = create(
+        json!({"userId": user(), "currency": "SOL", "network": "SOL",
+        "counterpartyAddress": keys["sol"]["address"], "forceVerifyOwnership": true}),
+    )
+    .await;
+    let btc_key = bitcoin_signer("keys", &json!(null))["p2wpkh"][0].clone();
+    let btc = create(
+        json!({"userId": user(), "currency": "BTC", "network": "BTC",
+        "counterpartyAddress": btc_key["address"], "forceVerifyOwnership": true}),
+    )
+    .await;
+    let peek = create(
+        json!({"userId": user(), "currency": "BTC", "network": "BTC",
+        "counterpartyAddress": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"}),
+    )
+    .await;
+    // A record awaiting its proof, to be shown framed without a wallet.
+    let framed = create(
+        json!({"userId": user(), "currency": "ETH", "network": "ETH",
+        "counterpartyAddress": "0x52908400098527886E0F7030069857D2E4169EE7",
+        "forceVerifyOwnership": true}),
+    )
+    .await;
+    app.signed(
+        &h,
+        "PUT",
+        &format!("{SESSIONS}/{}/declaration", framed["id"].as_str().unwrap()),
+        &json!({"custody": "SELF_HOSTED", "owner": "CUSTOMER"}).to_string(),
+    )
+    .await
+    .expect(200);
+    // The BIP-322 signature the no-JavaScript customer pastes: made by bip322-js over the
+    // challenge (the page shows the same message; the browser side checks that).
+    let challenge = app
+        .signed(
+            &h,
+            "GET",
+            &format!(
+                "{SESSIONS}/{}/ownership-challenge",
+                btc["id"].as_str().unwrap()
+            ),
+            "",
+        )
+        .await
+        .json()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signature = bitcoin_signer(
+        "sign",
+        &json!([{"kind": "p2wpkh", "secret": btc_key["secret"], "address": btc_key["address"],
+                 "message": challenge}]),
+    )[0]["bip322_simple"]
+        .clone();
+
+    let partner = serve(
+        Router::new()
+            .route("/", get(|| async { axum::response::Html(PARTNER_PAGE) }))
+            .route(
+                "/partner.js",
+                get(move || async move { ([(header::CONTENT_TYPE, "text/javascript")], bundle) }),
+            ),
+    )
+    .await;
+    let link = |s: &Value| s["widgetUrl"].as_str().unwrap().to_string();
+    let plan = json!({
+        "widgetBase": app.emulator.widget_base_url(),
+        "evm": {"secret": keys["evm"]["secret"], "partnerPage": format!("{partner}/?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("link", &link(&evm)).finish())},
+        "sol": {"secret": keys["sol"]["secret"], "address": keys["sol"]["address"], "link": link(&sol)},
+        "nojs": {"link": link(&btc), "signature": signature},
+        "peek": {"link": link(&peek)},
+        "framed": {"partnerPage": format!("{partner}/?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("link", &link(&framed)).finish())},
+    });
+    let started = Instant::now();
+    let seen = hosted_script(&["run", &chromium], &plan).await;
+    println!(
+        "the hosted step's browser run took {:?}; it saw:\n{}",
+        started.elapsed(),
+        serde_json::to_string_pretty(&seen).unwrap()
+    );
+
+    // (a, e) Inside the SDK's iframe: the SDK's parameters went through the page to the
+    // widget, the order completed.
+    let widget = query_of(seen["evm"]["widgetUrl"].as_str().unwrap());
+    assert_eq!(
+        widget.get("sdkName").map(String::as_str),
+        Some("@transak/transak-sdk"),
+        "{seen}"
+    );
+    assert!(
+        seen["evm"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "TRANSAK_ORDER_SUCCESSFUL"),
+        "{seen}"
+    );
+    let evm_id = evm["id"].as_str().unwrap();
+    let order = {
+        let started = Instant::now();
+        loop {
+            let s = app.get_session(&h, evm_id).await.json();
+            if !s["order"].is_null() {
+                break s;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "no order: {s}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(order["order"]["status"], "COMPLETED");
+    assert_eq!(order["travelRule"]["status"], "COMPLETE");
+    assert_eq!(order["travelRule"]["declaration"]["source"], "HOSTED");
+    assert_eq!(order["travelRule"]["ownershipProof"]["method"], "EIP191");
+    // The partner's receiver, every delivery signed (checked with the partners' client crate).
+    let evm_events = |d: &[Received]| {
+        d.iter()
+            .map(Received::json)
+            .filter(|e| e["data"]["id"] == evm_id)
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let got = receiver
+        .until("the EVM session's five events", |d| {
+            evm_events(d).len() >= 5
+        })
+        .await;
+    assert!(got.iter().all(|d| d.verifies(&[&secret])), "signatures");
+    // Deliveries are concurrent: each once, in any order.
+    let mut delivered = evm_events(&got);
+    delivered.sort();
+    let mut expected = types.map(str::to_string).to_vec();
+    expected.sort();
+    assert_eq!(delivered, expected);
+
+    // (b) The Solana customer reached the widget; the proof is an ed25519 one.
+    assert!(
+        seen["sol"]["widgetUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&app.emulator.widget_base_url()),
+        "{seen}"
+    );
+    let s = app
+        .get_session(&h, sol["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(s["status"], "CONSUMED");
+    assert_eq!(s["travelRule"]["ownershipProof"]["method"], "ED25519");
+
+    // (c) Without JavaScript: no wallet button, the refused signature explained, the pasted
+    // one accepted, the widget reached.
+    assert_eq!(seen["nojs"]["message"], challenge.as_str());
+    assert_eq!(seen["nojs"]["walletHidden"], true);
+    assert!(
+        seen["nojs"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a signature we can read"),
+        "{seen}"
+    );
+    let s = app
+        .get_session(&h, btc["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(s["status"], "CONSUMED");
+    assert_eq!(s["travelRule"]["ownershipProof"]["method"], "BIP322");
+
+    // (d) A plain open showed the page and consumed nothing.
+    assert_eq!(seen["peek"]["status"], 200);
+    assert_eq!(seen["peek"]["heading"], "Before you continue");
+    let s = app
+        .get_session(&h, peek["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(s["status"], "ACTIVE");
+
+    // Framed without a wallet: the offer of a new tab, to this very link (the SDK's
+    // parameters kept), and no wallet button; nothing consumed.
+    let href = seen["framed"]["href"].as_str().unwrap();
+    assert!(href.starts_with(&link(&framed)), "{seen}");
+    assert!(href.contains("sdkName="), "{seen}");
+    assert_eq!(seen["framed"]["target"], "_blank");
+    assert_eq!(seen["framed"]["signHidden"], true);
+    let s = app
+        .get_session(&h, framed["id"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(s["status"], "ACTIVE");
+
+    // (f) axe-core on every state: nothing serious or critical.
+    let report = seen["axe"].as_array().unwrap();
+    assert!(report.len() >= 12, "{seen}");
+    for state in report {
+        assert_eq!(state["serious"], json!([]), "{state}");
+    }
 }

@@ -2474,8 +2474,8 @@ async fn hostile_inputs_get_plain_answers(store: Store) {
 // ----------------------------------------------------------------------------------------
 
 /// With nothing configured, the service runs on the in-memory store with a Transak emulator
-/// in its own process and a demo application: a session made with the demo credentials opens
-/// the emulated widget, and an order completed there comes back as the session's order.
+/// in its own process and a demo application: a session made with the demo credentials asks
+/// the travel-rule questions, then opens the emulated widget, and an order completed there comes back as the session's order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_zero_configuration_run_works_end_to_end() {
     use server::application::{Application, Stop};
@@ -2503,7 +2503,29 @@ async fn the_zero_configuration_run_works_end_to_end() {
     }));
 
     let s = http.create_ok(&demo, &btc_address(&user()), 201).await;
-    let widget = open(&http, s["widgetUrl"].as_str().unwrap()).await;
+    // The demo application runs the hosted travel-rule step: the link shows the questions
+    // first (nothing consumed), the customer answers, and Continue opens the widget.
+    let link = s["widgetUrl"].as_str().unwrap();
+    let page = http.get(link).await;
+    page.expect(200);
+    assert!(page.text.contains("Before you continue"), "{}", page.text);
+    let origin = [("origin", http.base.as_str())];
+    http.post_form(
+        &format!("{link}/travel-rule"),
+        &[
+            ("custody", "VASP"),
+            ("owner", "CUSTOMER"),
+            ("vaspName", "Example Exchange"),
+        ],
+        &origin,
+    )
+    .await
+    .expect(200);
+    let r = http
+        .post_form(&format!("{link}/continue"), &[], &origin)
+        .await;
+    r.expect(303);
+    let widget = r.header("location").unwrap().to_string();
     assert!(widget.starts_with(&emulator_base), "{widget}");
     let session_id = url::Url::parse(&widget)
         .unwrap()

@@ -82,6 +82,7 @@ macro_rules! store_conformance {
             proofs_are_recorded_with_their_events,
             the_window_and_cancel_close_the_record,
             the_record_is_carried_over_as_the_domain_says,
+            a_pending_hosted_step_holds_the_launch_as_the_domain_says,
             a_raised_flag_reopens_as_the_domain_says,
             compliance_records_outlive_the_sessions_retention,
         );

@@ -99,6 +99,77 @@ pub const JSON_NAMES: FieldNames = FieldNames {
     legal_name: "thirdParty.legalPerson.name",
 };
 
+/// The names of the hosted step's form fields (contract §11); a problem of a group is shown
+/// at the group's first field.
+pub const FORM_NAMES: FieldNames = FieldNames {
+    custody: "custody",
+    owner: "owner",
+    vasp: "vaspName",
+    vasp_name: "vaspName",
+    third_party: "thirdPartyKind",
+    first_name: "firstName",
+    last_name: "lastName",
+    legal_name: "legalName",
+};
+
+/// The declaration fields of the hosted step's form (`custody`, `owner`, `vaspName`,
+/// `vaspLei`, `vaspCountry`, `thirdPartyKind`, `firstName`, `lastName`,
+/// `countryOfResidence`, `legalName`, `lei`, `countryOfRegistration`): empty fields are
+/// absent, the first of a repeated field counts, other fields are not the declaration's.
+/// `None` when no declaration field is given at all.
+///
+/// ```
+/// use api::http::declaration_body::{FORM_NAMES, form_fields};
+/// let pairs = [("custody", "VASP"), ("owner", "CUSTOMER"), ("vaspName", " Example "), ("vaspLei", "")];
+/// let fields = form_fields(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+/// let d = fields.validate(&FORM_NAMES).unwrap();
+/// assert_eq!(d.vasp().unwrap().name.as_str(), "Example");
+/// assert!(form_fields([("signature".to_string(), "x".to_string())]).is_none());
+/// ```
+pub fn form_fields(pairs: impl IntoIterator<Item = (String, String)>) -> Option<DeclarationFields> {
+    let mut fields = DeclarationFields::default();
+    let mut any = false;
+    for (name, value) in pairs {
+        if value.is_empty() {
+            continue;
+        }
+        let named = Some(Named {
+            field: name.clone(),
+            value: value.clone(),
+        });
+        let slot = match name.as_str() {
+            "custody" => &mut fields.custody,
+            "owner" => &mut fields.owner,
+            "vaspName" => &mut fields.vasp_name,
+            "vaspLei" => &mut fields.vasp_lei,
+            "vaspCountry" => &mut fields.vasp_country,
+            "firstName" => &mut fields.first_name,
+            "lastName" => &mut fields.last_name,
+            "countryOfResidence" => &mut fields.country_of_residence,
+            "legalName" => &mut fields.legal_name,
+            "lei" => &mut fields.lei,
+            "countryOfRegistration" => &mut fields.country_of_registration,
+            "thirdPartyKind" => {
+                any = true;
+                if fields.third_party.is_none() {
+                    fields.third_party = Some(match value.as_str() {
+                        "NATURAL" => Some(ThirdPartyKind::Natural),
+                        "LEGAL" => Some(ThirdPartyKind::Legal),
+                        _ => None,
+                    });
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        any = true;
+        if slot.is_none() {
+            *slot = named;
+        }
+    }
+    any.then_some(fields)
+}
+
 impl DeclarationFields {
     /// The declaration, or every problem with the fields (each under its own name) and
     /// between them (under the group's name).

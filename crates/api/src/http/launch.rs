@@ -8,6 +8,7 @@ use domain::SessionStatus;
 use ports::LaunchOutcome;
 
 use crate::http::error::ApiError;
+use crate::http::hosted;
 use crate::observability;
 use crate::state::AppState;
 
@@ -21,6 +22,7 @@ use crate::state::AppState;
     responses(
         (status = 303, description = "First open: the session is now CONSUMED; follow Location to the Transak widget",
             headers(("Location" = String, description = "The Transak widget URL"))),
+        (status = 200, description = "The hosted travel-rule page (its application runs the step and the record is not COMPLETE): nothing consumed; or, for HEAD, a valid link", content_type = "text/html"),
         (status = 404, description = "Unknown link (HTML page)", content_type = "text/html"),
         (status = 410, description = "Already used, cancelled or expired (HTML page)", content_type = "text/html"),
         (status = 503, description = "The database is unavailable (HTML page)", content_type = "text/html"),
@@ -39,59 +41,75 @@ pub async fn launch(
     let consume = method != Method::HEAD;
     let outcome = match state.0.sessions.launch(&token, consume).await {
         Ok(o) => o,
-        Err(ports::LaunchError::Store(e)) => {
-            let status = match ApiError::from(e) {
-                ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return page(
-                status,
-                "Please try again",
-                "We could not open this link just now. Please try again in a moment.",
-            );
-        }
+        Err(ports::LaunchError::Store(e)) => return unavailable(e),
     };
     match outcome {
-        LaunchOutcome::Redirect(url) if consume => {
-            observability::session_consumed();
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            let target = with_sdk_parameters(url.expose(), query.as_deref());
-            if let Ok(v) = HeaderValue::from_str(&target) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            no_store(r)
-        }
+        LaunchOutcome::Redirect(url) if consume => redirect(url.expose(), query.as_deref()),
         // HEAD: the link is valid; say so without consuming it or revealing the upstream URL
         // (link previewers send HEAD, and the upstream URL opens only once).
         LaunchOutcome::Redirect(_) => no_store(StatusCode::OK.into_response()),
-        LaunchOutcome::Gone(status) => {
-            observability::launch_gone();
-            let (title, text) = match status {
-                SessionStatus::Consumed => (
-                    "This link has already been used",
-                    "Each link opens once. Ask the service that sent it for a new one.",
-                ),
-                SessionStatus::Cancelled => (
-                    "This link was cancelled",
-                    "The service that sent it withdrew it. Ask it for a new one if you still need it.",
-                ),
-                _ => (
-                    "This link has expired",
-                    "Links are valid for a few minutes. Ask the service that sent it for a new one.",
-                ),
-            };
-            page(StatusCode::GONE, title, text)
+        // The hosted travel-rule step: the page, nothing consumed (`GET` and `HEAD` alike).
+        LaunchOutcome::TravelRuleStep(view) => {
+            hosted::step_page(&state, &token, query.as_deref(), &view).await
         }
-        LaunchOutcome::Withheld => {
-            observability::launch_gone();
-            page(
-                StatusCode::GONE,
-                "This link is not available",
-                "The service that sent it cannot be reached through it right now. Ask it for a new one.",
-            )
-        }
+        LaunchOutcome::Gone(status) => gone(status),
+        LaunchOutcome::Withheld => withheld(),
         LaunchOutcome::Unknown => not_found(),
     }
+}
+
+/// `303` to the widget (the session was just consumed), with the SDK's parameters forwarded.
+pub(crate) fn redirect(widget_url: &str, query: Option<&str>) -> Response {
+    observability::session_consumed();
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    let target = with_sdk_parameters(widget_url, query);
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(r)
+}
+
+/// The store failed: `503` (or `500`) page.
+pub(crate) fn unavailable(e: ports::StoreError) -> Response {
+    let status = match ApiError::from(e) {
+        ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    page(
+        status,
+        "Please try again",
+        "We could not open this link just now. Please try again in a moment.",
+    )
+}
+
+/// `410`: the session ended; the page says to ask for a new link.
+pub(crate) fn gone(status: SessionStatus) -> Response {
+    observability::launch_gone();
+    let (title, text) = match status {
+        SessionStatus::Consumed => (
+            "This link has already been used",
+            "Each link opens once. Ask the service that sent it for a new one.",
+        ),
+        SessionStatus::Cancelled => (
+            "This link was cancelled",
+            "The service that sent it withdrew it. Ask it for a new one if you still need it.",
+        ),
+        _ => (
+            "This link has expired",
+            "Links are valid for a few minutes. Ask the service that sent it for a new one.",
+        ),
+    };
+    page(StatusCode::GONE, title, text)
+}
+
+/// `410`: the application is disabled.
+pub(crate) fn withheld() -> Response {
+    observability::launch_gone();
+    page(
+        StatusCode::GONE,
+        "This link is not available",
+        "The service that sent it cannot be reached through it right now. Ask it for a new one.",
+    )
 }
 
 /// The query parameters Transak's browser SDK appends to the `widgetUrl` it is given, which
@@ -135,7 +153,7 @@ pub fn with_sdk_parameters(widget_url: &str, query: Option<&str>) -> String {
     format!("{base}{separator}{}{fragment}", out.finish())
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     page(
         StatusCode::NOT_FOUND,
         "Link not found",
@@ -168,7 +186,7 @@ fn no_store(mut r: Response) -> Response {
 }
 
 /// A small self-contained HTML page (no external assets).
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, text: &str) -> Response {
     let html = format!(
         r#"<!doctype html>
 <html lang="en">

@@ -4,6 +4,7 @@ pub mod create_body;
 pub mod declaration_body;
 pub mod error;
 pub mod health;
+pub mod hosted;
 pub mod launch;
 pub mod limits;
 pub mod openapi;
@@ -69,6 +70,8 @@ pub fn router_with(state: AppState, with_metrics: bool) -> Router {
             post(webhooks::rotate_secret),
         )
         .route("/w/{token}", get(launch::launch))
+        .route("/w/{token}/travel-rule", post(hosted::post_travel_rule))
+        .route("/w/{token}/continue", post(hosted::post_continue))
         .route("/webhooks/transak", post(transak_orders::transak_order))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -6,6 +6,7 @@
 //! ownership proof is required ([`proof_required`]) and where the record stands
 //! ([`status`]) are derived from the stored facts, never stored.
 
+mod hosted;
 mod record;
 mod values;
 
@@ -13,6 +14,9 @@ use std::fmt;
 
 use crate::error::{ErrorCode, RuleViolation};
 
+pub use hosted::{
+    FrameAncestor, FrameAncestors, HostedStep, InvalidFrameAncestor, MAX_FRAME_ANCESTORS,
+};
 pub use record::{
     DeclarationChange, DeclarationFinal, DeclarationSource, ProofChange, RecordedDeclaration,
     TravelRuleRecord, VerifiedProof,

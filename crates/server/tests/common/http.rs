@@ -132,6 +132,28 @@ impl Http {
         self.send(self.client.get(self.absolute(url))).await
     }
 
+    /// An unsigned form post (`application/x-www-form-urlencoded`) with these header values
+    /// (`Origin`, `Referer`, …).
+    pub async fn post_form(
+        &self,
+        url: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = self
+            .client
+            .post(self.absolute(url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
     /// An unsigned `HEAD`.
     pub async fn head(&self, url: &str) -> Resp {
         self.send(self.client.head(self.absolute(url))).await

@@ -79,6 +79,26 @@ pub fn app_c() -> Creds {
     }
 }
 
+/// An application that runs the hosted travel-rule step (`hostedTravelRule` in its apps-file
+/// entry), framed by any origin.
+pub fn app_h() -> Creds {
+    Creds {
+        name: "app-h",
+        key: "e2e-app-h-key-0123456789".into(),
+        secret: "e2e-app-h-secret-0123456789abcdef".into(),
+    }
+}
+
+/// An application that runs the hosted travel-rule step and lets only
+/// `https://partner.example` frame it (`frameAncestors`).
+pub fn app_f() -> Creds {
+    Creds {
+        name: "app-f",
+        key: "e2e-app-f-key-0123456789".into(),
+        secret: "e2e-app-f-secret-0123456789abcdef".into(),
+    }
+}
+
 /// A temporary file removed on drop.
 struct TempFile(PathBuf);
 
@@ -198,12 +218,18 @@ impl TestApp {
         emulator: Emulator,
     ) -> TestApp {
         server::telemetry::init_test_tracing();
-        let apps = [app_a(), app_b(), app_c()]
+        let apps = [app_a(), app_b(), app_c(), app_h(), app_f()]
             .iter()
             .map(|c| {
                 let mut entry = json!({"name": c.name, "apiKey": c.key, "apiSecret": c.secret});
-                if c.name == "app-c" {
-                    entry["ownershipProofPolicy"] = json!("ALWAYS");
+                match c.name {
+                    "app-c" => entry["ownershipProofPolicy"] = json!("ALWAYS"),
+                    "app-h" => entry["hostedTravelRule"] = json!(true),
+                    "app-f" => {
+                        entry["hostedTravelRule"] = json!(true);
+                        entry["frameAncestors"] = json!(["https://partner.example"]);
+                    }
+                    _ => {}
                 }
                 entry
             })
@@ -431,4 +457,58 @@ pub fn fe(field: &str, code: &str) -> (String, String) {
 /// The launch token of a `widgetUrl`.
 pub fn token_of(widget_url: &str) -> &str {
     widget_url.rsplit_once("/w/").unwrap().1
+}
+
+/// `target/ownership-signers-npm/node_modules`: the domain's independent bitcoin signers
+/// (bip322-js, bitcoinjs-message) installed with `npm ci` from their committed lockfile.
+pub fn signer_modules() -> PathBuf {
+    let signers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/tests/signers");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ownership-signers-npm");
+    let lock = std::fs::read_to_string(signers.join("package-lock.json")).unwrap();
+    let stamp = dir.join("installed-package-lock.json");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str()) {
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(signers.join(file), dir.join(file)).unwrap();
+        }
+        let status = std::process::Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for this test (apt-get install nodejs npm)");
+        assert!(status.success(), "npm ci in {}", dir.display());
+        std::fs::write(&stamp, lock).unwrap();
+    }
+    dir.join("node_modules")
+}
+
+/// Runs the independent signer `sign.js` with `command` and `input`.
+pub fn bitcoin_signer(command: &str, input: &Value) -> Value {
+    use std::io::Write as _;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/tests/signers/sign.js");
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .arg(command)
+        .env("NODE_PATH", signer_modules())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is needed for this test (apt-get install nodejs)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sign.js {command} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::{
     ApplicationId, Challenge, Custody, Declaration, DeclarationSource, DeclareRefused, EventType,
-    Owner, PersonName, ProofMethod, ProofPolicy, RecordedDeclaration, SessionId, TravelRuleClosed,
-    TravelRuleRecord, TravelRuleStatus, Vasp, VerifiedProof,
+    FrameAncestors, HostedStep, Owner, PersonName, ProofMethod, ProofPolicy, RecordedDeclaration,
+    SessionId, TravelRuleClosed, TravelRuleRecord, TravelRuleStatus, Vasp, VerifiedProof,
 };
 use ports::*;
 use uuid::Uuid;
@@ -69,6 +69,19 @@ async fn mint_under(
     policy: ProofPolicy,
     created: DateTime<Utc>,
 ) -> StoredSession {
+    mint_hosted(stores, id, user, force, policy, created, HostedStep::off()).await
+}
+
+/// [`mint_under`] with the application's hosted travel-rule step `hosted`.
+async fn mint_hosted(
+    stores: &Stores,
+    id: SessionId,
+    user: u128,
+    force: bool,
+    policy: ProofPolicy,
+    created: DateTime<Utc>,
+    hosted: HostedStep,
+) -> StoredSession {
     let r = request(user, force);
     let mut q = reuse_query(APP_A, &r, created, 200);
     q.claim = ClaimToken(Uuid::new_v4());
@@ -80,7 +93,8 @@ async fn mint_under(
     let challenge = Challenge::from_stored(format!("Acme Travel Rule check: session {id}"));
     new.session = new
         .session
-        .with_travel_rule(TravelRuleRecord::new(policy), Some(challenge));
+        .with_travel_rule(TravelRuleRecord::new(policy), Some(challenge))
+        .with_hosted_step(hosted);
     stores.sessions.fulfil(APP_A, q.claim, new).await.unwrap()
 }
 
@@ -581,4 +595,95 @@ pub async fn compliance_records_outlive_the_sessions_retention(stores: Stores) {
         2
     );
     assert_eq!(tr.compliance_record(APP_A, sid(1)).await.unwrap(), None);
+}
+
+/// A launch of a session whose hosted travel-rule step is pending consumes nothing, however
+/// asked, exactly when the domain says (`Session::hosted_step_pending`): for random records
+/// (no declaration, the customer's own wallet or an exchange, proven or not, the flag set or
+/// not) under either policy, with the step on or off. The step (and its frame ancestors) is
+/// stored with the session as it was minted.
+pub async fn a_pending_hosted_step_holds_the_launch_as_the_domain_says(stores: Stores) {
+    use proptest::prelude::*;
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+
+    ensure_applications(&stores).await;
+    let tr = &stores.travel_rule;
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        ..Config::default()
+    });
+    let strategy = (
+        proptest::option::of(any::<bool>()),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(ProofPolicy::Always), Just(ProofPolicy::WhenForced)],
+        any::<bool>(),
+    );
+    let framed =
+        FrameAncestors::parse("https://partner.example https://*.partner.example:8443").unwrap();
+    for n in 0..32u32 {
+        let (declared, proven, force, policy, enabled) =
+            strategy.new_tree(&mut runner).unwrap().current();
+        let id = sid(60_000 + u128::from(n));
+        let hosted = HostedStep {
+            enabled,
+            frame_ancestors: if n % 2 == 0 {
+                framed.clone()
+            } else {
+                FrameAncestors::any()
+            },
+        };
+        let minted = mint_hosted(
+            &stores,
+            id,
+            60_000 + u128::from(n),
+            force,
+            policy,
+            t0(),
+            hosted.clone(),
+        )
+        .await;
+        assert_eq!(minted.session.hosted_step(), &hosted);
+        if let Some(vasp) = declared {
+            let declaration = if vasp { exchange(1) } else { own(1) };
+            tr.declare(APP_A, id, declaration, WINDOW, events())
+                .await
+                .unwrap();
+        }
+        if proven {
+            tr.record_proof(APP_A, id, proof(2), WINDOW, events())
+                .await
+                .unwrap();
+        }
+        let stored = stores.sessions.get(APP_A, id).await.unwrap().unwrap();
+        assert_eq!(stored.session.hosted_step(), &hosted, "as stored");
+        let pending = stored.session.hosted_step_pending();
+        let case = format!(
+            "declared {declared:?} proven {proven} force {force} policy {policy:?} hosted {enabled}"
+        );
+        for consume in [false, true] {
+            let launched = stores
+                .sessions
+                .launch(APP_A, id, at(10), consume, evt())
+                .await
+                .unwrap();
+            match launched {
+                LaunchResult::Held(s) => {
+                    assert!(pending, "{case}: held, the domain says not pending");
+                    assert_eq!(s.session.status_at(at(10)), domain::SessionStatus::Active);
+                }
+                LaunchResult::Opened(_) => {
+                    assert!(!pending, "{case}: opened, the domain says pending");
+                }
+                other => panic!("{case}: {other:?}"),
+            }
+        }
+        let after = stores.sessions.get(APP_A, id).await.unwrap().unwrap();
+        assert_eq!(
+            after.session.status_at(at(10)) == domain::SessionStatus::Active,
+            pending,
+            "{case}: consumed exactly when not pending"
+        );
+    }
 }
