@@ -100,6 +100,9 @@ impl Lifecycle {
 pub struct ReadinessCache {
     ttl: Duration,
     last: Mutex<Option<(Instant, Result<(), String>)>>,
+    /// One check at a time: `/readyz` is public, and a burst of probes when the result
+    /// expires must not become a burst of database scans.
+    checking: tokio::sync::Mutex<()>,
 }
 
 impl ReadinessCache {
@@ -113,7 +116,34 @@ impl ReadinessCache {
         Self {
             ttl,
             last: Mutex::new(None),
+            checking: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The cached result if fresh; otherwise runs `check` — one caller at a time, the others
+    /// waiting for its result — remembers it and logs it with `on_change` when it differs
+    /// from the one before.
+    pub async fn get_or_check<F, Fut>(
+        &self,
+        check: F,
+        on_change: impl FnOnce(&Result<(), String>),
+    ) -> Result<(), String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        if let Some(cached) = self.get() {
+            return cached;
+        }
+        let _turn = self.checking.lock().await;
+        if let Some(cached) = self.get() {
+            return cached;
+        }
+        let result = check().await;
+        if self.put(result.clone()) {
+            on_change(&result);
+        }
+        result
     }
 
     /// The cached result, if fresh.
@@ -241,5 +271,41 @@ impl RateLimiter {
         self.limiter
             .check_key(&app)
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadinessCache;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A burst of probes when the result has expired runs the check once.
+    #[tokio::test]
+    async fn concurrent_probes_run_one_check() {
+        let cache = Arc::new(ReadinessCache::new(Duration::from_secs(30)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let probes: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, runs) = (cache.clone(), runs.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_check(
+                            || async {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                Err("down".to_string())
+                            },
+                            |_| {},
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for p in probes {
+            assert_eq!(p.await.unwrap(), Err("down".to_string()));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 }

@@ -428,13 +428,25 @@ impl AtRestKeys {
 
     /// Forgets the stored Transak access tokens that no configured key opens (their key is
     /// lost): the next instance that needs a token obtains a new one. Returns how many were
-    /// forgotten. Tokens that open are never touched.
+    /// forgotten. Tokens that open are never touched, and nothing is forgotten unless every
+    /// other sealed value in use opens: a mistyped key opens none of them, and forgetting the
+    /// token under it would make the next instance refresh over the token every correctly
+    /// keyed instance is using.
     ///
     /// # Errors
     ///
-    /// The store's.
+    /// [`KeyError::Unopenable`] (nothing forgotten), or the store's.
     #[instrument(skip_all)]
-    pub async fn forget_unopenable_tokens(&self) -> Result<usize, StoreError> {
+    pub async fn forget_unopenable_tokens(&self) -> Result<usize, KeyError> {
+        let report = self.check().await?;
+        if report.unopenable.iter().any(|u| {
+            !matches!(
+                u.kind,
+                SealedKind::UpstreamToken | SealedKind::PreviousUpstreamToken
+            )
+        }) {
+            return Err(KeyError::Unopenable(report));
+        }
         let mut forgotten = 0;
         for t in self.tokens.sealed_tokens().await? {
             if self

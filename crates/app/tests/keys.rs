@@ -416,3 +416,17 @@ async fn only_tokens_no_key_opens_are_forgotten() {
     );
     assert_eq!(accounts.len(), 4);
 }
+
+#[tokio::test]
+async fn a_wrong_key_forgets_no_token() {
+    let (stores, tokens) = everything_sealed_under_old().await;
+    let before = tokens.0.lock().unwrap().len();
+    // A mistyped key opens nothing: the tokens it cannot open are not evidence of a lost key.
+    let typo = NamedKeys::new("typo", &[]);
+    let refused = keys(&stores, typo).forget_unopenable_tokens().await;
+    assert!(
+        matches!(&refused, Err(KeyError::Unopenable(report)) if report.checked(SealedKind::ApplicationSecret) > 0),
+        "{refused:?}"
+    );
+    assert_eq!(tokens.0.lock().unwrap().len(), before, "nothing forgotten");
+}

@@ -100,6 +100,29 @@ impl WebhookUrl {
         Ok(Self(url))
     }
 
+    /// A URL a store kept: it passed [`WebhookUrl::parse`] when it was registered, so it is
+    /// read back as it is, without the registration rules again — a rule added later (the
+    /// port rule, say) must not make an endpoint registered before it unreadable, which
+    /// would fail every claim of deliveries that includes one of its. Delivery still checks
+    /// every address it connects to.
+    ///
+    /// ```
+    /// use domain::WebhookUrl;
+    /// assert!(WebhookUrl::parse("https://hooks.example.com:444/", true).is_err());
+    /// assert!(WebhookUrl::stored("https://hooks.example.com:444/").is_ok());
+    /// assert!(WebhookUrl::stored("not a url").is_err());
+    /// ```
+    pub fn stored(s: &str) -> Result<Self, WebhookUrlError> {
+        if s.len() > Self::MAX_LEN {
+            return Err(WebhookUrlError::Invalid("is longer than 2048 characters"));
+        }
+        let url = Url::parse(s).map_err(|_| WebhookUrlError::Invalid("is not a valid URL"))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+            return Err(WebhookUrlError::Invalid("must be an https URL"));
+        }
+        Ok(Self(url))
+    }
+
     /// The URL.
     pub fn as_url(&self) -> &Url {
         &self.0

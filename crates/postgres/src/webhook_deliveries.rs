@@ -127,7 +127,7 @@ impl DeliveryQueue for PgStore {
                     },
                     attempts: u32::try_from(r.attempts).unwrap_or(0),
                     event: event_from(r.event_id, &r.kind, r.created_at, &r.session)?,
-                    url: WebhookUrl::parse(&r.url, true).map_err(|_| corrupt("webhook URL"))?,
+                    url: WebhookUrl::stored(&r.url).map_err(|_| corrupt("webhook URL"))?,
                     secret: EncryptedSecret {
                         key_id: r.secret_key_id,
                         sealed: r.secret_sealed,

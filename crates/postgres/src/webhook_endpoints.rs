@@ -30,7 +30,7 @@ fn endpoint_from(
         application: ApplicationId::from_uuid(application),
         // Checked when it was registered; stored URLs are not judged again by today's
         // settings here (the sender checks the address at every delivery).
-        url: WebhookUrl::parse(url, true).map_err(|_| corrupt("webhook URL"))?,
+        url: WebhookUrl::stored(url).map_err(|_| corrupt("webhook URL"))?,
         event_types: event_types
             .iter()
             .map(|t| EventType::parse(t).ok_or_else(|| corrupt("event type")))

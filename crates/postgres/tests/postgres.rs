@@ -790,3 +790,85 @@ async fn the_stored_event_types_are_the_domains() {
         "statements spell event types out: {adapter:?}"
     );
 }
+
+/// An endpoint registered before a registration rule tightened (here the port rule: below
+/// 1024 only 443, and 80 where http is allowed) stays readable: it is listed, its secret
+/// rotates, and its deliveries are claimed — one such row must not fail a whole claim.
+#[tokio::test]
+async fn an_endpoint_stored_before_a_stricter_url_rule_stays_readable() {
+    let db = fresh_database().await;
+    let store = Arc::new(PgStore::new(db.pool.clone()));
+    let sessions: Arc<dyn SessionStore> = store.clone();
+    let app = APP_A;
+    ApplicationStore::create(
+        &postgres::PgApplicationStore::new(db.pool.clone()),
+        NewApplication {
+            id: app,
+            name: "old-endpoint".into(),
+            api_key: ApiKeyDigest::of("old-endpoint-key"),
+            secret: EncryptedSecret {
+                key_id: "k".into(),
+                sealed: vec![9; 40],
+            },
+            settings: ApplicationSettings::default(),
+            now: t0(),
+        },
+    )
+    .await
+    .unwrap();
+    let id = domain::WebhookEndpointId::from_uuid(Uuid::from_u128(0xE1));
+    let sealed = |n: u8| EncryptedSecret {
+        key_id: "k".into(),
+        sealed: vec![n; 40],
+    };
+    EndpointStore::create(
+        store.as_ref(),
+        &WebhookEndpoint {
+            id,
+            application: app,
+            url: domain::WebhookUrl::parse("https://hooks.example.com/old", false).unwrap(),
+            event_types: Vec::new(),
+            created_at: t0(),
+        },
+        sealed(1),
+        10,
+    )
+    .await
+    .unwrap();
+    let old = "https://hooks.example.com:444/old";
+    assert!(
+        domain::WebhookUrl::parse(old, true).is_err(),
+        "registration refuses it now"
+    );
+    sqlx::query("update webhook_endpoints set url = $1")
+        .bind(old)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    mint(&sessions, app, sid(1), &request(1, false), t0()).await;
+
+    let listed = EndpointStore::list(store.as_ref(), app).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].url.as_str(), old);
+    let claimed = store
+        .claim(&ClaimQuery {
+            now: at(1),
+            owner: Uuid::from_u128(7),
+            lease_until: at(31),
+            limit: 10,
+            per_endpoint: 10,
+            skip_endpoints: Vec::new(),
+            per_application: 10,
+            application_in_flight: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].url.as_str(), old);
+    let rotated = store
+        .rotate_secret(app, id, sealed(2), at(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.url.as_str(), old);
+}

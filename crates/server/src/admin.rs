@@ -264,7 +264,13 @@ pub async fn run(config: &Config, action: Action) -> Result<(), String> {
                         .keys
                         .forget_unopenable_tokens()
                         .await
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| match e {
+                            app::KeyError::Unopenable(report) => format!(
+                                "no token was forgotten: other sealed values do not open either ({}), so the configured keys are likely wrong. `widget-sessions doctor` lists every check; {UNOPENABLE_HINT}",
+                                report.describe()
+                            ),
+                            app::KeyError::Store(e) => e.to_string(),
+                        })?,
                 )
             } else {
                 None

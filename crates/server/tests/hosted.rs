@@ -478,6 +478,15 @@ async fn a_required_proof_shows_the_challenge_and_checks_the_signature(store: St
     assert!(r.text.to_lowercase().contains(&key.address()), "{}", r.text);
     assert!(r.text.contains("data-network=\"ETH\""), "{}", r.text);
     assert!(r.text.contains("name=\"signature\""), "{}", r.text);
+    // "Open this page in a new tab" opens the link (a GET), not the form's URL it was
+    // answered on, which takes posts only.
+    assert!(
+        r.text.contains(&format!(
+            "id=\"new-tab\" target=\"_blank\" rel=\"noopener\" href=\"{link}\""
+        )),
+        "{}",
+        r.text
+    );
     // The page again (a reload) shows the same challenge.
     let page = app.get(&link).await;
     assert_page(&page, 200, "*");

@@ -65,42 +65,43 @@ fn verdict<E>(result: &Result<(), E>) -> &'static str {
         (status = 503, description = "Not ready (a check failed, or shutting down); `checks` says which (the logs and `widget-sessions doctor` say why)", body = Readiness),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let database = match state.0.readiness.get() {
-        Some(cached) => cached,
-        None => {
-            let result = state.0.housekeeping.ping().await.map_err(|e| e.to_string());
-            if state.0.readiness.put(result.clone()) {
-                match &result {
-                    Ok(()) => tracing::info!("readiness: the database answers again"),
-                    Err(e) => tracing::warn!(error = %e, "readiness: the database does not answer"),
-                }
-            }
-            result
-        }
-    };
+    let database = state
+        .0
+        .readiness
+        .get_or_check(
+            || async { state.0.housekeeping.ping().await.map_err(|e| e.to_string()) },
+            |result| match result {
+                Ok(()) => tracing::info!("readiness: the database answers again"),
+                Err(e) => tracing::warn!(error = %e, "readiness: the database does not answer"),
+            },
+        )
+        .await;
     // The configured keys must open what is stored (another instance may have resealed
     // everything under a key this one does not have).
-    let keys = match (&database, state.0.key_check.get()) {
-        (Err(_), _) => Ok(()),
-        (Ok(()), Some(cached)) => cached,
-        (Ok(()), None) => {
-            let result = match state.0.keys.check().await {
-                Ok(report) if report.ok() => Ok(()),
-                Ok(report) => Err(report.describe()),
-                Err(e) => Err(format!("cannot check the sealed values: {e}")),
-            };
-            if state.0.key_check.put(result.clone()) {
-                match &result {
+    let keys = if database.is_err() {
+        Ok(())
+    } else {
+        state
+            .0
+            .key_check
+            .get_or_check(
+                || async {
+                    match state.0.keys.check().await {
+                        Ok(report) if report.ok() => Ok(()),
+                        Ok(report) => Err(report.describe()),
+                        Err(e) => Err(format!("cannot check the sealed values: {e}")),
+                    }
+                },
+                |result| match result {
                     Ok(()) => {
                         tracing::info!("readiness: the at-rest keys open every sealed value in use")
                     }
                     Err(e) => {
                         tracing::warn!(problem = %e, "readiness: the at-rest keys do not open every sealed value in use")
                     }
-                }
-            }
-            result
-        }
+                },
+            )
+            .await
     };
     let upstream = match state.0.gateway.status() {
         UpstreamStatus::Ready => "ok",

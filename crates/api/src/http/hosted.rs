@@ -524,20 +524,36 @@ async fn render(
     let record = session.travel_rule_status();
     // The challenge only when a proof is awaited; a counterparty that cannot sign has none.
     let challenge = if record == TravelRuleStatus::AwaitingProof {
-        state
+        match state
             .0
             .travel_rule
             .challenge(session.application_id(), session.id())
             .await
-            .ok()
+        {
+            Ok(c) => Some(c),
+            // Only "this counterparty cannot sign" means there is no challenge to show; any
+            // other failure is the service's, not the customer's address's.
+            Err(app::TravelRuleError::ProofUnavailable(_)) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the travel-rule page could not read the challenge");
+                return launch::page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Please try again in a moment",
+                    "This page could not be prepared just now. Nothing was lost: reload it in a moment.",
+                );
+            }
+        }
     } else {
         None
     };
     let forward = launch::with_sdk_parameters("", query);
-    let base = format!("/w/{token}");
+    // Under the public URL's own path, so the forms work behind a proxy that serves the
+    // service under a prefix (`https://host/prefix/w/…`).
+    let base = format!("{}/w/{token}", path_prefix(&state.0.public_base));
     let nonce = nonce();
     let markup = page_markup(&PageParts {
         nonce: &nonce,
+        page: format!("{base}{forward}"),
         post_to: format!("{base}/travel-rule{forward}"),
         continue_to: format!("{base}/continue{forward}"),
         view,
@@ -555,9 +571,14 @@ async fn render(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; base-uri 'none'; frame-ancestors {}",
         session.hosted_step().frame_ancestors.csp_sources()
     );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    // Never without a policy: should the header not be valid, the page goes out with no
+    // script, no style and no framing at all (its forms still work).
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+            HeaderValue::from_static("default-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+        }),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::REFERRER_POLICY,
@@ -570,8 +591,17 @@ async fn render(
     r
 }
 
+/// The path of the public base URL, without its trailing slash (empty at the root).
+fn path_prefix(public_base: &str) -> String {
+    url::Url::parse(public_base)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default()
+}
+
 struct PageParts<'a> {
     nonce: &'a str,
+    /// The link itself (GET), for "open in a new tab": the page's own URL may be a form's.
+    page: String,
     post_to: String,
     continue_to: String,
     view: &'a SessionView,
@@ -719,8 +749,6 @@ const SCRIPT: &str = r#"
       });
     });
   }
-  var tab = doc.getElementById("new-tab");
-  if (tab) { tab.setAttribute("href", window.location.href); }
   refresh();
   window.addEventListener("load", refresh);
   var summary = doc.getElementById("error-summary");
@@ -965,7 +993,7 @@ fn proof_section(p: &PageParts<'_>) -> Markup {
                     button #sign type="button" hidden { "Sign with my browser wallet" }
                     p #no-wallet hidden {
                         "No browser wallet is available in this frame. "
-                        a #new-tab target="_blank" rel="noopener" href="#" { "Open this page in a new tab" }
+                        a #new-tab target="_blank" rel="noopener" href=(p.page) { "Open this page in a new tab" }
                         " to sign with your wallet there, or paste a signature below."
                     }
                     p #wallet-status role="status" aria-live="polite" {}
@@ -983,5 +1011,21 @@ fn proof_section(p: &PageParts<'_>) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_prefix;
+
+    #[test]
+    fn the_forms_keep_the_public_urls_path() {
+        assert_eq!(path_prefix("https://sessions.example.com"), "");
+        assert_eq!(path_prefix("https://sessions.example.com/"), "");
+        assert_eq!(
+            path_prefix("https://example.com/widget-sessions"),
+            "/widget-sessions"
+        );
+        assert_eq!(path_prefix("https://example.com/a/b/"), "/a/b");
     }
 }
