@@ -9,47 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use serde_json::{Value, json};
-use sha3::{Digest, Keccak256};
 use support::*;
-
-/// A fresh secp256k1 key and its EVM address (lower case).
-struct EvmKey(SecretKey);
-
-impl EvmKey {
-    fn new() -> Self {
-        loop {
-            let bytes: [u8; 32] = rand::random();
-            if let Ok(k) = SecretKey::from_slice(&bytes) {
-                return Self(k);
-            }
-        }
-    }
-
-    fn address(&self) -> String {
-        let public = self
-            .0
-            .public_key(&Secp256k1::new())
-            .serialize_uncompressed();
-        let hash = Keccak256::digest(&public[1..]);
-        format!("0x{}", hex::encode(&hash[12..]))
-    }
-
-    /// EIP-191 `personal_sign` of `message`: r ‖ s ‖ v (27/28), hex.
-    fn personal_sign(&self, message: &str) -> String {
-        let mut h = Keccak256::new();
-        h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-        h.update(message.as_bytes());
-        let digest: [u8; 32] = h.finalize().into();
-        let signature =
-            Secp256k1::new().sign_ecdsa_recoverable(&Message::from_digest(digest), &self.0);
-        let (id, rs) = signature.serialize_compact();
-        let mut out = rs.to_vec();
-        out.push(27 + u8::try_from(id.to_i32()).unwrap());
-        format!("0x{}", hex::encode(out))
-    }
-}
 
 fn user() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -512,3 +512,41 @@ pub fn bitcoin_signer(command: &str, input: &Value) -> Value {
     assert!(out.status.success(), "sign.js {command} failed");
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A fresh secp256k1 key and its EVM address (lower case).
+pub struct EvmKey(bitcoin::secp256k1::SecretKey);
+
+impl EvmKey {
+    pub fn new() -> Self {
+        loop {
+            let bytes: [u8; 32] = rand::random();
+            if let Ok(k) = bitcoin::secp256k1::SecretKey::from_slice(&bytes) {
+                return Self(k);
+            }
+        }
+    }
+
+    pub fn address(&self) -> String {
+        let public = self
+            .0
+            .public_key(&bitcoin::secp256k1::Secp256k1::new())
+            .serialize_uncompressed();
+        let hash = <sha3::Keccak256 as sha3::Digest>::digest(&public[1..]);
+        format!("0x{}", hex::encode(&hash[12..]))
+    }
+
+    /// EIP-191 `personal_sign` of `message`: r ‖ s ‖ v (27/28), hex.
+    pub fn personal_sign(&self, message: &str) -> String {
+        use sha3::Digest as _;
+        let mut h = sha3::Keccak256::new();
+        h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
+        h.update(message.as_bytes());
+        let digest: [u8; 32] = h.finalize().into();
+        let signature = bitcoin::secp256k1::Secp256k1::new()
+            .sign_ecdsa_recoverable(&bitcoin::secp256k1::Message::from_digest(digest), &self.0);
+        let (id, rs) = signature.serialize_compact();
+        let mut out = rs.to_vec();
+        out.push(27 + u8::try_from(id.to_i32()).unwrap());
+        format!("0x{}", hex::encode(out))
+    }
+}
