@@ -249,7 +249,7 @@ try {
     );
     await axe(await iframe.contentFrame(), "framed: no wallet");
     seen.framed = {
-      href: await frame.locator("#new-tab").getAttribute("href"),
+      href: await frame.locator("#new-tab").evaluate((a) => a.href), // resolved against the page
       target: await frame.locator("#new-tab").getAttribute("target"),
       signHidden: await frame.locator("#sign").isHidden(),
     };
