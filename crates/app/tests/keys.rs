@@ -430,3 +430,20 @@ async fn a_wrong_key_forgets_no_token() {
     );
     assert_eq!(tokens.0.lock().unwrap().len(), before, "nothing forgotten");
 }
+
+#[tokio::test]
+async fn with_nothing_else_sealed_no_token_is_forgotten() {
+    // Only tokens: nothing shows whether the configured key is right, so none is forgotten.
+    let (everything, tokens) = everything_sealed_under_old().await;
+    let mut stores = memory::stores();
+    stores.tokens = everything.tokens.clone();
+    let before = tokens.0.lock().unwrap().len();
+    let refused = keys(&stores, NamedKeys::new("typo", &[]))
+        .forget_unopenable_tokens()
+        .await;
+    assert!(
+        matches!(refused, Err(KeyError::Unopenable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(tokens.0.lock().unwrap().len(), before, "nothing forgotten");
+}

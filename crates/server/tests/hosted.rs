@@ -460,7 +460,7 @@ async fn a_required_proof_shows_the_challenge_and_checks_the_signature(store: St
     assert!(
         early
             .text
-            .contains("Please answer the questions below before you continue."),
+            .contains("Please sign the message below before you continue."),
         "{}",
         early.text
     );
@@ -676,6 +676,11 @@ async fn with_the_setting_off_the_link_is_unchanged(store: Store) {
         travel_rule(&app, &a, &id).await["travelRule"]["status"],
         "AWAITING_DECLARATION"
     );
+    // Continue is the step's: without it, it consumes nothing.
+    app.post_form(&format!("{link}/continue"), &[], &own(&app))
+        .await
+        .expect(404);
+    assert_eq!(travel_rule(&app, &a, &id).await["status"], "ACTIVE");
     app.get(&link).await.expect(303);
     assert_eq!(travel_rule(&app, &a, &id).await["status"], "CONSUMED");
 }

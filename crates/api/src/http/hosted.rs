@@ -282,7 +282,7 @@ pub async fn post_travel_rule(
         (status = 303, description = "The record is complete: the session is now CONSUMED; follow Location to the Transak widget",
             headers(("Location" = String, description = "The Transak widget URL (with sdkName and sdkVersion forwarded)"))),
         (status = 403, description = "Not posted from the page's own origin (HTML page)", content_type = "text/html"),
-        (status = 404, description = "Unknown link (HTML page)", content_type = "text/html"),
+        (status = 404, description = "Unknown link, or its application does not run the hosted step (HTML page)", content_type = "text/html"),
         (status = 409, description = "The record is not complete: the page again, nothing consumed", content_type = "text/html"),
         (status = 410, description = "The session is no longer active (HTML page)", content_type = "text/html"),
     )
@@ -299,11 +299,25 @@ pub async fn post_continue(
     if !same_origin(&state, &headers) {
         return forbidden();
     }
+    // Continue belongs to the step: a session whose application did not run it (the setting
+    // is fixed on the session when it is created) opens only through its link, as §3 says.
+    match state.0.sessions.open_link(&token).await {
+        Ok(LinkState::Active(view)) if !view.session.hosted_step().enabled => {
+            return launch::not_found();
+        }
+        Ok(_) => {}
+        Err(ports::LaunchError::Store(e)) => return launch::unavailable(e),
+    }
     match state.0.sessions.launch(&token, true).await {
         Ok(LaunchOutcome::Redirect(url)) => launch::redirect(url.expose(), query.as_deref()),
         Ok(LaunchOutcome::TravelRuleStep(view)) => {
+            let banner = if view.session.travel_rule_status() == TravelRuleStatus::AwaitingProof {
+                "Please sign the message below before you continue."
+            } else {
+                "Please answer the questions below before you continue."
+            };
             let input = PageInput {
-                banner: Some("Please answer the questions below before you continue.".into()),
+                banner: Some(banner.into()),
                 ..PageInput::default()
             };
             render(
