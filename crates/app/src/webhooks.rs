@@ -531,19 +531,15 @@ impl DeliveryWorker {
     /// Claims what this worker has room for; the claimed deliveries and how many were asked
     /// for.
     async fn claim(&self) -> Result<(Vec<DueDelivery>, u32), StoreError> {
-        let (limit, skip, application_in_flight) = {
+        let (limit, endpoint_in_flight, application_in_flight) = {
             let f = self.lock();
-            let skip: Vec<WebhookEndpointId> = f
-                .per_endpoint
-                .iter()
-                .filter(|(_, n)| **n >= self.settings.per_endpoint)
-                .map(|(e, _)| *e)
-                .collect();
+            let endpoints: Vec<(WebhookEndpointId, u32)> =
+                f.per_endpoint.iter().map(|(e, n)| (*e, *n)).collect();
             let applications: Vec<(ApplicationId, u32)> =
                 f.per_application.iter().map(|(a, n)| (*a, *n)).collect();
             (
                 self.settings.max_in_flight.saturating_sub(f.total),
-                skip,
+                endpoints,
                 applications,
             )
         };
@@ -560,7 +556,7 @@ impl DeliveryWorker {
                 lease_until: now + TimeDelta::from_std(self.settings.lease).unwrap_or_default(),
                 limit,
                 per_endpoint: self.settings.per_endpoint,
-                skip_endpoints: skip,
+                endpoint_in_flight,
                 per_application: self.settings.per_application,
                 application_in_flight,
             })

@@ -54,7 +54,6 @@ impl DeliveryQueue for MemoryStore {
                 row.status == DeliveryStatus::Pending
                     && row.next_attempt_at.is_some_and(|t| t <= q.now)
                     && row.lease.is_none_or(|(_, until)| until <= q.now)
-                    && !q.skip_endpoints.contains(endpoint)
                     && inner.endpoints.contains_key(&(row.application, *endpoint))
             })
             .map(|((event, endpoint), row)| {
@@ -67,7 +66,8 @@ impl DeliveryQueue for MemoryStore {
             })
             .collect();
         due.sort();
-        let mut per_endpoint: HashMap<WebhookEndpointId, u32> = HashMap::new();
+        let mut per_endpoint: HashMap<WebhookEndpointId, u32> =
+            q.endpoint_in_flight.iter().copied().collect();
         let mut per_application: HashMap<ApplicationId, u32> =
             q.application_in_flight.iter().copied().collect();
         let mut claimed = Vec::new();

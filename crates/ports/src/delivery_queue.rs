@@ -124,10 +124,11 @@ pub struct ClaimQuery {
     pub lease_until: DateTime<Utc>,
     /// The most deliveries to return.
     pub limit: u32,
-    /// The most deliveries of one endpoint to return.
+    /// The most deliveries of one endpoint this worker may have in flight: a claim returns
+    /// at most this many less those in [`ClaimQuery::endpoint_in_flight`].
     pub per_endpoint: u32,
-    /// Endpoints to leave out (this worker is already as busy with them as it may be).
-    pub skip_endpoints: Vec<WebhookEndpointId>,
+    /// The endpoints this worker has deliveries in flight to, with how many.
+    pub endpoint_in_flight: Vec<(WebhookEndpointId, u32)>,
     /// The most deliveries of one application this worker may have in flight: a claim
     /// returns at most this many less those in [`ClaimQuery::application_in_flight`].
     pub per_application: u32,
@@ -210,8 +211,9 @@ pub trait EventLog: Send + Sync {
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
     /// Claims up to `query.limit` pending deliveries that are due and not under a live
-    /// lease, oldest due first, at most `query.per_endpoint` per endpoint, none of
-    /// `query.skip_endpoints`, and at most `query.per_application` per application less
+    /// lease, oldest due first, at most `query.per_endpoint` per endpoint less what
+    /// `query.endpoint_in_flight` says is in flight to it, and at most
+    /// `query.per_application` per application less
     /// what `query.application_in_flight` says is in flight for it (an application at its
     /// cap is passed over, so the others' due deliveries are claimed instead of waiting
     /// behind it); deliveries to deleted endpoints are never returned.

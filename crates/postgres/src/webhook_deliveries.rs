@@ -31,14 +31,15 @@ const CHANNEL: &str = "widget_sessions_deliveries";
 impl DeliveryQueue for PgStore {
     #[instrument(skip_all, fields(limit = q.limit))]
     async fn claim(&self, q: &ClaimQuery) -> Result<Vec<DueDelivery>, StoreError> {
-        // Due and free deliveries, oldest due first, at most `per_endpoint` per endpoint and,
+        // Due and free deliveries, oldest due first, at most the room each endpoint has left
+        // (`per_endpoint` less what this worker has in flight to it) and,
         // of those, at most the room each application has left, locked with SKIP LOCKED so
         // that concurrent claims split them; then leased.
-        let skip: Vec<Uuid> = q
-            .skip_endpoints
+        let (busy_endpoints, endpoint_in_flight): (Vec<Uuid>, Vec<i32>) = q
+            .endpoint_in_flight
             .iter()
-            .map(WebhookEndpointId::as_uuid)
-            .collect();
+            .map(|(e, n)| (e.as_uuid(), i32::try_from(*n).unwrap_or(i32::MAX)))
+            .unzip();
         let (busy, busy_in_flight): (Vec<Uuid>, Vec<i32>) = q
             .application_in_flight
             .iter()
@@ -64,7 +65,6 @@ impl DeliveryQueue for PgStore {
                                            and w.id = d.endpoint_id
                    where d.status = 'PENDING' and d.next_attempt_at <= $1
                      and (d.lease_until is null or d.lease_until <= $1)
-                     and d.endpoint_id <> all($6::uuid[])
                ), fair as (
                    -- Of those, ranked within their application: an application gets only
                    -- the room it has left, and one at its cap is passed over.
@@ -72,7 +72,9 @@ impl DeliveryQueue for PgStore {
                           row_number() over (partition by r.application_id
                                              order by r.next_attempt_at) as app_rank
                    from ranked r
-                   where r.rank <= $5
+                   left join unnest($6::uuid[], $10::int4[]) as busy_ep(endpoint_id, in_flight)
+                          on busy_ep.endpoint_id = r.endpoint_id
+                   where r.rank <= $5::int8 - coalesce(busy_ep.in_flight, 0)
                ), picked as (
                    select d.application_id, d.event_id, d.endpoint_id
                    from webhook_deliveries d
@@ -109,10 +111,11 @@ impl DeliveryQueue for PgStore {
             q.lease_until,
             i64::from(q.limit),
             i64::from(q.per_endpoint),
-            &skip,
+            &busy_endpoints,
             &busy,
             &busy_in_flight,
-            i64::from(q.per_application)
+            i64::from(q.per_application),
+            &endpoint_in_flight
         )
         .fetch_all(self.pool())
         .await

@@ -857,7 +857,7 @@ async fn an_endpoint_stored_before_a_stricter_url_rule_stays_readable() {
             lease_until: at(31),
             limit: 10,
             per_endpoint: 10,
-            skip_endpoints: Vec::new(),
+            endpoint_in_flight: Vec::new(),
             per_application: 10,
             application_in_flight: Vec::new(),
         })

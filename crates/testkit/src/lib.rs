@@ -68,7 +68,7 @@ macro_rules! store_conformance {
         $crate::__conformance!($factory; delivery_queue;
             deliveries_are_claimed_by_one_worker_at_a_time,
             attempts_retries_and_final_states,
-            claims_respect_per_endpoint_limits_and_skips,
+            claims_respect_per_endpoint_limits,
             claims_respect_per_application_limits,
             waiting_workers_wake_on_new_deliveries,
         );

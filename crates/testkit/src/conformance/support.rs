@@ -71,7 +71,7 @@ pub(crate) fn claim_query(now: DateTime<Utc>, owner: u128, limit: u32) -> ClaimQ
         lease_until: now + TimeDelta::seconds(30),
         limit,
         per_endpoint: 100,
-        skip_endpoints: Vec::new(),
+        endpoint_in_flight: Vec::new(),
         per_application: 1000,
         application_in_flight: Vec::new(),
     }
